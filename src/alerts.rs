@@ -1,1 +1,193 @@
-//! (in progress)
+//! What operators are told. Alerts go to the alerts topic (output binding) and to the logs.
+//! Each alert has a stable `id` derived from what it is about, so the same alert raised twice
+//! (a redelivered message, a second poller) can be recognised downstream.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum AlertKind {
+    CopyFailed,
+    CopyExpired,
+    CopyRejected,
+    CopyStalled,
+    ExpiryApproaching,
+    RpoBreached,
+    BaseRestorePointDeleted,
+    EventRejected,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 8] = [
+        AlertKind::CopyFailed,
+        AlertKind::CopyExpired,
+        AlertKind::CopyRejected,
+        AlertKind::CopyStalled,
+        AlertKind::ExpiryApproaching,
+        AlertKind::RpoBreached,
+        AlertKind::BaseRestorePointDeleted,
+        AlertKind::EventRejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::CopyFailed => "CopyFailed",
+            AlertKind::CopyExpired => "CopyExpired",
+            AlertKind::CopyRejected => "CopyRejected",
+            AlertKind::CopyStalled => "CopyStalled",
+            AlertKind::ExpiryApproaching => "ExpiryApproaching",
+            AlertKind::RpoBreached => "RpoBreached",
+            AlertKind::BaseRestorePointDeleted => "BaseRestorePointDeleted",
+            AlertKind::EventRejected => "EventRejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            AlertKind::CopyFailed | AlertKind::CopyExpired | AlertKind::RpoBreached => Severity::Error,
+            AlertKind::CopyRejected | AlertKind::BaseRestorePointDeleted | AlertKind::EventRejected => Severity::Warning,
+            AlertKind::CopyStalled | AlertKind::ExpiryApproaching => Severity::Warning,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// The last progress reading ferry saw (the platform hides it on failure).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastReading {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub percent: Option<f64>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    /// Stable identity: the same condition on the same subject gives the same id.
+    pub id: String,
+    pub kind: AlertKind,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_collection: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_restore_point: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_restore_point: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_vm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_reading: Option<LastReading>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub raised_at: OffsetDateTime,
+    pub suggested_action: String,
+}
+
+impl Alert {
+    /// A new alert; `subject` is what it is about (a copy, a chain episode, an event id)
+    /// and fixes the alert's id.
+    pub fn new(kind: AlertKind, subject: &str, message: impl Into<String>, now: OffsetDateTime) -> Alert {
+        let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("ferry-alert|{}|{}", kind.as_str(), subject.to_ascii_lowercase()).as_bytes());
+        Alert {
+            id: id.to_string(),
+            kind,
+            severity: kind.severity(),
+            message: message.into(),
+            chain: None,
+            source_collection: None,
+            target_region: None,
+            source_restore_point: None,
+            target_restore_point: None,
+            source_vm: None,
+            reason: None,
+            last_reading: None,
+            started_at: None,
+            raised_at: now,
+            suggested_action: default_action(kind).to_string(),
+        }
+    }
+
+    pub fn action(mut self, a: impl Into<String>) -> Self {
+        self.suggested_action = a.into();
+        self
+    }
+
+    /// JSON text for the output binding. JSON text is safe from the host's base64 trap
+    /// (a string output that happens to be valid base64 is decoded to bytes).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| format!("{{\"kind\":\"{}\"}}", self.kind.as_str()))
+    }
+
+    /// One log line.
+    pub fn log_line(&self) -> String {
+        format!("alert {} [{}]: {}", self.kind.as_str(), self.id, self.message)
+    }
+}
+
+fn default_action(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::CopyFailed => "Check the source restore point and the target region's health; ferry moves on to the next restore point. The platform gives no error details: the last reading in this alert is the best evidence.",
+        AlertKind::CopyExpired => "The copy ran past its maximum duration; ferry deleted the target restore point and moved on. Check inter-region bandwidth and disk churn.",
+        AlertKind::CopyRejected => "See the reason: this restore point will not be copied.",
+        AlertKind::CopyStalled => "No progress for a long time. Watch the next readings; if it stays stuck it will expire.",
+        AlertKind::ExpiryApproaching => "The copy will be terminated soon. Consider whether the chain's RPO needs another plan.",
+        AlertKind::RpoBreached => "The newest restore point safely in the target region is older than the RPO objective. Check the chain's copies and the source's restore point schedule.",
+        AlertKind::BaseRestorePointDeleted => "The chain's base (full) restore point was deleted: the next copy will be a full copy and slow. Keep the first restore point of each collection.",
+        AlertKind::EventRejected => "An input could not be understood and was dropped; see the reason. Check the Event Grid subscription and the message producer.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_per_kind_and_subject() {
+        let t = time::macros::datetime!(2026-11-01 00:00 UTC);
+        let a = Alert::new(AlertKind::CopyFailed, "chain/rp1", "x", t);
+        let b = Alert::new(AlertKind::CopyFailed, "CHAIN/RP1", "y", t + time::Duration::hours(1));
+        let c = Alert::new(AlertKind::CopyExpired, "chain/rp1", "x", t);
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.id, c.id);
+    }
+
+    #[test]
+    fn json_names_kind_and_drops_empty_fields() {
+        let t = time::macros::datetime!(2026-11-01 00:00 UTC);
+        let mut a = Alert::new(AlertKind::CopyRejected, "s", "m", t);
+        a.reason = Some("CopyOfCopy".into());
+        let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
+        assert_eq!(v["kind"], "CopyRejected");
+        assert_eq!(v["severity"], "Warning");
+        assert_eq!(v["reason"], "CopyOfCopy");
+        assert_eq!(v["raisedAt"], "2026-11-01T00:00:00Z");
+        assert!(v.get("targetRestorePoint").is_none());
+        assert!(!v["suggestedAction"].as_str().unwrap().is_empty());
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in AlertKind::ALL {
+            assert_eq!(AlertKind::parse(k.as_str()), Some(k));
+        }
+    }
+}
