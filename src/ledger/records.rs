@@ -1,1 +1,456 @@
-//! (in progress)
+//! Typed ledger records and their Table Storage layout.
+//!
+//! One partition per chain (source collection → target region), keyed by a UUID derived
+//! from the chain, so everything a decision needs is in one partition and can be changed
+//! atomically with one entity group transaction:
+//!
+//! | RowKey                          | what                                         |
+//! |---------------------------------|----------------------------------------------|
+//! | `chain`                         | the chain's state ([`Chain`])                 |
+//! | `rp|{source rp name}`           | one copy of one source restore point ([`Copy`])|
+//! | `reading|{rp name}|{time}`      | one progress reading ([`Reading`])            |
+//!
+//! Property names are PascalCase and typed (Edm.DateTime for times) so operators can read
+//! the ledger in the portal or with the official SDKs.
+
+use super::{Entity, ETag, Value};
+use crate::alerts::AlertKind;
+use crate::ids::{CollectionId, RestorePointId};
+use crate::rules::DiskProgress;
+use std::collections::{BTreeMap, BTreeSet};
+use time::OffsetDateTime;
+
+pub const CHAIN_ROW: &str = "chain";
+pub const COPY_PREFIX: &str = "rp|";
+pub const READING_PREFIX: &str = "reading|";
+
+/// A stored record that cannot be read back (hand-edited, or from another version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ledger record {partition}/{row} is unreadable: {reason}")]
+pub struct RecordError {
+    pub partition: String,
+    pub row: String,
+    pub reason: String,
+}
+
+/// The partition key of a chain: stable, short (Service Bus session ids are ≤ 128
+/// characters, ARM ids are longer) and free of characters Table Storage forbids.
+pub fn chain_key(source: &CollectionId, target_region: &str) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("ferry-chain|{}|{}", source.key(), target_region.to_ascii_lowercase()).as_bytes(),
+    )
+    .to_string()
+}
+
+pub fn copy_row(source_rp_name: &str) -> String {
+    format!("{COPY_PREFIX}{}", source_rp_name.to_ascii_lowercase())
+}
+
+pub fn reading_row(source_rp_name: &str, at: OffsetDateTime) -> String {
+    let micros = (at.unix_timestamp_nanos() / 1000).max(0);
+    format!("{READING_PREFIX}{}|{micros:020}", source_rp_name.to_ascii_lowercase())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    pub key: String,
+    pub source_collection: CollectionId,
+    pub source_region: Option<String>,
+    pub target_region: String,
+    pub target_collection: CollectionId,
+    pub created_at: OffsetDateTime,
+    /// Row key of the copy being started or in flight.
+    pub in_flight: Option<String>,
+    /// In flight or pending work: the poller looks at this chain.
+    pub active: bool,
+    /// Creation time of the newest source restore point copied or started: anything older
+    /// can never be copied (nonsequential copy).
+    pub watermark: Option<OffsetDateTime>,
+    /// The chain's first (full) restore point, whose deletion makes the next copy full.
+    pub base_restore_point: Option<String>,
+    pub last_success_source_time: Option<OffsetDateTime>,
+    pub last_success_restore_point: Option<String>,
+    pub last_success_at: Option<OffsetDateTime>,
+    /// Copy PUT times within the last hour (3-per-hour limit).
+    pub recent_starts: Vec<OffsetDateTime>,
+    /// The RPO breach already alerted (marker: the last success it was measured from).
+    pub rpo_alerted: Option<String>,
+    /// The target collection was found or created.
+    pub target_ready: bool,
+    pub etag: Option<ETag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CopyState {
+    /// Recorded, waiting its turn (or for the source to be ready).
+    Pending,
+    /// Claimed: the copy PUT is being (or may have been) sent.
+    Starting,
+    InFlight,
+    Succeeded,
+    Failed,
+    Expired,
+    Rejected,
+}
+
+impl CopyState {
+    pub const ALL: [CopyState; 7] = [
+        CopyState::Pending,
+        CopyState::Starting,
+        CopyState::InFlight,
+        CopyState::Succeeded,
+        CopyState::Failed,
+        CopyState::Expired,
+        CopyState::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyState::Pending => "Pending",
+            CopyState::Starting => "Starting",
+            CopyState::InFlight => "InFlight",
+            CopyState::Succeeded => "Succeeded",
+            CopyState::Failed => "Failed",
+            CopyState::Expired => "Expired",
+            CopyState::Rejected => "Rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CopyState> {
+        CopyState::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, CopyState::Succeeded | CopyState::Failed | CopyState::Expired | CopyState::Rejected)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Copy {
+    pub chain: String,
+    pub source_restore_point: RestorePointId,
+    pub source_vm: Option<String>,
+    pub source_time: OffsetDateTime,
+    pub target_restore_point: RestorePointId,
+    pub state: CopyState,
+    /// Rejection code, failure or expiry text.
+    pub reason: Option<String>,
+    pub requested_at: OffsetDateTime,
+    pub started_at: Option<OffsetDateTime>,
+    pub ended_at: Option<OffsetDateTime>,
+    pub not_before: Option<OffsetDateTime>,
+    pub defer_count: u32,
+    pub last_reading_at: Option<OffsetDateTime>,
+    pub last_percent: Option<f64>,
+    pub last_status: Option<String>,
+    pub last_progress_at: Option<OffsetDateTime>,
+    pub readings: u32,
+    pub alerts: BTreeSet<AlertKind>,
+    /// Disk name → target disk encryption set, for CMK disks.
+    pub encryption: BTreeMap<String, String>,
+    pub etag: Option<ETag>,
+}
+
+impl Copy {
+    pub fn row_key(&self) -> String {
+        copy_row(&self.source_restore_point.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub chain: String,
+    pub source_rp_name: String,
+    pub at: OffsetDateTime,
+    pub disks: Vec<DiskProgress>,
+    pub percent: Option<f64>,
+    pub state: String,
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.to_string())
+}
+
+fn opt_time(e: &mut Entity, name: &str, v: Option<OffsetDateTime>) {
+    if let Some(t) = v {
+        e.properties.insert(name.into(), Value::DateTime(t));
+    }
+}
+
+fn opt_str(e: &mut Entity, name: &str, v: &Option<String>) {
+    if let Some(t) = v {
+        e.properties.insert(name.into(), s(t));
+    }
+}
+
+fn fmt_times(ts: &[OffsetDateTime]) -> String {
+    ts.iter()
+        .map(|t| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+struct Reader<'a> {
+    e: &'a Entity,
+}
+
+impl Reader<'_> {
+    fn fail(&self, reason: String) -> RecordError {
+        RecordError { partition: self.e.partition_key.clone(), row: self.e.row_key.clone(), reason }
+    }
+    fn req_str(&self, name: &str) -> Result<String, RecordError> {
+        self.e.str(name).map(str::to_string).ok_or_else(|| self.fail(format!("missing string {name}")))
+    }
+    fn req_time(&self, name: &str) -> Result<OffsetDateTime, RecordError> {
+        self.e.time(name).ok_or_else(|| self.fail(format!("missing time {name}")))
+    }
+    fn opt_str(&self, name: &str) -> Option<String> {
+        self.e.str(name).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+    fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<T, RecordError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.req_str(name)?.parse().map_err(|e: T::Err| self.fail(format!("{name}: {e}")))
+    }
+    fn times(&self, name: &str) -> Result<Vec<OffsetDateTime>, RecordError> {
+        let Some(text) = self.opt_str(name) else { return Ok(Vec::new()) };
+        text.split(',')
+            .map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|e| self.fail(format!("{name}: {e}"))))
+            .collect()
+    }
+}
+
+impl Chain {
+    pub fn to_entity(&self) -> Entity {
+        let mut e = Entity::new(&self.key, CHAIN_ROW)
+            .with("SourceCollection", s(&self.source_collection.to_string()))
+            .with("TargetRegion", s(&self.target_region))
+            .with("TargetCollection", s(&self.target_collection.to_string()))
+            .with("CreatedAt", Value::DateTime(self.created_at))
+            .with("InFlight", s(self.in_flight.as_deref().unwrap_or("")))
+            .with("Active", Value::Bool(self.active))
+            .with("RecentStarts", s(&fmt_times(&self.recent_starts)))
+            .with("TargetReady", Value::Bool(self.target_ready));
+        opt_str(&mut e, "SourceRegion", &self.source_region);
+        opt_time(&mut e, "Watermark", self.watermark);
+        opt_str(&mut e, "BaseRestorePoint", &self.base_restore_point);
+        opt_time(&mut e, "LastSuccessSourceTime", self.last_success_source_time);
+        opt_str(&mut e, "LastSuccessRestorePoint", &self.last_success_restore_point);
+        opt_time(&mut e, "LastSuccessAt", self.last_success_at);
+        opt_str(&mut e, "RpoAlerted", &self.rpo_alerted);
+        e
+    }
+
+    pub fn from_entity(e: &Entity) -> Result<Chain, RecordError> {
+        let r = Reader { e };
+        Ok(Chain {
+            key: e.partition_key.clone(),
+            source_collection: r.parse("SourceCollection")?,
+            source_region: r.opt_str("SourceRegion"),
+            target_region: r.req_str("TargetRegion")?,
+            target_collection: r.parse("TargetCollection")?,
+            created_at: r.req_time("CreatedAt")?,
+            in_flight: r.opt_str("InFlight"),
+            active: e.bool("Active").unwrap_or(false),
+            watermark: e.time("Watermark"),
+            base_restore_point: r.opt_str("BaseRestorePoint"),
+            last_success_source_time: e.time("LastSuccessSourceTime"),
+            last_success_restore_point: r.opt_str("LastSuccessRestorePoint"),
+            last_success_at: e.time("LastSuccessAt"),
+            recent_starts: r.times("RecentStarts")?,
+            rpo_alerted: r.opt_str("RpoAlerted"),
+            target_ready: e.bool("TargetReady").unwrap_or(false),
+            etag: e.etag.clone(),
+        })
+    }
+}
+
+impl Copy {
+    pub fn to_entity(&self) -> Entity {
+        let alerts: Vec<&str> = self.alerts.iter().map(|k| k.as_str()).collect();
+        let mut e = Entity::new(&self.chain, self.row_key())
+            .with("SourceRestorePoint", s(&self.source_restore_point.to_string()))
+            .with("SourceTime", Value::DateTime(self.source_time))
+            .with("TargetRestorePoint", s(&self.target_restore_point.to_string()))
+            .with("State", s(self.state.as_str()))
+            .with("RequestedAt", Value::DateTime(self.requested_at))
+            .with("DeferCount", Value::Int64(self.defer_count as i64))
+            .with("Readings", Value::Int64(self.readings as i64))
+            .with("AlertsSent", s(&alerts.join(",")));
+        opt_str(&mut e, "SourceVm", &self.source_vm);
+        opt_str(&mut e, "Reason", &self.reason);
+        opt_time(&mut e, "StartedAt", self.started_at);
+        opt_time(&mut e, "EndedAt", self.ended_at);
+        opt_time(&mut e, "NotBefore", self.not_before);
+        opt_time(&mut e, "LastReadingAt", self.last_reading_at);
+        if let Some(p) = self.last_percent {
+            e.properties.insert("LastPercent".into(), Value::Double(p));
+        }
+        opt_str(&mut e, "LastStatus", &self.last_status);
+        opt_time(&mut e, "LastProgressAt", self.last_progress_at);
+        if !self.encryption.is_empty() {
+            e.properties.insert("Encryption".into(), s(&serde_json::to_string(&self.encryption).unwrap_or_default()));
+        }
+        e
+    }
+
+    pub fn from_entity(e: &Entity) -> Result<Copy, RecordError> {
+        let r = Reader { e };
+        let state_text = r.req_str("State")?;
+        let state = CopyState::parse(&state_text).ok_or_else(|| r.fail(format!("unknown State {state_text:?}")))?;
+        let alerts = r
+            .opt_str("AlertsSent")
+            .map(|a| a.split(',').filter_map(AlertKind::parse).collect())
+            .unwrap_or_default();
+        let encryption = match r.opt_str("Encryption") {
+            None => BTreeMap::new(),
+            Some(t) => serde_json::from_str(&t).map_err(|e| r.fail(format!("Encryption: {e}")))?,
+        };
+        Ok(Copy {
+            chain: e.partition_key.clone(),
+            source_restore_point: r.parse("SourceRestorePoint")?,
+            source_vm: r.opt_str("SourceVm"),
+            source_time: r.req_time("SourceTime")?,
+            target_restore_point: r.parse("TargetRestorePoint")?,
+            state,
+            reason: r.opt_str("Reason"),
+            requested_at: r.req_time("RequestedAt")?,
+            started_at: e.time("StartedAt"),
+            ended_at: e.time("EndedAt"),
+            not_before: e.time("NotBefore"),
+            defer_count: e.i64("DeferCount").unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+            last_reading_at: e.time("LastReadingAt"),
+            last_percent: e.f64("LastPercent"),
+            last_status: r.opt_str("LastStatus"),
+            last_progress_at: e.time("LastProgressAt"),
+            readings: e.i64("Readings").unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+            alerts,
+            encryption,
+            etag: e.etag.clone(),
+        })
+    }
+}
+
+impl Reading {
+    pub fn to_entity(&self) -> Entity {
+        let mut e = Entity::new(&self.chain, reading_row(&self.source_rp_name, self.at))
+            .with("At", Value::DateTime(self.at))
+            .with("SourceRestorePointName", s(&self.source_rp_name))
+            .with("Disks", s(&serde_json::to_string(&self.disks).unwrap_or_default()))
+            .with("State", s(&self.state));
+        if let Some(p) = self.percent {
+            e.properties.insert("Percent".into(), Value::Double(p));
+        }
+        e
+    }
+
+    pub fn from_entity(e: &Entity) -> Result<Reading, RecordError> {
+        let r = Reader { e };
+        let disks = serde_json::from_str(&r.req_str("Disks")?).map_err(|x| r.fail(format!("Disks: {x}")))?;
+        Ok(Reading {
+            chain: e.partition_key.clone(),
+            source_rp_name: r.req_str("SourceRestorePointName")?,
+            at: r.req_time("At")?,
+            disks,
+            percent: e.f64("Percent"),
+            state: r.req_str("State")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const SRC: &str = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/rpc1";
+
+    fn chain() -> Chain {
+        let src: CollectionId = SRC.parse().unwrap();
+        Chain {
+            key: chain_key(&src, "westus2"),
+            target_collection: "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/rpc1-westus2".parse().unwrap(),
+            source_collection: src,
+            source_region: Some("eastus".into()),
+            target_region: "westus2".into(),
+            created_at: datetime!(2026-11-01 00:00 UTC),
+            in_flight: Some(copy_row("rp1")),
+            active: true,
+            watermark: Some(datetime!(2026-11-01 01:00 UTC)),
+            base_restore_point: Some("rp1".into()),
+            last_success_source_time: None,
+            last_success_restore_point: None,
+            last_success_at: None,
+            recent_starts: vec![datetime!(2026-11-01 01:00 UTC), datetime!(2026-11-01 01:30 UTC)],
+            rpo_alerted: None,
+            target_ready: true,
+            etag: None,
+        }
+    }
+
+    #[test]
+    fn chain_key_is_stable_and_case_insensitive() {
+        let a: CollectionId = SRC.parse().unwrap();
+        let b: CollectionId = SRC.to_uppercase().replace("SUBSCRIPTIONS", "subscriptions").replace("RESOURCEGROUPS", "resourceGroups").replace("PROVIDERS", "providers").parse().unwrap();
+        assert_eq!(chain_key(&a, "westus2"), chain_key(&b, "WestUS2"));
+        assert_ne!(chain_key(&a, "westus2"), chain_key(&a, "eastus2"));
+        assert!(chain_key(&a, "westus2").len() <= 128);
+    }
+
+    #[test]
+    fn chain_round_trips() {
+        let c = chain();
+        assert_eq!(Chain::from_entity(&c.to_entity()).unwrap(), c);
+    }
+
+    #[test]
+    fn copy_round_trips() {
+        let c = chain();
+        let copy = Copy {
+            chain: c.key.clone(),
+            source_restore_point: c.source_collection.restore_point("RP1"),
+            source_vm: Some("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1".into()),
+            source_time: datetime!(2026-11-01 01:00 UTC),
+            target_restore_point: c.target_collection.restore_point("RP1"),
+            state: CopyState::InFlight,
+            reason: None,
+            requested_at: datetime!(2026-11-01 01:05 UTC),
+            started_at: Some(datetime!(2026-11-01 01:06 UTC)),
+            ended_at: None,
+            not_before: None,
+            defer_count: 2,
+            last_reading_at: Some(datetime!(2026-11-01 01:10 UTC)),
+            last_percent: Some(37.5),
+            last_status: Some("ReplicationState/inProgress".into()),
+            last_progress_at: Some(datetime!(2026-11-01 01:10 UTC)),
+            readings: 1,
+            alerts: [AlertKind::CopyStalled].into(),
+            encryption: [("os".to_string(), "des".to_string())].into(),
+            etag: None,
+        };
+        assert_eq!(copy.row_key(), "rp|rp1");
+        assert_eq!(Copy::from_entity(&copy.to_entity()).unwrap(), copy);
+    }
+
+    #[test]
+    fn reading_rows_sort_by_time() {
+        let a = reading_row("rp1", datetime!(2026-11-01 01:00 UTC));
+        let b = reading_row("rp1", datetime!(2026-11-10 01:00 UTC));
+        assert!(a < b);
+        let r = Reading { chain: "c".into(), source_rp_name: "rp1".into(), at: datetime!(2026-11-01 01:00 UTC), disks: vec![DiskProgress { disk: "os".into(), percent: Some(10.0), code: Some("ReplicationState/inProgress".into()) }], percent: Some(10.0), state: "InProgress".into() };
+        assert_eq!(Reading::from_entity(&r.to_entity()).unwrap(), r);
+    }
+
+    #[test]
+    fn unreadable_records_name_the_row() {
+        let mut e = chain().to_entity();
+        e.properties.remove("TargetRegion");
+        let err = Chain::from_entity(&e).unwrap_err();
+        assert!(err.to_string().contains("TargetRegion") && err.to_string().contains("chain"));
+        let mut e = chain().to_entity();
+        e.properties.insert("SourceCollection".into(), Value::String("garbage".into()));
+        assert!(Chain::from_entity(&e).is_err());
+    }
+}
