@@ -57,6 +57,8 @@ pub struct Chain {
     pub key: String,
     pub source_collection: CollectionId,
     pub source_region: Option<String>,
+    /// The VM the source collection belongs to (lineage: copies lose this link).
+    pub source_vm: Option<String>,
     pub target_region: String,
     pub target_collection: CollectionId,
     pub created_at: OffsetDateTime,
@@ -234,6 +236,7 @@ impl Chain {
             .with("RecentStarts", s(&fmt_times(&self.recent_starts)))
             .with("TargetReady", Value::Bool(self.target_ready));
         opt_str(&mut e, "SourceRegion", &self.source_region);
+        opt_str(&mut e, "SourceVm", &self.source_vm);
         opt_time(&mut e, "Watermark", self.watermark);
         opt_str(&mut e, "BaseRestorePoint", &self.base_restore_point);
         opt_time(&mut e, "LastSuccessSourceTime", self.last_success_source_time);
@@ -249,6 +252,7 @@ impl Chain {
             key: e.partition_key.clone(),
             source_collection: r.parse("SourceCollection")?,
             source_region: r.opt_str("SourceRegion"),
+            source_vm: r.opt_str("SourceVm"),
             target_region: r.req_str("TargetRegion")?,
             target_collection: r.parse("TargetCollection")?,
             created_at: r.req_time("CreatedAt")?,
@@ -374,6 +378,7 @@ mod tests {
             target_collection: "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/rpc1-westus2".parse().unwrap(),
             source_collection: src,
             source_region: Some("eastus".into()),
+            source_vm: Some("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1".into()),
             target_region: "westus2".into(),
             created_at: datetime!(2026-11-01 00:00 UTC),
             in_flight: Some(copy_row("rp1")),
