@@ -22,6 +22,7 @@
 pub mod alerts;
 pub mod arm;
 pub mod auth;
+pub mod bootstrap;
 pub mod bus;
 pub mod clock;
 pub mod config;

@@ -1,1 +1,122 @@
-//! (in progress)
+//! The four functions, as plain async fns over typed inputs: [`ingest`], [`sequencer`],
+//! [`poller`] and [`status`]. They share an [`App`] (ARM client, ledger, Service Bus sender,
+//! policy) and return an [`Outcome`] (alerts for the output binding, log lines for the host)
+//! or an [`FnError`] when the host should retry.
+//!
+//! The custom-handler plumbing (payload decoding, HTTP) lives in [`crate::server`]; nothing
+//! here knows about it, so the same code runs under the real host, the stand-in and tests.
+
+mod chain;
+pub mod ingest;
+pub mod poller;
+pub mod sequencer;
+pub mod status;
+
+use crate::alerts::Alert;
+use crate::arm::{ArmClient, ArmError};
+use crate::bus::{BusError, MessageSender};
+use crate::ledger::{Ledger, LedgerError};
+use crate::policy::Policy;
+use crate::rules::CopyLimits;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use time::Duration;
+
+/// Function names, as the folders under `functions/` name them.
+pub const INGEST: &str = "ingest";
+pub const INGEST_EVENTGRID: &str = "ingest-eventgrid";
+pub const SEQUENCER: &str = "sequencer";
+pub const POLLER: &str = "poller";
+pub const STATUS: &str = "status";
+
+/// What every function needs.
+pub struct App {
+    pub arm: ArmClient,
+    pub ledger: Arc<dyn Ledger>,
+    pub bus: Arc<dyn MessageSender>,
+    pub policy: Policy,
+    pub copy_queue: String,
+    pub stall_after: Duration,
+    pub expiry_warning: Duration,
+    pub poll_concurrency: usize,
+}
+
+impl App {
+    fn limits(&self, max_duration: Duration) -> CopyLimits {
+        CopyLimits {
+            max_duration,
+            stall_after: self.stall_after,
+            expiry_warning: self.expiry_warning,
+        }
+    }
+}
+
+/// What a function did that the host should know: alerts to send, lines to log.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub alerts: Vec<Alert>,
+    pub logs: Vec<String>,
+}
+
+impl Outcome {
+    pub(crate) fn log(&mut self, line: impl Into<String>) {
+        let line = line.into();
+        tracing::info!("{line}");
+        self.logs.push(line);
+    }
+
+    pub(crate) fn alert(&mut self, alert: Alert) {
+        tracing::warn!(kind = alert.kind.as_str(), id = %alert.id, "{}", alert.message);
+        self.logs.push(alert.log_line());
+        self.alerts.push(alert);
+    }
+
+    pub(crate) fn merge(&mut self, other: Outcome) {
+        self.alerts.extend(other.alerts);
+        self.logs.extend(other.logs);
+    }
+}
+
+/// A failure the host should retry (the message is redelivered, the event resent).
+#[derive(Debug, thiserror::Error)]
+pub enum FnError {
+    #[error("ARM: {0}")]
+    Arm(#[from] ArmError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("Service Bus: {0}")]
+    Bus(#[from] BusError),
+    #[error("lost the race for chain {0} too many times; will retry")]
+    Contention(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The copy request message, ingest → copy queue → sequencer. One per source restore
+/// point and target region; `attempt` > 0 marks a scheduled re-check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CopyRequestMessage {
+    pub source_restore_point: String,
+    pub target_region: String,
+    pub chain: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+impl CopyRequestMessage {
+    /// The Service Bus message: session = chain (ordered, one consumer), MessageId stable
+    /// per restore point, region and attempt so duplicate detection drops repeats.
+    pub fn to_message(&self, scheduled: Option<time::OffsetDateTime>) -> crate::bus::OutgoingMessage {
+        let id = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("ferry-copy|{}|{}|{}", self.source_restore_point.to_ascii_lowercase(), self.target_region, self.attempt).as_bytes(),
+        );
+        let mut m = crate::bus::OutgoingMessage::json(id.to_string(), serde_json::to_string(self).unwrap_or_default()).with_session(self.chain.clone());
+        m.scheduled_enqueue_time = scheduled;
+        m.label = Some("copy-request".into());
+        m
+    }
+}
