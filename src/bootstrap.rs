@@ -55,6 +55,7 @@ pub fn app(config: &Config, tokens: Arc<dyn TokenProvider>, ledger: Arc<dyn Ledg
         bus: Arc::new(bus),
         policy: config.policy.clone(),
         copy_queue: config.copy_queue.clone(),
+        events_queue: config.events_queue.clone(),
         stall_after: config.stall_after,
         expiry_warning: config.expiry_warning,
         poll_concurrency: config.poll_concurrency,

@@ -287,7 +287,9 @@ async fn try_start(app: &App, rule: &Rule, target: &Target, mut chain: Chain, mu
                 target_region: chain.target_region.clone(),
                 chain: chain.key.clone(),
                 event_id: None,
+                purpose: super::Purpose::Recheck,
                 attempt: copy.defer_count,
+                first_attempt_at: Some(copy.requested_at),
             };
             app.bus.send(&app.copy_queue, vec![msg.to_message(Some(at))]).await?;
             return Ok(Flow::Done);

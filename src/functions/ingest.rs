@@ -11,25 +11,90 @@ use crate::rules::RejectReason;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-/// Handles one event payload (an event, or an array of events).
-pub async fn ingest(app: &App, payload: &Value, now: OffsetDateTime) -> Result<Outcome, FnError> {
+/// How the event reached ingest, which decides how a transient failure is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Event Grid → Service Bus queue → `ingest`: re-enqueued with a delay.
+    Queue,
+    /// `eventGridTrigger`: fail the invocation; Event Grid retries with its own backoff.
+    EventGrid,
+}
+
+/// An event put back on the events queue while ARM was unavailable.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RetryEnvelope {
+    attempt: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    first_attempt_at: OffsetDateTime,
+    event: Value,
+}
+
+const ENVELOPE_KEY: &str = "ferryRetry";
+
+/// Handles one event payload (an event, an array of events, or a retry envelope).
+pub async fn ingest(app: &App, payload: &Value, delivery: Delivery, now: OffsetDateTime) -> Result<Outcome, FnError> {
     let mut out = Outcome::default();
-    for parsed in parse_payload(payload) {
-        match parsed {
+    let (payload, attempt, first) = match payload.get(ENVELOPE_KEY) {
+        Some(env) => match serde_json::from_value::<RetryEnvelope>(env.clone()) {
+            Ok(e) => (e.event, e.attempt, e.first_attempt_at),
             Err(e) => {
-                let subject = e.id.clone().unwrap_or_else(|| payload.to_string().chars().take(200).collect());
+                let mut a = Alert::new(AlertKind::EventRejected, &format!("envelope|{}", payload.to_string().chars().take(200).collect::<String>()), format!("malformed retry envelope: {e}"), now);
+                a.reason = Some(e.to_string());
+                out.alert(a);
+                return Ok(out);
+            }
+        },
+        None => (payload.clone(), 0, now),
+    };
+    let raw_events: Vec<Value> = match &payload {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    for (raw, parsed) in raw_events.iter().zip(parse_payload(&payload)) {
+        let result = match parsed {
+            Err(e) => {
+                let subject = e.id.clone().unwrap_or_else(|| raw.to_string().chars().take(200).collect());
                 let mut a = Alert::new(AlertKind::EventRejected, &format!("event|{subject}"), format!("event rejected: {e}"), now);
                 a.reason = Some(e.reason.clone());
                 out.alert(a);
+                Ok(())
             }
-            Ok(Parsed::Ignored(why)) => tracing::debug!("ignored event: {why}"),
+            Ok(Parsed::Ignored(why)) => {
+                tracing::debug!("ignored event: {why}");
+                Ok(())
+            }
             Ok(Parsed::RestorePoint(ev)) => match ev.kind {
-                EventKind::Write => on_write(app, &ev, now, &mut out).await?,
-                EventKind::Delete => on_delete(app, &ev, now, &mut out).await?,
+                EventKind::Write => on_write(app, &ev, now, &mut out).await,
+                EventKind::Delete => on_delete(app, &ev, now, &mut out).await,
             },
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if e.is_transient() && delivery == Delivery::Queue => retry_later(app, raw, attempt, first, &e, now, &mut out).await?,
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
+}
+
+async fn retry_later(app: &App, event: &Value, attempt: u32, first: OffsetDateTime, e: &FnError, now: OffsetDateTime, out: &mut Outcome) -> Result<(), FnError> {
+    let id = event.get("id").and_then(Value::as_str).unwrap_or("?").to_string();
+    if now - first > super::RETRY_HORIZON {
+        let mut a = Alert::new(AlertKind::EventRejected, &format!("event-gave-up|{id}"), format!("gave up on event {id} after retrying since {first}: {e}"), now);
+        a.reason = Some(e.to_string());
+        out.alert(a);
+        return Ok(());
+    }
+    let next = attempt + 1;
+    let at = now + super::retry_delay(attempt, e.retry_after());
+    let body = serde_json::json!({ ENVELOPE_KEY: RetryEnvelope { attempt: next, first_attempt_at: first, event: event.clone() } });
+    let message_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("ferry-event-retry|{id}|{next}").as_bytes());
+    let mut m = crate::bus::OutgoingMessage::json(message_id.to_string(), body.to_string());
+    m.scheduled_enqueue_time = Some(at);
+    app.bus.send(&app.events_queue, vec![m]).await?;
+    out.log(format!("event {id}: {e}; retrying at {at}"));
+    Ok(())
 }
 
 async fn on_write(app: &App, ev: &RestorePointEvent, now: OffsetDateTime, out: &mut Outcome) -> Result<(), FnError> {
@@ -80,7 +145,9 @@ async fn on_write(app: &App, ev: &RestorePointEvent, now: OffsetDateTime, out: &
                 target_region: t.region.clone(),
                 chain: chain_key(coll, &t.region),
                 event_id: Some(ev.id.clone()),
+                purpose: super::Purpose::Event,
                 attempt: 0,
+                first_attempt_at: None,
             }
             .to_message(None)
         })

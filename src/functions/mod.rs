@@ -36,6 +36,8 @@ pub struct App {
     pub bus: Arc<dyn MessageSender>,
     pub policy: Policy,
     pub copy_queue: String,
+    /// Where events wait when ARM is unavailable (the Service Bus ingest path).
+    pub events_queue: String,
     pub stall_after: Duration,
     pub expiry_warning: Duration,
     pub poll_concurrency: usize,
@@ -92,8 +94,21 @@ pub enum FnError {
     Other(String),
 }
 
+/// Why a copy request message was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum Purpose {
+    /// A restore point event.
+    #[default]
+    Event,
+    /// The source was not ready: look again.
+    Recheck,
+    /// ARM or the ledger was unavailable: try again later instead of burning deliveries.
+    Retry,
+}
+
 /// The copy request message, ingest → copy queue → sequencer. One per source restore
-/// point and target region; `attempt` > 0 marks a scheduled re-check.
+/// point and target region, plus scheduled re-checks and retries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CopyRequestMessage {
@@ -103,7 +118,46 @@ pub struct CopyRequestMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     #[serde(default)]
+    pub purpose: Purpose,
+    #[serde(default)]
     pub attempt: u32,
+    /// When the first attempt was made (bounds retries).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub first_attempt_at: Option<time::OffsetDateTime>,
+}
+
+/// How long ferry keeps retrying an input while Azure is unavailable before it gives up
+/// with an alert.
+pub const RETRY_HORIZON: Duration = Duration::days(2);
+
+/// Delay before retry `attempt` (1, 2, 4 … minutes, capped at 30), at least `floor`.
+pub fn retry_delay(attempt: u32, floor: Option<std::time::Duration>) -> Duration {
+    let d = crate::rules::recheck_delay(attempt);
+    match floor {
+        Some(f) => d.max(Duration::try_from(f).unwrap_or(Duration::ZERO)),
+        None => d,
+    }
+}
+
+impl FnError {
+    /// Worth retrying later (rather than a bug or a configuration problem).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FnError::Arm(e) => e.is_transient(),
+            FnError::Ledger(e) => e.is_transient(),
+            FnError::Bus(BusError::Transient(_)) => true,
+            FnError::Contention(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The server's hint of when to come back, if any.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            FnError::Arm(ArmError::Throttled { retry_after, .. }) => Some(*retry_after),
+            _ => None,
+        }
+    }
 }
 
 impl CopyRequestMessage {
@@ -112,7 +166,7 @@ impl CopyRequestMessage {
     pub fn to_message(&self, scheduled: Option<time::OffsetDateTime>) -> crate::bus::OutgoingMessage {
         let id = uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_URL,
-            format!("ferry-copy|{}|{}|{}", self.source_restore_point.to_ascii_lowercase(), self.target_region, self.attempt).as_bytes(),
+            format!("ferry-copy|{}|{}|{:?}|{}", self.source_restore_point.to_ascii_lowercase(), self.target_region, self.purpose, self.attempt).as_bytes(),
         );
         let mut m = crate::bus::OutgoingMessage::json(id.to_string(), serde_json::to_string(self).unwrap_or_default()).with_session(self.chain.clone());
         m.scheduled_enqueue_time = scheduled;

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 /// Handles one copy request message body (JSON text).
 pub async fn sequencer(app: &App, body: &str, now: OffsetDateTime) -> Result<Outcome, FnError> {
     let mut out = Outcome::default();
-    let msg = match parse(body) {
+    let (msg, source, region) = match parse(body) {
         Ok(m) => m,
         Err(reason) => {
             let mut a = Alert::new(AlertKind::EventRejected, &format!("copy-request|{}", body.chars().take(200).collect::<String>()), format!("copy request rejected: {reason}"), now);
@@ -23,33 +23,62 @@ pub async fn sequencer(app: &App, body: &str, now: OffsetDateTime) -> Result<Out
             return Ok(out);
         }
     };
-    let (source, region) = (msg.0, msg.1);
-    let Some((rule, target)) = app.policy.find_target(&source.collection, &region) else {
+    match handle(app, &source, &region, now, &mut out).await {
+        Ok(()) => Ok(out),
+        Err(e) if e.is_transient() => {
+            retry_later(app, msg, &e, now, &mut out).await?;
+            Ok(out)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// ARM or the ledger is unavailable: schedule this request again rather than fail the
+/// delivery (ten quick redeliveries would dead-letter it during a throttling burst).
+async fn retry_later(app: &App, msg: CopyRequestMessage, e: &FnError, now: OffsetDateTime, out: &mut Outcome) -> Result<(), FnError> {
+    let first = msg.first_attempt_at.unwrap_or(now);
+    if now - first > super::RETRY_HORIZON {
+        let mut a = Alert::new(AlertKind::EventRejected, &format!("copy-request-gave-up|{}|{}", msg.source_restore_point, msg.target_region), format!("gave up on copying {} to {} after retrying since {first}: {e}", msg.source_restore_point, msg.target_region), now);
+        a.source_restore_point = Some(msg.source_restore_point.clone());
+        a.target_region = Some(msg.target_region.clone());
+        a.reason = Some(e.to_string());
+        out.alert(a);
+        return Ok(());
+    }
+    let attempt = msg.attempt + 1;
+    let at = now + super::retry_delay(attempt.saturating_sub(1), e.retry_after());
+    let retry = CopyRequestMessage { purpose: super::Purpose::Retry, attempt, first_attempt_at: Some(first), ..msg };
+    app.bus.send(&app.copy_queue, vec![retry.to_message(Some(at))]).await?;
+    out.log(format!("{} → {}: {e}; retrying at {at}", retry.source_restore_point, retry.target_region));
+    Ok(())
+}
+
+async fn handle(app: &App, source: &RestorePointId, region: &str, now: OffsetDateTime, out: &mut Outcome) -> Result<(), FnError> {
+    let Some((rule, target)) = app.policy.find_target(&source.collection, region) else {
         out.log(format!("{source} → {region}: no policy rule covers this any more; dropping the request"));
-        return Ok(out);
+        return Ok(());
     };
     let Some(chain) = ensure_chain(app, &source.collection, target, now).await? else {
         out.log(format!("{source}: the source collection no longer exists; dropping the request"));
-        return Ok(out);
+        return Ok(());
     };
     let key = chain.key.clone();
-    let row = chain::copy_row_of(&source);
+    let row = chain::copy_row_of(source);
     if load_copy(app, &key, &row).await?.is_none() {
-        record(app, rule, target, chain, &source, now, &mut out).await?;
+        record(app, rule, target, chain, source, now, out).await?;
     }
-    advance(app, &key, now, &mut out).await?;
-    Ok(out)
+    advance(app, &key, now, out).await
 }
 
 /// Validates and decodes the message body.
-fn parse(body: &str) -> Result<(RestorePointId, String), String> {
+fn parse(body: &str) -> Result<(CopyRequestMessage, RestorePointId, String), String> {
     let msg: CopyRequestMessage = serde_json::from_str(body).map_err(|e| format!("not a copy request ({e})"))?;
     let source: RestorePointId = msg.source_restore_point.parse().map_err(|e: crate::ids::IdError| e.to_string())?;
     let region = normalize_region(&msg.target_region).ok_or_else(|| format!("targetRegion {:?} is not a region name", msg.target_region))?;
     if msg.chain != chain_key(&source.collection, &region) {
         return Err(format!("chain {:?} does not match the restore point's collection and region", msg.chain));
     }
-    Ok((source, region))
+    Ok((msg, source, region))
 }
 
 /// First sight of a source restore point in a chain: inspect it and record it as pending,
@@ -113,7 +142,7 @@ mod tests {
         let rp: RestorePointId = RP.parse().unwrap();
         let chain = chain_key(&rp.collection, "westus2");
         let ok = format!(r#"{{"sourceRestorePoint":"{RP}","targetRegion":"westus2","chain":"{chain}"}}"#);
-        assert_eq!(parse(&ok).unwrap().1, "westus2");
+        assert_eq!(parse(&ok).unwrap().2, "westus2");
         let wrong_chain = format!(r#"{{"sourceRestorePoint":"{RP}","targetRegion":"eastus2","chain":"{chain}"}}"#);
         assert!(parse(&wrong_chain).unwrap_err().contains("does not match"));
         let extra = format!(r#"{{"sourceRestorePoint":"{RP}","targetRegion":"westus2","chain":"{chain}","evil":1}}"#);
