@@ -208,10 +208,12 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
     name: premiumSku
     tier: 'ElasticPremium'
   }
-  properties: {
-    // Linux.
+  // reserved: Linux. Flex scales per app (functionAppConfig), Premium per plan.
+  properties: isFlex ? {
     reserved: true
-    maximumElasticWorkerCount: isFlex ? null : maximumInstanceCount
+  } : {
+    reserved: true
+    maximumElasticWorkerCount: maximumInstanceCount
   }
 }
 

@@ -228,7 +228,8 @@ def test_flex_runtime_is_custom_and_premium_settings_only_off_flex(parsed):
     plan = body(one(doc, "Microsoft.Web/serverfarms"))
     skus = conditional_branches(plan["sku"])
     assert skus[0]["tier"] == "FlexConsumption" and skus[1]["tier"] == "ElasticPremium"
-    assert plan["properties"]["reserved"] is True  # Linux
+    for props in conditional_branches(plan["properties"]):
+        assert props["reserved"] is True  # Linux
     premium_names = {s["name"]: s["value"] for s in variable(doc, "premiumSettings")}
     assert premium_names["FUNCTIONS_WORKER_RUNTIME"] == "custom"
     assert premium_names["FUNCTIONS_EXTENSION_VERSION"] == "~4"
