@@ -1,0 +1,220 @@
+// restore-point-ferry: everything the product needs, deployed at subscription scope.
+//   az deployment sub create --location <region> --template-file infra/main.bicep \
+//     --parameters infra/main.bicepparam
+// See docs/deploy.md for what each resource is for.
+targetScope = 'subscription'
+
+@description('Region for the resource group and all regional resources (must offer Flex Consumption when planKind is FlexConsumption).')
+param location string = deployment().location
+
+@description('Short prefix for resource names (lowercase letters and digits).')
+@minLength(2)
+@maxLength(10)
+param baseName string = 'ferry'
+
+@description('Resource group that holds the ferry; created if missing.')
+param resourceGroupName string = 'rg-${baseName}'
+
+@description('Hosting plan for the Function App.')
+@allowed([
+  'FlexConsumption'
+  'ElasticPremium'
+])
+param planKind string = 'FlexConsumption'
+
+@description('Copy policy, the JSON the app reads from FERRY_POLICY: {"rules":[{"scope","tag"?,"targets":[{"region","resourceGroup"?,"collectionName"?,"diskEncryptionSets"?}],"createTargetCollections","maxCopyDuration","rpoObjective","minConsistency"}]}.')
+param policy object
+
+@description('Where the ferry may act: every source scope of a policy rule and every target resource group, as {subscriptionId, resourceGroup?}. Without resourceGroup the whole subscription is granted. The custom role is assigned at each.')
+param roleScopes array
+
+@description('E-mail addresses for the alert action group.')
+param alertEmails array = []
+
+@description('Name of the Event Grid system topic for this subscription. Only one system topic per subscription can exist: if one already exists, deploy into its resource group with its name.')
+param systemTopicName string = '${baseName}-subscription-events'
+
+@description('Optional api-version overrides for the app (empty = the app default).')
+param computeApiVersion string = ''
+param diskApiVersion string = ''
+
+@description('ISO 8601 duration without progress after which a copy is reported stalled.')
+param stallAfter string = 'PT6H'
+
+@description('ISO 8601 duration before the two-week termination at which a running copy raises a warning.')
+param expiryWarning string = 'P2D'
+
+@description('Optional ARM pacing overrides, requests per second (empty = the app default).')
+param armReadRate string = ''
+param armWriteRate string = ''
+
+param tags object = {
+  application: 'restore-point-ferry'
+}
+
+var suffix = uniqueString(subscription().id, resourceGroupName, baseName)
+var names = {
+  storage: take('st${baseName}${suffix}', 24)
+  serviceBus: 'sb-${baseName}-${suffix}'
+  plan: 'plan-${baseName}-${suffix}'
+  functionApp: 'func-${baseName}-${suffix}'
+  workspace: 'log-${baseName}-${suffix}'
+  appInsights: 'appi-${baseName}-${suffix}'
+  actionGroup: 'ag-${baseName}'
+  customRole: 'restore-point-ferry (${baseName}, ${subscription().subscriptionId})'
+}
+
+// Normalize the scopes once: a missing or empty resourceGroup means the subscription.
+var normalizedScopes = [for s in roleScopes: {
+  subscriptionId: s.subscriptionId
+  resourceGroup: contains(s, 'resourceGroup') ? s.resourceGroup : ''
+}]
+var subscriptionScopes = filter(normalizedScopes, s => empty(s.resourceGroup))
+var resourceGroupScopes = filter(normalizedScopes, s => !empty(s.resourceGroup))
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: resourceGroupName
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'ferry-monitoring'
+  scope: rg
+  params: {
+    location: location
+    workspaceName: names.workspace
+    appInsightsName: names.appInsights
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'ferry-storage'
+  scope: rg
+  params: {
+    location: location
+    storageAccountName: names.storage
+    tags: tags
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'ferry-servicebus'
+  scope: rg
+  params: {
+    location: location
+    namespaceName: names.serviceBus
+    tags: tags
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'ferry-functionapp'
+  scope: rg
+  params: {
+    location: location
+    planKind: planKind
+    planName: names.plan
+    functionAppName: names.functionApp
+    storageAccountName: storage.outputs.accountName
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    serviceBusEndpoint: serviceBus.outputs.endpoint
+    eventsQueueName: serviceBus.outputs.eventsQueueName
+    copyQueueName: serviceBus.outputs.copyQueueName
+    alertsTopicName: serviceBus.outputs.alertsTopicName
+    ledgerUrl: '${storage.outputs.tableEndpoint}${storage.outputs.ledgerTableName}'
+    policy: policy
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    computeApiVersion: computeApiVersion
+    diskApiVersion: diskApiVersion
+    stallAfter: stallAfter
+    expiryWarning: expiryWarning
+    armReadRate: armReadRate
+    armWriteRate: armWriteRate
+    tags: tags
+  }
+}
+
+module dataRoles 'modules/data-roles.bicep' = {
+  name: 'ferry-data-roles'
+  scope: rg
+  params: {
+    principalId: functionApp.outputs.principalId
+    storageAccountName: storage.outputs.accountName
+    ledgerTableName: storage.outputs.ledgerTableName
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    eventsQueueName: serviceBus.outputs.eventsQueueName
+    copyQueueName: serviceBus.outputs.copyQueueName
+    alertsTopicName: serviceBus.outputs.alertsTopicName
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+module eventGrid 'modules/eventgrid.bicep' = {
+  name: 'ferry-eventgrid'
+  scope: rg
+  params: {
+    systemTopicName: systemTopicName
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    eventsQueueName: serviceBus.outputs.eventsQueueName
+    storageAccountName: storage.outputs.accountName
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+    tags: tags
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'ferry-alerts'
+  scope: rg
+  params: {
+    location: location
+    actionGroupName: names.actionGroup
+    alertEmails: alertEmails
+    serviceBusNamespaceId: serviceBus.outputs.namespaceId
+    alertsTopicName: serviceBus.outputs.alertsTopicName
+    systemTopicId: eventGrid.outputs.systemTopicId
+    appInsightsId: monitoring.outputs.appInsightsId
+    tags: tags
+  }
+}
+
+module customRole 'modules/custom-role.bicep' = {
+  name: 'ferry-custom-role'
+  params: {
+    roleName: names.customRole
+    assignableSubscriptionIds: [for s in normalizedScopes: s.subscriptionId]
+  }
+}
+
+module subscriptionAssignments 'modules/role-assignment-subscription.bicep' = [for (s, i) in subscriptionScopes: {
+  name: 'ferry-role-sub-${i}'
+  scope: subscription(s.subscriptionId)
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionId: customRole.outputs.roleDefinitionId
+  }
+}]
+
+module resourceGroupAssignments 'modules/role-assignment-resource-group.bicep' = [for (s, i) in resourceGroupScopes: {
+  name: 'ferry-role-rg-${i}'
+  scope: resourceGroup(s.subscriptionId, s.resourceGroup)
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionId: customRole.outputs.roleDefinitionId
+  }
+}]
+
+output resourceGroupName string = rg.name
+output functionAppName string = functionApp.outputs.functionAppName
+output functionAppHostName string = functionApp.outputs.defaultHostName
+output functionAppPrincipalId string = functionApp.outputs.principalId
+output planKind string = planKind
+output storageAccountName string = storage.outputs.accountName
+output serviceBusNamespace string = serviceBus.outputs.namespaceName
+output alertsTopicName string = serviceBus.outputs.alertsTopicName
+output alertsSubscriptionName string = serviceBus.outputs.alertsSubscriptionName
+output systemTopicName string = eventGrid.outputs.systemTopicName
+output customRoleDefinitionId string = customRole.outputs.roleDefinitionId

@@ -1,0 +1,50 @@
+// Parameters for infra/main.bicep. Copy and edit for your environment:
+//   az deployment sub create --location westeurope \
+//     --template-file infra/main.bicep --parameters infra/main.bicepparam
+using './main.bicep'
+
+param location = 'westeurope'
+param baseName = 'ferry'
+param resourceGroupName = 'rg-ferry'
+param planKind = 'FlexConsumption'
+
+// Copy restore points of every collection in rg-workloads tagged dr=copy to westus2,
+// into rg-dr there, creating target collections as needed.
+param policy = {
+  rules: [
+    {
+      scope: '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-workloads'
+      tag: {
+        name: 'dr'
+        value: 'copy'
+      }
+      targets: [
+        {
+          region: 'westus2'
+          resourceGroup: 'rg-dr'
+          collectionName: '{source}-{region}'
+        }
+      ]
+      createTargetCollections: true
+      maxCopyDuration: 'P14D'
+      rpoObjective: 'PT36H'
+      minConsistency: 'CrashConsistent'
+    }
+  ]
+}
+
+// The custom role is assigned at each: the rule's source scope and the target group.
+param roleScopes = [
+  {
+    subscriptionId: '00000000-0000-0000-0000-000000000000'
+    resourceGroup: 'rg-workloads'
+  }
+  {
+    subscriptionId: '00000000-0000-0000-0000-000000000000'
+    resourceGroup: 'rg-dr'
+  }
+]
+
+param alertEmails = [
+  'dr-operators@example.com'
+]

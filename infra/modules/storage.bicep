@@ -1,0 +1,83 @@
+// Storage account for the Functions runtime (AzureWebJobsStorage, identity-based),
+// the Flex Consumption deployment container, the Event Grid dead-letter container
+// and the ferry ledger table. Shared keys are disabled: every client uses Entra ID.
+
+param location string
+
+@description('Storage account name (3-24 lowercase letters and digits).')
+@minLength(3)
+@maxLength(24)
+param storageAccountName string
+
+@description('Table that holds the ferry ledger (chains, copies, lineage).')
+param ledgerTableName string = 'ferryledger'
+
+@description('Blob container the Flex Consumption plan deploys the package from.')
+param deploymentContainerName string = 'app-package'
+
+@description('Blob container receiving Event Grid dead-lettered events.')
+param deadLetterContainerName string = 'eventgrid-deadletter'
+
+param tags object = {}
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: storageAccountName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    // No account keys and no SAS: the app, the host and Event Grid all use managed identities.
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    accessTier: 'Hot'
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource ledgerTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: ledgerTableName
+}
+
+output accountId string = account.id
+output accountName string = account.name
+output blobEndpoint string = account.properties.primaryEndpoints.blob
+output tableEndpoint string = account.properties.primaryEndpoints.table
+output ledgerTableId string = ledgerTable.id
+output ledgerTableName string = ledgerTable.name
+output deploymentContainerName string = deploymentContainer.name
+output deadLetterContainerId string = deadLetterContainer.id
+output deadLetterContainerName string = deadLetterContainer.name
