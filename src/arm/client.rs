@@ -381,9 +381,7 @@ impl ArmClient {
                 .header(AUTHORIZATION, auth)
                 .header("x-ms-client-request-id", request_id.to_string());
             if let Some(b) = &body {
-                req = req
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(b.clone());
+                req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
             }
             let started = std::time::Instant::now();
             let result = match req.send().await {
@@ -428,7 +426,12 @@ impl ArmClient {
                         attempts: attempt,
                     });
                 }
-                warn!(op, attempt, wait_ms = wait.as_millis() as u64, "ARM throttled the request; waiting");
+                warn!(
+                    op,
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "ARM throttled the request; waiting"
+                );
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -637,7 +640,10 @@ impl ArmClient {
         }
     }
 
-    async fn operation_raw(&self, url: &Url) -> Result<(OperationStatus, Option<Duration>), ArmError> {
+    async fn operation_raw(
+        &self,
+        url: &Url,
+    ) -> Result<(OperationStatus, Option<Duration>), ArmError> {
         const OP: &str = "get operation status";
         self.check_link(OP, url)?;
         let raw = self.send(OP, Method::GET, url, Budget::Read, None).await?;
@@ -721,11 +727,15 @@ mod tests {
         assert!(client("http://management.azure.com").is_err());
         assert!(client("http://localhost:1234").is_ok());
         assert!(client("https://management.azure.com/?x=1").is_err());
-        let mut cfg = ArmConfig::default();
-        cfg.compute_api_version = "2025-11-01&x=y".into();
+        let cfg = ArmConfig {
+            compute_api_version: "2025-11-01&x=y".into(),
+            ..Default::default()
+        };
         assert!(ArmClient::new(cfg, Arc::new(DevToken::new("t"))).is_err());
-        let mut cfg = ArmConfig::default();
-        cfg.max_attempts = 0;
+        let cfg = ArmConfig {
+            max_attempts: 0,
+            ..Default::default()
+        };
         assert!(matches!(
             ArmClient::new(cfg, Arc::new(DevToken::new("t"))),
             Err(ArmError::InvalidConfig(_))
@@ -754,7 +764,10 @@ mod tests {
             409,
             br#"{"error":{"code":"Conflict","message":"busy","target":"x"}}"#,
         );
-        assert_eq!((c.as_str(), m.as_str(), t.as_deref()), ("Conflict", "busy", Some("x")));
+        assert_eq!(
+            (c.as_str(), m.as_str(), t.as_deref()),
+            ("Conflict", "busy", Some("x"))
+        );
         let (c, m, _) = parse_error(400, b"<html>bad gateway</html>");
         assert_eq!(c, "BadRequest");
         assert!(m.contains("<html>"));
@@ -767,7 +780,10 @@ mod tests {
     fn links_must_stay_on_the_endpoint() {
         let c = client("https://management.azure.com").unwrap();
         assert!(c
-            .check_link("t", &Url::parse("https://management.azure.com/x?y=1").unwrap())
+            .check_link(
+                "t",
+                &Url::parse("https://management.azure.com/x?y=1").unwrap()
+            )
             .is_ok());
         assert!(c
             .check_link("t", &Url::parse("https://evil.example/x").unwrap())

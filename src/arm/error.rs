@@ -18,10 +18,16 @@ pub enum ArmError {
     },
     /// Still throttled (HTTP 429) after every attempt.
     #[error("ARM throttled the request (HTTP 429) after {attempts} attempts; retry after {retry_after:?}")]
-    Throttled { retry_after: Duration, attempts: u32 },
+    Throttled {
+        retry_after: Duration,
+        attempts: u32,
+    },
     /// ARM could not be reached or kept failing with 5xx until attempts ran out.
     #[error("ARM unavailable{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
-    Unavailable { status: Option<u16>, message: String },
+    Unavailable {
+        status: Option<u16>,
+        message: String,
+    },
     /// A success response whose body is not what the operation returns.
     #[error("could not decode the ARM response of {what}: {message}")]
     Decode { what: String, message: String },
@@ -79,7 +85,9 @@ mod tests {
             target: None,
         };
         let s = e.to_string();
-        assert!(s.contains("409") && s.contains("OperationNotAllowed") && s.contains("copy of a copy"));
+        assert!(
+            s.contains("409") && s.contains("OperationNotAllowed") && s.contains("copy of a copy")
+        );
         assert_eq!(e.code(), Some("OperationNotAllowed"));
         assert!(!e.is_transient());
     }

@@ -98,7 +98,12 @@ impl RestorePointCollection {
 
     /// `properties.source.location`: where the source lives.
     pub fn source_location(&self) -> Option<&str> {
-        self.properties.as_ref()?.source.as_ref()?.location.as_deref()
+        self.properties
+            .as_ref()?
+            .source
+            .as_ref()?
+            .location
+            .as_deref()
     }
 
     /// The restore points, present only when fetched with `$expand=restorePoints`.
@@ -263,7 +268,11 @@ pub struct SourceDisk {
     pub os_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caching: Option<String>,
-    #[serde(rename = "diskSizeGB", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "diskSizeGB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub disk_size_gb: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_disk: Option<ManagedDisk>,
@@ -319,7 +328,8 @@ pub struct RestorePointEncryption {
 /// `EncryptionAtRestWithCustomerKey`: the default type for a CMK-encrypted copy.
 pub const ENCRYPTION_CUSTOMER_KEY: &str = "EncryptionAtRestWithCustomerKey";
 /// `EncryptionAtRestWithPlatformAndCustomerKeys`: double encryption, also customer-keyed.
-pub const ENCRYPTION_PLATFORM_AND_CUSTOMER_KEYS: &str = "EncryptionAtRestWithPlatformAndCustomerKeys";
+pub const ENCRYPTION_PLATFORM_AND_CUSTOMER_KEYS: &str =
+    "EncryptionAtRestWithPlatformAndCustomerKeys";
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -507,7 +517,11 @@ impl RestorePoint {
     }
 
     fn storage(&self) -> Option<&SourceStorageProfile> {
-        self.props()?.source_metadata.as_ref()?.storage_profile.as_ref()
+        self.props()?
+            .source_metadata
+            .as_ref()?
+            .storage_profile
+            .as_ref()
     }
 
     /// The OS disk first, then the data disks, in ARM's order.
@@ -634,7 +648,9 @@ impl CopyRequest {
                 encryption: RestorePointEncryption {
                     disk_encryption_set: Some(ResourceRef::new(target_des.to_string())),
                     encryption_type: Some(
-                        encryption_type.unwrap_or(ENCRYPTION_CUSTOMER_KEY).to_string(),
+                        encryption_type
+                            .unwrap_or(ENCRYPTION_CUSTOMER_KEY)
+                            .to_string(),
                     ),
                     extra: Extra::new(),
                 },
@@ -700,23 +716,22 @@ impl CopyRequest {
                 .map(str::to_string)
                 .or_else(|| disk.lun.map(|l| format!("lun {l}")))
                 .unwrap_or_else(|| if disk.is_os { "os disk" } else { "data disk" }.to_string());
-            let source_des =
-                disk.disk_encryption_set_id
-                    .ok_or_else(|| CopyEncryptionError::UnknownSourceDes {
-                        disk: label.clone(),
-                    })?;
-            let target = target_des_for(source_des).ok_or_else(|| {
-                CopyEncryptionError::MissingMapping {
+            let source_des = disk.disk_encryption_set_id.ok_or_else(|| {
+                CopyEncryptionError::UnknownSourceDes {
                     disk: label.clone(),
-                    source_des: source_des.to_string(),
                 }
             })?;
-            let drp: DiskRestorePointId = disk
-                .disk_restore_point_id
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| CopyEncryptionError::NoDiskRestorePoint {
+            let target =
+                target_des_for(source_des).ok_or_else(|| CopyEncryptionError::MissingMapping {
                     disk: label.clone(),
+                    source_des: source_des.to_string(),
                 })?;
+            let drp: DiskRestorePointId =
+                disk.disk_restore_point_id
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| CopyEncryptionError::NoDiskRestorePoint {
+                        disk: label.clone(),
+                    })?;
             // Keep double encryption if the source had it; otherwise plain CMK.
             let ty = disk
                 .encryption_type
@@ -849,6 +864,27 @@ pub struct DiskRestorePointList {
     pub next_link: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// Answer of a disk restore point's `beginGetAccess`: a read SAS for the snapshot. The SAS is
+/// a credential, so `Debug` hides it.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AccessUri {
+    #[serde(rename = "accessSAS", default, skip_serializing_if = "Option::is_none")]
+    pub access_sas: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl std::fmt::Debug for AccessUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessUri")
+            .field(
+                "access_sas",
+                &self.access_sas.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// One page of a restore point collection list.
@@ -1020,10 +1056,7 @@ mod tests {
     fn plain_copy_request_is_minimal() {
         let id: RestorePointId = SRC.parse().unwrap();
         let v = serde_json::to_value(CopyRequest::new(&id)).unwrap();
-        assert_eq!(
-            v,
-            json!({"properties":{"sourceRestorePoint":{"id": SRC}}})
-        );
+        assert_eq!(v, json!({"properties":{"sourceRestorePoint":{"id": SRC}}}));
     }
 
     fn cmk_source() -> RestorePoint {
@@ -1080,7 +1113,9 @@ mod tests {
     fn cmk_copy_request_fails_without_mapping() {
         let id: RestorePointId = SRC.parse().unwrap();
         let err = CopyRequest::for_source(&id, &cmk_source(), |_| None).unwrap_err();
-        assert!(matches!(err, CopyEncryptionError::MissingMapping { ref disk, .. } if disk == "os"));
+        assert!(
+            matches!(err, CopyEncryptionError::MissingMapping { ref disk, .. } if disk == "os")
+        );
         assert!(err.to_string().contains("des-east"));
     }
 
@@ -1090,10 +1125,16 @@ mod tests {
         let disks: Vec<_> = src.disks().collect();
         assert_eq!(disks.len(), 3);
         assert!(disks[0].is_os && disks[0].name == Some("os"));
-        assert!(disks[0].disk_encryption_set_id.unwrap().ends_with("des-east"));
+        assert!(disks[0]
+            .disk_encryption_set_id
+            .unwrap()
+            .ends_with("des-east"));
         assert_eq!(disks[1].lun, Some(0));
         assert!(!disks[1].is_customer_key());
-        assert!(disks[2].disk_encryption_set_id.unwrap().ends_with("des-east2"));
+        assert!(disks[2]
+            .disk_encryption_set_id
+            .unwrap()
+            .ends_with("des-east2"));
         assert!(!src.is_copy());
     }
 
