@@ -129,7 +129,7 @@ fn split(input: &str, expected: &'static str) -> Result<Parsed, IdError> {
     }
     parsed.namespace = Some(segs[5].to_string());
     let rest = &segs[6..];
-    if rest.len() % 2 != 0 {
+    if !rest.len().is_multiple_of(2) {
         return Err(err("resource type without a name"));
     }
     parsed.types = rest
