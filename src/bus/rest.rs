@@ -46,9 +46,9 @@ impl BusAuth {
         let mut key = None;
         for part in cs.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let Some((k, v)) = part.split_once('=') else {
-                return Err(bad(format!(
-                    "part without `=` (expected Key=Value pairs separated by `;`)"
-                )));
+                return Err(bad(
+                    "part without `=` (expected Key=Value pairs separated by `;`)".to_string(),
+                ));
             };
             match k.trim().to_ascii_lowercase().as_str() {
                 "endpoint" => endpoint = Some(v.trim().to_string()),

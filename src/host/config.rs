@@ -168,14 +168,14 @@ pub fn read_host_json(
     let executable = desc
         .get("defaultExecutablePath")
         .and_then(Value::as_str)
-        .map(|s| resolve(s, settings).map_err(|m| err(m)))
+        .map(|s| resolve(s, settings).map_err(&err))
         .transpose()?;
     let arguments = match desc.get("arguments") {
         None | Some(Value::Null) => vec![],
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| match x {
-                Value::String(s) => resolve(s, settings).map_err(|m| err(m)),
+                Value::String(s) => resolve(s, settings).map_err(&err),
                 other => Err(err(format!(
                     "`arguments` entries must be strings, got {other}"
                 ))),

@@ -210,7 +210,9 @@ fn event_grid_delay(failed_attempts: u32) -> time::Duration {
 /// The host decodes a string output that is valid base64 into bytes (unless
 /// `dataType: binary`), which silently corrupts text that happens to be base64.
 fn looks_like_base64(s: &str) -> bool {
-    !s.is_empty() && s.len() % 4 == 0 && base64::engine::general_purpose::STANDARD.decode(s).is_ok()
+    !s.is_empty()
+        && s.len().is_multiple_of(4)
+        && base64::engine::general_purpose::STANDARD.decode(s).is_ok()
 }
 
 impl Host {
