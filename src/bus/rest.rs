@@ -225,6 +225,24 @@ impl ServiceBusRest {
                 hv(&single.broker_properties().to_string(), "BrokerProperties")?,
             );
             for (k, v) in &single.properties {
+                // A property must not replace the request's own headers (auth above all).
+                if [
+                    "authorization",
+                    "content-type",
+                    "content-length",
+                    "brokerproperties",
+                    "host",
+                ]
+                .contains(&k.to_ascii_lowercase().as_str())
+                {
+                    return Err((
+                        BusError::Rejected {
+                            status: 0,
+                            message: format!("property name `{k}` is reserved"),
+                        },
+                        None,
+                    ));
+                }
                 let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
                     (
                         BusError::Rejected {
