@@ -563,9 +563,15 @@ impl Ledger for TableLedger {
         };
         let resp = self.send(&req).await?;
         if resp.status == StatusCode::NOT_FOUND {
-            return match self.error(&req.what, &resp) {
-                e @ LedgerError::NotFound(_) if e.to_string().contains("does not exist") => Err(e),
-                _ => Ok(None),
+            // A missing row is an answer; a missing table is an error.
+            let (code, _) = error_detail(
+                resp.header("x-ms-error-code"),
+                &String::from_utf8_lossy(&resp.body),
+            );
+            return if code == "TableNotFound" {
+                Err(self.error(&req.what, &resp))
+            } else {
+                Ok(None)
             };
         }
         if !resp.status.is_success() {
@@ -632,6 +638,14 @@ impl Ledger for TableLedger {
                     .map_err(|e| LedgerError::Unavailable(format!("{}: {e}", req.what)))?,
             );
         }
+        // Equality is typed (Int64 2 never matches the string "2"). Azure's filter already
+        // works so; Azurite compares loosely, so the conditions are checked again here.
+        entities.retain(|e| {
+            query
+                .equals
+                .iter()
+                .all(|(k, v)| e.properties.get(k) == Some(v))
+        });
         let continuation =
             resp.header("x-ms-continuation-NextPartitionKey")
                 .map(|pk| Continuation {
