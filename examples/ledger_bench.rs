@@ -97,7 +97,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let rows = query_all(&ledger, &q).await?;
         lat.push(t.elapsed());
-        assert_eq!(rows.len(), CHAINS, "poller query must see every active chain");
+        assert_eq!(
+            rows.len(),
+            CHAINS,
+            "poller query must see every active chain"
+        );
     }
     report(
         "(a) poller query (1,000 active chains of 4,000 rows)",
