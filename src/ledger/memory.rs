@@ -1,7 +1,7 @@
 //! In-memory ledger: unit tests and `demo`'s default. Same semantics as Table Storage:
 //! ETags change on every write, batches are all-or-nothing, pages hold at most 1,000 rows.
 
-use super::{Continuation, ETag, Entity, Ledger, LedgerError, Op, Page, Query};
+use super::{Continuation, ETag, Entity, Ledger, LedgerError, Op, Page, Query, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -62,6 +62,93 @@ pub(crate) fn validate_key(k: &str) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Largest entity Table Storage stores (its own size formula, see [`entity_size`]).
+pub const MAX_ENTITY_BYTES: usize = 1024 * 1024;
+/// Largest string property: 64 KiB of UTF-16.
+pub const MAX_STRING_BYTES: usize = 64 * 1024;
+/// Most custom properties an entity may have (255 minus the three system ones).
+pub const MAX_PROPERTIES: usize = 252;
+
+/// Size of an entity as Table Storage counts it: 4 bytes, plus the keys in UTF-16, plus
+/// per property 8 bytes, its name in UTF-16 and its value.
+pub fn entity_size(e: &Entity) -> usize {
+    let utf16 = |s: &str| s.encode_utf16().count() * 2;
+    4 + utf16(&e.partition_key)
+        + utf16(&e.row_key)
+        + e.properties
+            .iter()
+            .map(|(name, v)| {
+                8 + utf16(name)
+                    + match v {
+                        Value::String(s) => 4 + utf16(s),
+                        Value::Bool(_) => 1,
+                        Value::Int64(_) | Value::Double(_) | Value::DateTime(_) => 8,
+                    }
+            })
+            .sum::<usize>()
+}
+
+/// Table Storage's rules for an entity's properties and size. Checked by both
+/// implementations so that whatever the in-memory ledger accepts, Table Storage does too.
+pub(crate) fn validate_entity(e: &Entity) -> Result<(), LedgerError> {
+    let at = || format!("{}/{}", e.partition_key, e.row_key);
+    if e.properties.len() > MAX_PROPERTIES {
+        return Err(LedgerError::Invalid(format!(
+            "entity {} has {} properties; Table Storage allows {MAX_PROPERTIES}",
+            at(),
+            e.properties.len()
+        )));
+    }
+    for (name, v) in &e.properties {
+        validate_property_name(name)
+            .map_err(|why| LedgerError::Invalid(format!("entity {}: {why}", at())))?;
+        match v {
+            Value::String(s) if s.encode_utf16().count() * 2 > MAX_STRING_BYTES => {
+                return Err(LedgerError::Invalid(format!(
+                    "entity {}: string property {name} is {} bytes as UTF-16; Table Storage allows {MAX_STRING_BYTES}",
+                    at(),
+                    s.encode_utf16().count() * 2
+                )))
+            }
+            Value::DateTime(t) if !(1601..=9999).contains(&t.to_offset(time::UtcOffset::UTC).year()) => {
+                return Err(LedgerError::Invalid(format!(
+                    "entity {}: DateTime property {name} ({t}) is outside Edm.DateTime's 1601..9999 range",
+                    at()
+                )))
+            }
+            _ => {}
+        }
+    }
+    let size = entity_size(e);
+    if size > MAX_ENTITY_BYTES {
+        return Err(LedgerError::Invalid(format!(
+            "entity {} is {size} bytes; Table Storage allows {MAX_ENTITY_BYTES}",
+            at()
+        )));
+    }
+    Ok(())
+}
+
+/// Property names are C# identifiers of at most 255 characters, and not the system
+/// properties. Checking them also keeps names safe to splice into an OData filter.
+pub(crate) fn validate_property_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || name.len() > 255 || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "invalid property name {name:?} (letters, digits and _, not starting with a digit, at most 255)"
+        ));
+    }
+    if matches!(name, "PartitionKey" | "RowKey" | "Timestamp") {
+        return Err(format!(
+            "property name {name:?} is reserved by Table Storage"
+        ));
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl Ledger for MemoryLedger {
     async fn ensure(&self) -> Result<(), LedgerError> {
@@ -69,6 +156,8 @@ impl Ledger for MemoryLedger {
     }
 
     async fn get(&self, pk: &str, rk: &str) -> Result<Option<Entity>, LedgerError> {
+        validate_key(pk)?;
+        validate_key(rk)?;
         let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         Ok(rows.get(&(pk.to_string(), rk.to_string())).cloned())
     }
@@ -78,6 +167,9 @@ impl Ledger for MemoryLedger {
         query: &Query,
         continuation: Option<&Continuation>,
     ) -> Result<Page, LedgerError> {
+        for (name, _) in &query.equals {
+            validate_property_name(name).map_err(LedgerError::Invalid)?;
+        }
         let limit = query
             .top
             .map(|t| t as usize)
@@ -141,6 +233,7 @@ impl Ledger for MemoryLedger {
                         "batch spans more than one partition".into(),
                     ));
                 }
+                validate_entity(e)?;
             }
         }
         let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
