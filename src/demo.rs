@@ -384,7 +384,9 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let handler_url = url::Url::parse(&format!("http://{handler_addr}/")).map_err(|e| DemoError::Setup(e.to_string()))?;
-    let host = Host::start(HostConfig::new(app_root(), HandlerTarget::Url(handler_url), settings, shared.clone())).await.map_err(|e| DemoError::Setup(format!("host stand-in: {e}")))?;
+    let mut hcfg = HostConfig::new(app_root(), HandlerTarget::Url(handler_url), shared.clone());
+    hcfg.settings = settings;
+    let host = Host::start(hcfg).await.map_err(|e| DemoError::Setup(format!("host stand-in: {e}")))?;
     let sender = ServiceBusRest::new(host.service_bus_endpoint(), BusAuth::Token(tokens.clone())).map_err(|e| DemoError::Setup(e.to_string()))?;
     let _ = late.0.set(sender);
 
@@ -494,7 +496,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     }
 
     // The status function, through the host, as an operator's dashboard would call it.
-    let (status, status_body) = host.call_http(crate::functions::STATUS, "GET", "/api/status/chains", BTreeMap::new(), None).await.map_err(|e| DemoError::Host(e.to_string()))?;
+    let (status, status_body) = host.call_http(crate::functions::STATUS, "GET", "/api/status/chains", &[], None).await.map_err(|e| DemoError::Host(e.to_string()))?;
     if status != 200 {
         return Err(DemoError::Host(format!("status function answered {status}: {status_body}")));
     }

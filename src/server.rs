@@ -47,12 +47,11 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), 
         };
         Ok::<_, Infallible>(json_reply(status, &json!({"error": msg})))
     })
+    .unify()
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> warp::reply::Response {
-    let mut r = warp::reply::with_status(warp::reply::json(body), status);
-    let _ = &mut r;
-    warp::reply::Reply::into_response(r)
+    warp::reply::Reply::into_response(warp::reply::with_status(warp::reply::json(body), status))
 }
 
 fn respond(out: Outcome, http: Option<(u16, Value)>) -> warp::reply::Response {

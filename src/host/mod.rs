@@ -132,7 +132,7 @@ impl DeliveryReport {
 }
 
 /// Totals since start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HostStats {
     pub invocations: u64,
     pub failures: u64,
