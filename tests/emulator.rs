@@ -510,10 +510,20 @@ async fn one_copy_per_source_per_region_and_idempotent_reput() {
     let rp1 = h.rp("rg", "rpc1", "rp1").await;
     let first = h.copy("rg", "tgt", "c1", &rp1).await;
     assert_eq!(first.status, 201);
-    // Same PUT again (a retry): 200 with the existing resource, no new copy, no violation.
+    // Same PUT again (a retry): the existing resource (201, the only status the swagger
+    // allows), no new copy, no violation, same operation.
     let again = h.copy("rg", "tgt", "c1", &rp1).await;
-    assert_eq!(again.status, 200);
+    assert_eq!(again.status, 201);
     assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(
+        again.header("azure-asyncoperation"),
+        first.header("azure-asyncoperation")
+    );
+    assert_eq!(
+        h.emu.drain_events().len(),
+        2,
+        "one local write, one copy write"
+    );
     let s = h.emu.stats();
     assert_eq!(
         (s.copies_started, s.rule_violations, s.duplicate_copies),
@@ -733,8 +743,8 @@ async fn more_than_three_copies_per_hour_into_one_collection_get_429() {
     for i in 0..5 {
         rps.push(h.rp("rg", "rpc1", &format!("rp{i}")).await);
     }
-    for i in 0..3 {
-        let r = h.copy("rg", "tgt", &format!("c{i}"), &rps[i]).await;
+    for (i, rp) in rps.iter().take(3).enumerate() {
+        let r = h.copy("rg", "tgt", &format!("c{i}"), rp).await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         h.clock.advance(Duration::minutes(10));
     }
@@ -1162,4 +1172,247 @@ impl H {
     async fn vm_raw(&self, body: Value) -> Resp {
         self.put(&vm_path("rg", "raw"), body).await
     }
+}
+
+/// Records request/response pairs in the `oav validate-traffic` format when
+/// `FERRY_EMULATOR_TRAFFIC_DIR` is set (see docs/emulator.md); otherwise only checks statuses.
+struct Recorder {
+    dir: Option<std::path::PathBuf>,
+    n: usize,
+}
+
+impl Recorder {
+    async fn call(
+        &mut self,
+        h: &H,
+        method: reqwest::Method,
+        path_q: &str,
+        body: Option<Value>,
+        expect: u16,
+    ) -> Value {
+        let r = h.send(method.clone(), path_q, body.clone()).await;
+        assert_eq!(r.status, expect, "{method} {path_q}: {:?}", r.body);
+        if let Some(dir) = &self.dir {
+            self.n += 1;
+            let mut req = json!({
+                "url": format!("https://management.azure.com{path_q}"),
+                "method": method.as_str(),
+                "headers": {"Content-Type": "application/json", "Authorization": "Bearer x"},
+            });
+            if let Some(b) = &body {
+                req["body"] = b.clone();
+            }
+            let mut resp = json!({"statusCode": r.status.to_string(), "headers": {}});
+            if !r.body.is_null() {
+                resp["headers"]["Content-Type"] = json!("application/json");
+                resp["body"] = r.body.clone();
+            }
+            for h in ["azure-asyncoperation", "location", "retry-after"] {
+                if let Some(v) = r.header(h) {
+                    resp["headers"][h] = json!(v);
+                }
+            }
+            let file = dir.join(format!("{:03}.json", self.n));
+            std::fs::write(
+                file,
+                serde_json::to_vec_pretty(&json!({"liveRequest": req, "liveResponse": resp}))
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+        r.body
+    }
+}
+
+#[tokio::test]
+async fn traffic_for_swagger_validation() {
+    use reqwest::Method as M;
+    let h = start_with(|c| c.bandwidth_mbps = 100.0).await;
+    let dir = std::env::var_os("FERRY_EMULATOR_TRAFFIC_DIR").map(std::path::PathBuf::from);
+    if let Some(d) = &dir {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let mut rec = Recorder { dir, n: 0 };
+    let v = "?api-version=2025-04-01";
+    let dv = "?api-version=2025-01-02";
+    let des = format!("{}/diskEncryptionSets/des1", rg_path("rg"));
+    let vm_body = |extra: Value| {
+        let mut b = json!({"location": "eastus", "properties": {"hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+            "storageProfile": {"osDisk": {"name": "os", "osType": "Linux", "createOption": "FromImage", "diskSizeGB": 30},
+                "dataDisks": [{"lun": 0, "name": "data0", "createOption": "Empty", "diskSizeGB": 64}]}}});
+        merge(&mut b, extra);
+        b
+    };
+    rec.call(
+        &h,
+        M::PUT,
+        &format!("{}{v}", vm_path("rg", "vm1")),
+        Some(vm_body(json!({}))),
+        201,
+    )
+    .await;
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{}{v}", vm_path("rg", "vm1")),
+        None,
+        200,
+    )
+    .await;
+    h.vm("rg", "cmk", "eastus", json!({"properties": {"storageProfile": {"osDisk": {"managedDisk": {"diskEncryptionSet": {"id": des}}}}}})).await;
+    h.vm(
+        "rg",
+        "cvm",
+        "eastus",
+        json!({"properties": {"securityProfile": {"securityType": "ConfidentialVM"}}}),
+    )
+    .await;
+    h.vm(
+        "rg",
+        "pvm",
+        "eastus",
+        json!({"tags": {"ferry-emulator:privateLink": "true"}}),
+    )
+    .await;
+
+    let rpc = rpc_path("rg", "rpc1");
+    let local = json!({"location": "eastus", "tags": {"k": "v"}, "properties": {"source": {"id": vm_path("rg", "vm1")}}});
+    rec.call(&h, M::PUT, &format!("{rpc}{v}"), Some(local.clone()), 201)
+        .await;
+    rec.call(&h, M::PUT, &format!("{rpc}{v}"), Some(local), 200)
+        .await;
+    rec.call(
+        &h,
+        M::PATCH,
+        &format!("{rpc}{v}"),
+        Some(json!({"tags": {"k": "w"}})),
+        200,
+    )
+    .await;
+    let tgt = rpc_path("rg", "tgt");
+    rec.call(
+        &h,
+        M::PUT,
+        &format!("{tgt}{v}"),
+        Some(json!({"location": "westus", "properties": {"source": {"id": rpc}}})),
+        201,
+    )
+    .await;
+    for (vm, coll) in [("cmk", "rpc-cmk"), ("cvm", "rpc-cvm"), ("pvm", "rpc-pvm")] {
+        h.local_rpc("rg", coll, vm, "eastus").await;
+    }
+
+    let rp1 = rp_path("rg", "rpc1", "rp1");
+    rec.call(
+        &h,
+        M::PUT,
+        &format!("{rp1}{v}"),
+        Some(json!({"properties": {"consistencyMode": "CrashConsistent"}})),
+        201,
+    )
+    .await;
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{rp1}{v}&$expand=instanceView"),
+        None,
+        200,
+    )
+    .await;
+    h.clock.advance(Duration::minutes(10));
+    rec.call(&h, M::GET, &format!("{rp1}{v}"), None, 200).await;
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{rpc}{v}&$expand=restorePoints"),
+        None,
+        200,
+    )
+    .await;
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{}/restorePointCollections{v}", rg_path("rg")),
+        None,
+        200,
+    )
+    .await;
+    rec.call(
+        &h,
+        M::GET,
+        &format!("/subscriptions/{SUB}/providers/Microsoft.Compute/restorePointCollections{v}"),
+        None,
+        200,
+    )
+    .await;
+    for coll in ["rpc-cmk", "rpc-cvm", "rpc-pvm"] {
+        let p = h.rp("rg", coll, "rp").await;
+        let list = rec
+            .call(&h, M::GET, &format!("{p}/diskRestorePoints{dv}"), None, 200)
+            .await;
+        let name = list["value"][0]["name"].as_str().unwrap().to_string();
+        rec.call(
+            &h,
+            M::GET,
+            &format!("{p}/diskRestorePoints/{name}{dv}"),
+            None,
+            200,
+        )
+        .await;
+    }
+
+    let c1 = rp_path("rg", "tgt", "c1");
+    let copy = json!({"properties": {"sourceRestorePoint": {"id": rp1}}});
+    rec.call(&h, M::PUT, &format!("{c1}{v}"), Some(copy.clone()), 201)
+        .await;
+    rec.call(
+        &h,
+        M::PUT,
+        &format!("{}{v}", rp_path("rg", "tgt", "c1-dup")),
+        Some(copy),
+        409,
+    )
+    .await;
+    h.clock.advance(Duration::minutes(10));
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{c1}{v}&$expand=instanceView"),
+        None,
+        200,
+    )
+    .await;
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{c1}/diskRestorePoints{dv}"),
+        None,
+        200,
+    )
+    .await;
+    h.clock.advance(Duration::days(1));
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{c1}{v}&$expand=instanceView"),
+        None,
+        200,
+    )
+    .await;
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{}{v}", rp_path("rg", "nope", "x")),
+        None,
+        404,
+    )
+    .await;
+    rec.call(&h, M::DELETE, &format!("{rp1}{v}"), None, 202)
+        .await;
+    rec.call(&h, M::DELETE, &format!("{rp1}{v}"), None, 204)
+        .await;
+    rec.call(&h, M::DELETE, &format!("{tgt}{v}"), None, 200)
+        .await;
+    rec.call(&h, M::DELETE, &format!("{tgt}{v}"), None, 204)
+        .await;
 }

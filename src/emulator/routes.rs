@@ -1303,7 +1303,24 @@ fn put_restore_point(ctx: &Ctx<'_>, st: &mut State, id: RestorePointId) -> Reply
             _ => false,
         };
         return if same {
-            Reply::json(200, model::restore_point_json(existing, ctx.now, false))
+            // 201, not 200: the swagger (and so the generated SDKs) accept only 201 for
+            // RestorePoints_Create. Same resource, same operation: nothing new starts.
+            let body = model::restore_point_json(existing, ctx.now, false);
+            let key = id.key();
+            let op = st
+                .ops
+                .values()
+                .find(|o| matches!(&o.kind, OpKind::CreateRp { rp_key } if *rp_key == key));
+            match op {
+                Some(op) => op_headers(
+                    ctx,
+                    Reply::json(201, body),
+                    &id.collection.subscription,
+                    &coll.location,
+                    &op.id,
+                ),
+                None => Reply::json(201, body),
+            }
         } else {
             Reply::error(
                 409,

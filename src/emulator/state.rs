@@ -206,8 +206,8 @@ impl State {
             stats: EmulatorStats::default(),
             planned: BTreeMap::new(),
             rng_ids: ChaCha8Rng::seed_from_u64(seed),
-            rng_copies: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_c0b1_e5u64),
-            rng_faults: ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_fa17u64),
+            rng_copies: ChaCha8Rng::seed_from_u64(seed ^ 0x0005_eedc_0b1e_u64),
+            rng_faults: ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_fa17_u64),
             buckets: BTreeMap::new(),
             copy_windows: BTreeMap::new(),
         }
