@@ -1416,3 +1416,75 @@ async fn traffic_for_swagger_validation() {
     rec.call(&h, M::DELETE, &format!("{tgt}{v}"), None, 204)
         .await;
 }
+
+/// Drives the emulator with Microsoft's official Python SDK (azure-mgmt-compute) when
+/// `FERRY_SDK_PYTHON` names a Python interpreter that has it installed; skipped otherwise.
+#[tokio::test]
+async fn official_python_sdk_is_served() {
+    let Some(python) = std::env::var_os("FERRY_SDK_PYTHON") else {
+        eprintln!("FERRY_SDK_PYTHON not set: skipping the official SDK check");
+        return;
+    };
+    let h = start_with(|c| c.bandwidth_mbps = 100.0).await;
+    chain(&h).await;
+    h.vm("rg", "vm1", "eastus", json!({})).await;
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    for i in 0..55 {
+        h.local_rpc("rg", &format!("many{i:02}"), "vm1", "eastus")
+            .await;
+    }
+    let script = r#"
+import sys
+from azure.core.credentials import AccessToken
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.compute.models import RestorePoint, ApiEntityReference
+
+class Cred:
+    def get_token(self, *scopes, **kw):
+        return AccessToken("emulator-token", 4102444800)
+    def get_token_info(self, *scopes, options=None):
+        from azure.core.credentials import AccessTokenInfo
+        return AccessTokenInfo("emulator-token", 4102444800)
+
+base, sub, rp1 = sys.argv[1], sys.argv[2], sys.argv[3]
+c = ComputeManagementClient(Cred(), sub, base_url=base, polling_interval=0)
+kw = {"enforce_https": False}
+coll = c.restore_point_collections.get("rg", "rpc1", expand="restorePoints", **kw)
+assert coll.restore_points[0].name == "rp1", coll
+names = [x.name for x in c.restore_point_collections.list("rg", **kw)]
+assert len(names) == 57, len(names)
+poller = c.restore_points.begin_create("rg", "tgt", "c1",
+    RestorePoint(source_restore_point=ApiEntityReference(id=rp1)), **kw)
+print("create status", poller.status())
+rp = c.restore_points.get("rg", "tgt", "c1", expand="instanceView", **kw)
+assert rp.source_restore_point.id.lower() == rp1.lower()
+st = rp.instance_view.disk_restore_points[0].replication_status
+print("replication", st.status.code, st.completion_percent)
+drps = list(c.disk_restore_point.list_by_restore_point("rg", "tgt", "c1", **kw))
+assert len(drps) == 2 and drps[0].source_resource_location == "eastus", drps
+try:
+    c.restore_points.get("rg", "tgt", "nope", **kw)
+    raise SystemExit("expected 404")
+except Exception as e:
+    assert "ResourceNotFound" in str(e), e
+print("ok")
+"#;
+    let file = std::env::temp_dir().join(format!("ferry-sdk-{}.py", std::process::id()));
+    std::fs::write(&file, script).unwrap();
+    let out = tokio::process::Command::new(python)
+        .arg(&file)
+        .arg(&h.base)
+        .arg(SUB)
+        .arg(&rp1)
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ok"),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(h.emu.stats().copies_started, 1);
+}
