@@ -308,6 +308,14 @@ async fn happy_path_progresses_in_ten_minute_steps() {
     let op_path = op.trim_start_matches(&h.base).to_string();
     let o = h.get_q(&op_path).await;
     assert_eq!(o.body["status"], "InProgress");
+    let loc = c
+        .header("location")
+        .unwrap()
+        .trim_start_matches(&h.base)
+        .to_string();
+    let m = h.get_q(&loc).await;
+    assert_eq!(m.status, 202);
+    assert!(m.header("retry-after").is_some());
 
     // Just before the first step: still nothing visible.
     h.clock.advance(Duration::minutes(9));
@@ -322,6 +330,9 @@ async fn happy_path_progresses_in_ten_minute_steps() {
     // provisioningState Succeeded only means "started": replication is still running.
     assert_eq!(iv10["properties"]["provisioningState"], "Succeeded");
     assert_eq!(h.get_q(&op_path).await.body["status"], "Succeeded");
+    let m = h.get_q(&loc).await;
+    assert_eq!(m.status, 200);
+    assert_eq!(m.body["name"], "c1");
 
     h.clock.advance(Duration::minutes(5));
     assert_eq!(percents(&h.iv(&copy).await), p10, "no change between steps");

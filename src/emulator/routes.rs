@@ -1718,3 +1718,91 @@ fn get_operation(ctx: &Ctx<'_>, st: &State, sub: &str, region: &str, id: &str) -
     }
     reply
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute";
+
+    #[test]
+    fn routes_match_fixed_segments_case_insensitively() {
+        let r = route(&format!("{P}/restorePointCollections/c/restorePoints/p").to_uppercase());
+        match r {
+            Ok(Route::RestorePoint(id)) => {
+                assert_eq!(id.name, "P");
+                assert_eq!(id.collection.name, "C");
+            }
+            _ => panic!("not a restore point route"),
+        }
+        assert!(matches!(
+            route(&format!("{P}/restorepointcollections/c/restorepoints/p/diskrestorepoints/d")),
+            Ok(Route::DiskRestorePoint(_, d)) if d == "d"
+        ));
+        assert!(matches!(
+            route("/subscriptions/s1/providers/microsoft.compute/locations/West%20US/operations/op1"),
+            Ok(Route::Operation { region, .. }) if region == "westus"
+        ));
+        assert!(matches!(
+            route("/subscriptions/s1/providers/Microsoft.Compute/restorePointCollections"),
+            Ok(Route::CollectionsInSub { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_and_malformed_paths_are_refused() {
+        assert!(matches!(route("/"), Err(RouteError::NotFound)));
+        assert!(matches!(
+            route(&format!("{P}/disks/d")),
+            Err(RouteError::NotFound)
+        ));
+        assert!(matches!(
+            route(
+                "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x"
+            ),
+            Err(RouteError::NotFound)
+        ));
+        assert!(matches!(
+            route(&format!("{P}/restorePointCollections/a%3Fb")),
+            Err(RouteError::BadName(_))
+        ));
+        assert!(matches!(
+            route(&format!("{P}/restorePointCollections/%FF")),
+            Err(RouteError::BadName(_))
+        ));
+    }
+
+    fn req(q: &str) -> Req {
+        Req {
+            method: Method::GET,
+            path: "/".into(),
+            query: url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect(),
+            raw_query: q.into(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn api_versions() {
+        assert!(api_version_check(&req("api-version=2026-04-01"), COMPUTE_API_VERSIONS).is_ok());
+        assert!(api_version_check(&req("API-VERSION=2021-03-01"), COMPUTE_API_VERSIONS).is_ok());
+        let missing = api_version_check(&req(""), COMPUTE_API_VERSIONS)
+            .err()
+            .map(|r| r.body);
+        assert_eq!(
+            missing.unwrap().unwrap()["error"]["code"],
+            "MissingApiVersionParameter"
+        );
+        let old = api_version_check(&req("api-version=2020-12-01"), COMPUTE_API_VERSIONS)
+            .err()
+            .map(|r| r.body);
+        assert_eq!(
+            old.unwrap().unwrap()["error"]["code"],
+            "InvalidApiVersionParameter"
+        );
+        assert!(api_version_check(&req("api-version=2025-11-01"), DISK_API_VERSIONS).is_err());
+    }
+}

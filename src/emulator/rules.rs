@@ -298,3 +298,47 @@ pub(crate) fn check_copy(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn target_des_is_read_per_disk() {
+        let disks = vec![
+            (
+                None,
+                "os".to_string(),
+                "/x/diskRestorePoints/os_1".to_string(),
+            ),
+            (
+                Some(0),
+                "d0".to_string(),
+                "/x/diskRestorePoints/d0_1".to_string(),
+            ),
+            (
+                Some(1),
+                "d1".to_string(),
+                "/x/diskRestorePoints/d1_1".to_string(),
+            ),
+            (
+                Some(2),
+                "d2".to_string(),
+                "/x/diskRestorePoints/d2_1".to_string(),
+            ),
+        ];
+        let enc = |d: &str| json!({"encryption": {"diskEncryptionSet": {"id": d}}});
+        let mut by_source = enc("B");
+        by_source["sourceDiskRestorePoint"] = json!({"id": "/X/diskRestorePoints/D1_1"});
+        let body = json!({"properties": {"sourceMetadata": {"storageProfile": {
+            "osDisk": {"diskRestorePoint": enc("A")},
+            "dataDisks": [{"diskRestorePoint": by_source}, {"lun": 0, "diskRestorePoint": enc("C")}]
+        }}}});
+        assert_eq!(
+            target_des_from_body(&body, &disks),
+            vec![Some("A".into()), Some("C".into()), Some("B".into()), None]
+        );
+        assert_eq!(target_des_from_body(&json!({}), &disks), vec![None; 4]);
+    }
+}

@@ -359,12 +359,13 @@ pub(crate) fn disk_phase(
         Phase::Succeeded => DiskPhase::Succeeded,
         Phase::Failed { terminated } => {
             // A disk that had finished before the failure stays finished; the others
-            // fail and, as on the platform, lose their last percentage.
+            // (always including the slowest) fail and, as on the platform, lose their last
+            // percentage.
             let failed_at = match (terminated, cs.fate) {
                 (false, Fate::FailAt(t)) => t,
                 _ => COPY_LIMIT,
             };
-            if cs.fate != Fate::NeverProgress && dur <= failed_at {
+            if cs.fate != Fate::NeverProgress && dur < failed_at {
                 DiskPhase::Succeeded
             } else {
                 DiskPhase::Failed
