@@ -1499,3 +1499,44 @@ print("ok")
     );
     assert_eq!(h.emu.stats().copies_started, 1);
 }
+
+#[tokio::test]
+async fn standalone_runs_on_scaled_time() {
+    use ferry::emulator::start_standalone;
+    assert!(start_standalone(
+        "127.0.0.1:0".parse().unwrap(),
+        0.0,
+        1,
+        FaultConfig::default()
+    )
+    .await
+    .is_err());
+    // 3600x: the 5-minute settle of a local restore point takes about 83 ms of real time.
+    let (emu, addr, _h) = start_standalone(
+        "127.0.0.1:0".parse().unwrap(),
+        3600.0,
+        1,
+        FaultConfig::default(),
+    )
+    .await
+    .unwrap();
+    let clock = ManualClock::new(datetime!(2026-11-01 00:00 UTC));
+    let h = H {
+        emu,
+        clock,
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+    };
+    h.vm("rg", "vm1", "eastus", json!({})).await;
+    h.local_rpc("rg", "rpc1", "vm1", "eastus").await;
+    let r = h
+        .put(&rp_path("rg", "rpc1", "rp1"), json!({"properties": {}}))
+        .await;
+    assert_eq!(r.body["properties"]["provisioningState"], "Creating");
+    // A real sleep only guarantees that at least this much simulated time has passed.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let g = h.get(&rp_path("rg", "rpc1", "rp1")).await;
+    assert_eq!(g.body["properties"]["provisioningState"], "Succeeded");
+    let s = h.get_q("/_emulator/stats").await;
+    assert_eq!(s.body["requests"], 4);
+}

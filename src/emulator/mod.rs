@@ -28,7 +28,7 @@ use crate::ids::RestorePointId;
 
 pub use faults::FaultConfig;
 pub use limits::LimitConfig;
-pub use routes::ConnKill;
+pub use routes::{COMPUTE_API_VERSIONS, DISK_API_VERSIONS};
 
 /// How an emulator instance behaves.
 #[derive(Clone)]
@@ -253,14 +253,14 @@ pub enum StandaloneError {
     Stopped(String),
 }
 
-/// `ferry emulate`: serves the emulator on `listen` with simulated time running
-/// `time_scale` times faster than real time, prints the bound address, runs until Ctrl-C.
-pub async fn run_standalone(
+/// Starts the standalone emulator: simulated time runs `time_scale` times faster than real
+/// time from now. Returns the emulator, the bound address and the server task.
+pub async fn start_standalone(
     listen: SocketAddr,
     time_scale: f64,
     seed: u64,
     faults: FaultConfig,
-) -> Result<(), StandaloneError> {
+) -> Result<(Emulator, SocketAddr, tokio::task::JoinHandle<()>), StandaloneError> {
     if !(time_scale.is_finite() && time_scale > 0.0) {
         return Err(StandaloneError::TimeScale(time_scale));
     }
@@ -279,6 +279,18 @@ pub async fn run_standalone(
             addr: listen,
             source,
         })?;
+    Ok((emu, addr, handle))
+}
+
+/// `ferry emulate`: serves the emulator on `listen`, prints the bound address, runs until
+/// Ctrl-C.
+pub async fn run_standalone(
+    listen: SocketAddr,
+    time_scale: f64,
+    seed: u64,
+    faults: FaultConfig,
+) -> Result<(), StandaloneError> {
+    let (_emu, addr, handle) = start_standalone(listen, time_scale, seed, faults).await?;
     println!(
         "ferry ARM emulator listening on http://{addr} (time scale {time_scale}x, seed {seed})"
     );

@@ -15,7 +15,13 @@ pub(crate) const RP_TYPE: &str = "Microsoft.Compute/restorePointCollections/rest
 pub(crate) const DRP_TYPE: &str =
     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints";
 
+/// RFC 3339 in UTC with at most microseconds (a simulated clock yields nanoseconds, which
+/// some SDK date parsers reject).
 pub(crate) fn fmt_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t
+        .replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .unwrap_or(t);
     t.format(&Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
@@ -391,4 +397,55 @@ pub(crate) fn event_json(a: &EventArgs<'_>) -> Value {
         "metadataVersion": "1",
         "topic": format!("/subscriptions/{}", a.subscription),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn times_are_utc_rfc3339_with_microseconds_at_most() {
+        assert_eq!(
+            fmt_time(datetime!(2026-11-01 00:00 UTC)),
+            "2026-11-01T00:00:00Z"
+        );
+        assert_eq!(
+            fmt_time(datetime!(2026-11-01 02:00:00.123456789 +02:00)),
+            "2026-11-01T00:00:00.123456Z"
+        );
+    }
+
+    #[test]
+    fn events_follow_the_event_grid_schema() {
+        let e = event_json(&EventArgs {
+            id: "id1".into(),
+            correlation_id: "c1".into(),
+            subscription: "s",
+            resource_uri: "/subscriptions/s/x",
+            write: false,
+            method: "DELETE",
+            url: "http://h/subscriptions/s/x",
+            time: datetime!(2026-11-01 00:00 UTC),
+        });
+        assert_eq!(e["eventType"], "Microsoft.Resources.ResourceDeleteSuccess");
+        assert_eq!(e["topic"], "/subscriptions/s");
+        assert_eq!(e["data"]["authorization"]["scope"], "/subscriptions/s/x");
+        assert!(e["data"].get("claims").is_none());
+        let mut keys: Vec<_> = e.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "data",
+                "dataVersion",
+                "eventTime",
+                "eventType",
+                "id",
+                "metadataVersion",
+                "subject",
+                "topic"
+            ]
+        );
+    }
 }

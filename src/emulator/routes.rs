@@ -66,7 +66,7 @@ const EMULATOR_TAG: &str = "ferry-emulator:";
 
 /// Per-connection switch used to drop a connection without answering (fault injection).
 #[derive(Clone, Debug)]
-pub struct ConnKill(pub Arc<tokio::sync::Notify>);
+pub(crate) struct ConnKill(Arc<tokio::sync::Notify>);
 
 /// One request, as the handlers see it.
 pub(crate) struct Req {
@@ -1274,7 +1274,6 @@ fn put_restore_point(ctx: &Ctx<'_>, st: &mut State, id: RestorePointId) -> Reply
     let source = body["properties"]["sourceRestorePoint"]["id"].as_str();
     let ckey = id.collection.key();
     let Some(coll) = st.collections.get(&ckey) else {
-        let reply = parent_not_found(&id.collection.name);
         if source.is_some() {
             let r = Refusal {
                 status: 404,
@@ -1293,7 +1292,7 @@ fn put_restore_point(ctx: &Ctx<'_>, st: &mut State, id: RestorePointId) -> Reply
                 ),
             );
         }
-        return reply;
+        return parent_not_found(&id.collection.name);
     };
     // Azure PUT semantics: re-PUT of an existing restore point returns it unchanged.
     if let Some(existing) = coll.rps.iter().find(|r| r.id.key() == id.key()) {
