@@ -1,1 +1,301 @@
-//! (in progress)
+//! The ARM emulator: an in-process and standalone HTTP server that behaves like Azure
+//! Resource Manager for the restore point surface (VMs, restore point collections, restore
+//! points, disk restore points, async operations) and enforces the platform's cross-region
+//! copy rules, limits and timings. See `docs/emulator.md`.
+//!
+//! - [`state`]: the in-memory world and the lazy, clock-driven copy simulation.
+//! - [`rules`]: the copy rules, each refused with the ARM status/code and counted.
+//! - [`limits`]: token buckets and the copies-per-hour window.
+//! - [`faults`]: seeded HTTP-level fault injection.
+//! - [`model`]: JSON bodies after the official examples and swagger.
+//! - [`routes`]: paths, verbs, api-versions, auth, headers.
+
+pub mod faults;
+pub mod limits;
+mod model;
+mod routes;
+pub mod rules;
+mod state;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{ScaledClock, SharedClock, SystemClock};
+use crate::ids::RestorePointId;
+
+pub use faults::FaultConfig;
+pub use limits::LimitConfig;
+pub use routes::{COMPUTE_API_VERSIONS, DISK_API_VERSIONS};
+
+/// How an emulator instance behaves.
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    pub clock: SharedClock,
+    /// Seed of every random choice (ids, faults, copy outcomes): same seed, same run.
+    pub seed: u64,
+    pub faults: FaultConfig,
+    pub limits: LimitConfig,
+    /// Inter-region copy bandwidth per disk, in megabits per second.
+    pub bandwidth_mbps: f64,
+    /// How long a new local restore point stays `Creating`.
+    pub restore_point_settle: time::Duration,
+}
+
+impl EmulatorConfig {
+    /// Defaults on the given clock.
+    pub fn new(clock: SharedClock) -> Self {
+        EmulatorConfig {
+            clock,
+            seed: 0,
+            faults: FaultConfig::default(),
+            limits: LimitConfig::default(),
+            bandwidth_mbps: 200.0,
+            restore_point_settle: time::Duration::minutes(5),
+        }
+    }
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig::new(Arc::new(SystemClock))
+    }
+}
+
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("now", &self.clock.now())
+            .field("seed", &self.seed)
+            .field("faults", &self.faults)
+            .field("limits", &self.limits)
+            .field("bandwidth_mbps", &self.bandwidth_mbps)
+            .field("restore_point_settle", &self.restore_point_settle)
+            .finish()
+    }
+}
+
+/// Deterministic override of the fate of copies of one source restore point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CopyOutcome {
+    Normal,
+    Fail,
+    NeverProgress,
+}
+
+/// Counters of what happened, for assertions and the demo's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmulatorStats {
+    /// ARM requests received (control endpoints excluded).
+    pub requests: u64,
+    /// Requests refused because the client broke a platform rule.
+    pub rule_violations: u64,
+    pub violations_by_rule: BTreeMap<String, u64>,
+    /// 429s from the subscription token buckets (not violations).
+    pub throttled: u64,
+    pub copies_started: u64,
+    pub copies_succeeded: u64,
+    pub copies_failed: u64,
+    pub copies_terminated: u64,
+    /// Attempts to copy one source restore point twice into one region (refused).
+    pub duplicate_copies: u64,
+    /// Requests hit by an injected fault.
+    pub injected_faults: u64,
+}
+
+/// The emulator's own view of one copy (for tests and the demo report).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyDetails {
+    pub source: RestorePointId,
+    /// When the copy started (the target shows the source's creation time instead).
+    pub started: time::OffsetDateTime,
+    /// Full copy (first of the chain, or the chain's base was deleted) or incremental.
+    pub full: bool,
+    /// Data transferred per disk, GB.
+    pub data_gb: Vec<f64>,
+    /// Transfer time of the slowest disk.
+    pub duration: time::Duration,
+}
+
+pub(crate) struct Inner {
+    pub cfg: EmulatorConfig,
+    pub state: Mutex<state::State>,
+}
+
+/// The emulator. Cheap to clone; clones share one world.
+#[derive(Clone)]
+pub struct Emulator {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Emulator {
+    pub fn new(mut config: EmulatorConfig) -> Self {
+        config.faults = config.faults.sanitized();
+        let st = state::State::new(config.seed);
+        Emulator {
+            inner: Arc::new(Inner {
+                cfg: config,
+                state: Mutex::new(st),
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, state::State> {
+        // A panic while holding the lock must not take the whole emulator down.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        self.inner.cfg.clock.now()
+    }
+
+    /// Binds `addr` (port 0 for an ephemeral port) and serves the emulator on it.
+    pub async fn serve(
+        &self,
+        addr: SocketAddr,
+    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        routes::serve(self.clone(), addr).await
+    }
+
+    /// The warp filter answering every request (for embedding in another warp server;
+    /// injected connection drops need [`Emulator::serve`], elsewhere they become 503s).
+    pub fn routes(
+        &self,
+    ) -> impl warp::Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
+           + Clone
+           + Send
+           + Sync
+           + 'static {
+        routes::filter(self.clone())
+    }
+
+    /// Event Grid events produced since the previous drain, in order.
+    pub fn drain_events(&self) -> Vec<serde_json::Value> {
+        let mut st = self.lock();
+        let from = st.drained;
+        let out: Vec<_> = st
+            .events
+            .iter()
+            .filter(|(s, _)| *s > from)
+            .map(|(_, e)| e.clone())
+            .collect();
+        st.drained = st.next_seq - 1;
+        out
+    }
+
+    /// Events with a sequence number above `after` and the sequence to ask from next.
+    pub fn events_after(&self, after: u64) -> (Vec<serde_json::Value>, u64) {
+        let st = self.lock();
+        let evs: Vec<_> = st
+            .events
+            .iter()
+            .filter(|(s, _)| *s > after)
+            .map(|(_, e)| e.clone())
+            .collect();
+        let next = st.next_seq.saturating_sub(1).max(after);
+        (evs, next)
+    }
+
+    pub fn stats(&self) -> EmulatorStats {
+        let now = self.now();
+        let mut st = self.lock();
+        st.settle(now);
+        st.stats.clone()
+    }
+
+    /// Forces the fate of every later copy of `source_rp`.
+    pub fn plan_copy_outcome(&self, source_rp: &RestorePointId, outcome: CopyOutcome) {
+        self.lock().planned.insert(source_rp.key(), outcome);
+    }
+
+    /// What the emulator decided about the copy `target` (None if it is not a copy).
+    pub fn copy_details(&self, target: &RestorePointId) -> Option<CopyDetails> {
+        let st = self.lock();
+        let rp = st.find_rp(&target.key())?;
+        let state::RpKind::Copy(cs) = &rp.kind else {
+            return None;
+        };
+        let disks: Vec<_> = rp.disks.iter().filter_map(|d| d.copy.as_ref()).collect();
+        Some(CopyDetails {
+            source: cs.source_id.clone(),
+            started: cs.started,
+            full: cs.full,
+            data_gb: disks.iter().map(|c| c.data_gb).collect(),
+            duration: disks
+                .iter()
+                .map(|c| c.duration)
+                .max()
+                .unwrap_or(time::Duration::ZERO),
+        })
+    }
+
+    /// Applies time-based transitions now (reads also do it lazily).
+    pub fn advance(&self) {
+        let now = self.now();
+        self.lock().settle(now);
+    }
+}
+
+/// Errors of the standalone emulator.
+#[derive(Debug, thiserror::Error)]
+pub enum StandaloneError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("--time-scale must be a positive number, got {0}")]
+    TimeScale(f64),
+    #[error("emulator server stopped: {0}")]
+    Stopped(String),
+}
+
+/// Starts the standalone emulator: simulated time runs `time_scale` times faster than real
+/// time from now. Returns the emulator, the bound address and the server task.
+pub async fn start_standalone(
+    listen: SocketAddr,
+    time_scale: f64,
+    seed: u64,
+    faults: FaultConfig,
+) -> Result<(Emulator, SocketAddr, tokio::task::JoinHandle<()>), StandaloneError> {
+    if !(time_scale.is_finite() && time_scale > 0.0) {
+        return Err(StandaloneError::TimeScale(time_scale));
+    }
+    let clock = Arc::new(ScaledClock::new(
+        time::OffsetDateTime::now_utc(),
+        time_scale,
+    ));
+    let mut cfg = EmulatorConfig::new(clock);
+    cfg.seed = seed;
+    cfg.faults = faults;
+    let emu = Emulator::new(cfg);
+    let (addr, handle) = emu
+        .serve(listen)
+        .await
+        .map_err(|source| StandaloneError::Bind {
+            addr: listen,
+            source,
+        })?;
+    Ok((emu, addr, handle))
+}
+
+/// `ferry emulate`: serves the emulator on `listen`, prints the bound address, runs until
+/// Ctrl-C.
+pub async fn run_standalone(
+    listen: SocketAddr,
+    time_scale: f64,
+    seed: u64,
+    faults: FaultConfig,
+) -> Result<(), StandaloneError> {
+    let (_emu, addr, handle) = start_standalone(listen, time_scale, seed, faults).await?;
+    println!(
+        "ferry ARM emulator listening on http://{addr} (time scale {time_scale}x, seed {seed})"
+    );
+    tokio::select! {
+        r = handle => r.map_err(|e| StandaloneError::Stopped(e.to_string())),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}

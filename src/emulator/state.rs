@@ -1,0 +1,523 @@
+//! The emulator's in-memory world: VMs, restore point collections, restore points, disk
+//! restore points, copies, async operations and the event feed. Time-based transitions are
+//! computed lazily from the clock (`settle`), so a `ManualClock` jump is seen at once.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, RngCore};
+use rand_chacha::ChaCha8Rng;
+use time::{Duration, OffsetDateTime};
+
+use super::limits::{CopyWindow, TokenBucket};
+use super::{CopyOutcome, EmulatorStats};
+use crate::ids::{CollectionId, RestorePointId, VmId};
+
+/// Progress of a cross-region copy is published in steps of this length.
+pub(crate) const PROGRESS_STEP: Duration = Duration::minutes(10);
+/// The platform terminates copies running longer than this.
+pub(crate) const COPY_LIMIT: Duration = Duration::days(14);
+
+#[derive(Debug, Clone)]
+pub(crate) struct Disk {
+    pub name: String,
+    /// `None` for the OS disk.
+    pub lun: Option<i32>,
+    pub size_gb: i32,
+    pub used_gb: f64,
+    pub churn_gb_per_day: f64,
+    pub managed_disk_id: String,
+    pub storage_account_type: String,
+    pub caching: String,
+    pub des: Option<String>,
+    pub private: bool,
+    pub disk_access_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Vm {
+    pub id: VmId,
+    pub location: String,
+    pub tags: BTreeMap<String, String>,
+    pub vm_uuid: String,
+    pub vm_size: String,
+    pub os_type: String,
+    pub security_type: Option<String>,
+    pub disks: Vec<Disk>,
+    pub created: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum CollectionKind {
+    /// Source is a VM (key of the VM).
+    Local { vm: String },
+    /// Cross-region target; source is a collection (its key).
+    Target { source: String },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Collection {
+    pub id: CollectionId,
+    pub location: String,
+    pub tags: BTreeMap<String, String>,
+    pub source_id: String,
+    pub source_location: String,
+    pub uid: String,
+    pub instant_access: Option<bool>,
+    pub kind: CollectionKind,
+    /// In creation order.
+    pub rps: Vec<RestorePoint>,
+    /// Newest source `timeCreated` ever copied into this collection (nonsequential rule).
+    pub max_copied_source_created: Option<OffsetDateTime>,
+    /// The source restore point whose copy was full: the base of the chain.
+    pub base_source: Option<String>,
+    /// The last source restore point copied: incremental copies are relative to it.
+    pub last_copied: Option<(String, OffsetDateTime)>,
+}
+
+/// Snapshot of the VM taken when a local restore point is created.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceMeta {
+    pub vm_uuid: String,
+    pub vm_size: String,
+    pub os_type: String,
+    pub location: String,
+    pub security_type: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DiskRp {
+    pub name: String,
+    pub disk_name: String,
+    pub lun: Option<i32>,
+    pub size_gb: i32,
+    pub used_gb: f64,
+    pub churn_gb_per_day: f64,
+    pub managed_disk_id: String,
+    pub storage_account_type: String,
+    pub caching: String,
+    /// Disk id (local) or source disk restore point id (copy).
+    pub source_resource_id: String,
+    /// DES of the source disk (as in sourceMetadata.managedDisk).
+    pub source_des: Option<String>,
+    /// DES that encrypts this disk restore point.
+    pub des: Option<String>,
+    pub private: bool,
+    pub disk_access_id: Option<String>,
+    pub family_id: String,
+    pub source_unique_id: String,
+    /// Copies only: data to transfer and how long it takes.
+    pub copy: Option<DiskCopy>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DiskCopy {
+    pub data_gb: f64,
+    pub duration: Duration,
+    pub source_disk_rp_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Fate {
+    Normal,
+    FailAt(Duration),
+    NeverProgress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    InProgress,
+    Succeeded,
+    Failed { terminated: bool },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CopyState {
+    pub source_id: RestorePointId,
+    pub source_collection_key: String,
+    pub source_location: String,
+    pub started: OffsetDateTime,
+    pub fate: Fate,
+    pub full: bool,
+    /// Set once the copy reached a terminal phase (counted in stats once).
+    pub finalized: Option<Phase>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum RpKind {
+    Local { settled_at: OffsetDateTime },
+    Copy(CopyState),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RestorePoint {
+    pub id: RestorePointId,
+    pub time_created: OffsetDateTime,
+    pub consistency_mode: String,
+    pub exclude_disks: Vec<String>,
+    pub instant_access_minutes: Option<i32>,
+    pub meta: SourceMeta,
+    pub disks: Vec<DiskRp>,
+    pub kind: RpKind,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum OpKind {
+    CreateRp { rp_key: String },
+    Delete,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Operation {
+    pub id: String,
+    pub subscription: String,
+    pub region: String,
+    pub kind: OpKind,
+    pub start: OffsetDateTime,
+}
+
+pub(crate) struct State {
+    pub vms: BTreeMap<String, Vm>,
+    pub collections: BTreeMap<String, Collection>,
+    pub ops: BTreeMap<String, Operation>,
+    /// (sequence number, event); sequence numbers start at 1.
+    pub events: Vec<(u64, serde_json::Value)>,
+    pub next_seq: u64,
+    pub drained: u64,
+    pub stats: EmulatorStats,
+    pub planned: BTreeMap<String, CopyOutcome>,
+    pub rng_ids: ChaCha8Rng,
+    pub rng_copies: ChaCha8Rng,
+    pub rng_faults: ChaCha8Rng,
+    pub buckets: BTreeMap<(String, bool), TokenBucket>,
+    pub copy_windows: BTreeMap<String, CopyWindow>,
+}
+
+impl State {
+    pub fn new(seed: u64) -> Self {
+        use rand::SeedableRng;
+        // Separate streams: fault rolls must not shift copy outcomes or ids.
+        State {
+            vms: BTreeMap::new(),
+            collections: BTreeMap::new(),
+            ops: BTreeMap::new(),
+            events: Vec::new(),
+            next_seq: 1,
+            drained: 0,
+            stats: EmulatorStats::default(),
+            planned: BTreeMap::new(),
+            rng_ids: ChaCha8Rng::seed_from_u64(seed),
+            rng_copies: ChaCha8Rng::seed_from_u64(seed ^ 0x0005_eedc_0b1e_u64),
+            rng_faults: ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_fa17_u64),
+            buckets: BTreeMap::new(),
+            copy_windows: BTreeMap::new(),
+        }
+    }
+
+    /// A v4-shaped UUID from the seeded RNG (reproducible runs).
+    pub fn uuid(&mut self) -> String {
+        let mut b = [0u8; 16];
+        self.rng_ids.fill_bytes(&mut b);
+        uuid::Builder::from_random_bytes(b)
+            .into_uuid()
+            .hyphenated()
+            .to_string()
+    }
+
+    pub fn push_event(&mut self, ev: serde_json::Value) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.events.push((seq, ev));
+    }
+
+    /// Draws the fate of a new copy: planned overrides first, then the configured rates.
+    pub fn draw_fate(
+        &mut self,
+        source_key: &str,
+        longest: Duration,
+        failure_rate: f64,
+        stall_rate: f64,
+    ) -> Fate {
+        let roll: f64 = self.rng_copies.random();
+        let at: f64 = self.rng_copies.random_range(0.05..0.95);
+        let fail_at = Duration::seconds_f64((longest.as_seconds_f64() * at).max(1.0));
+        match self.planned.get(source_key) {
+            Some(CopyOutcome::Fail) => Fate::FailAt(fail_at),
+            Some(CopyOutcome::NeverProgress) => Fate::NeverProgress,
+            Some(CopyOutcome::Normal) => Fate::Normal,
+            None if roll < failure_rate => Fate::FailAt(fail_at),
+            None if roll < failure_rate + stall_rate => Fate::NeverProgress,
+            None => Fate::Normal,
+        }
+    }
+
+    /// Finalizes copies that reached a terminal phase by `now` (counted once in stats).
+    pub fn settle(&mut self, now: OffsetDateTime) {
+        let mut done = Vec::new();
+        for c in self.collections.values_mut() {
+            for rp in &mut c.rps {
+                let disks = rp.disks.clone();
+                if let RpKind::Copy(cs) = &mut rp.kind {
+                    if cs.finalized.is_none() {
+                        let p = copy_phase(cs, &disks, now);
+                        if p != Phase::InProgress {
+                            cs.finalized = Some(p);
+                            done.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        for p in done {
+            match p {
+                Phase::Succeeded => self.stats.copies_succeeded += 1,
+                Phase::Failed { terminated: true } => self.stats.copies_terminated += 1,
+                Phase::Failed { terminated: false } => self.stats.copies_failed += 1,
+                Phase::InProgress => {}
+            }
+        }
+    }
+
+    pub fn find_rp(&self, key: &str) -> Option<&RestorePoint> {
+        let (ckey, _) = key.rsplit_once("/restorepoints/")?;
+        self.collections
+            .get(ckey)?
+            .rps
+            .iter()
+            .find(|r| r.id.key() == key)
+    }
+
+    /// Copies (in any collection of `region`) whose source is `source_key`.
+    pub fn copies_in_region<'a>(
+        &'a self,
+        region: &'a str,
+    ) -> impl Iterator<Item = (&'a RestorePoint, &'a CopyState)> + 'a {
+        self.collections
+            .values()
+            .filter(move |c| c.location == region)
+            .flat_map(|c| c.rps.iter())
+            .filter_map(|rp| match &rp.kind {
+                RpKind::Copy(cs) => Some((rp, cs)),
+                RpKind::Local { .. } => None,
+            })
+    }
+}
+
+/// Time since `started` rounded down to the last published progress step.
+pub(crate) fn visible_elapsed(started: OffsetDateTime, now: OffsetDateTime) -> Duration {
+    if now <= started {
+        return Duration::ZERO;
+    }
+    let step = PROGRESS_STEP.whole_seconds();
+    let secs = (now - started).whole_seconds();
+    Duration::seconds(secs / step * step)
+}
+
+fn longest(disks: &[DiskRp]) -> Duration {
+    disks
+        .iter()
+        .filter_map(|d| d.copy.as_ref().map(|c| c.duration))
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// The phase of a copy as the platform publishes it at `now`.
+pub(crate) fn copy_phase(cs: &CopyState, disks: &[DiskRp], now: OffsetDateTime) -> Phase {
+    if let Some(p) = cs.finalized {
+        return p;
+    }
+    let v = visible_elapsed(cs.started, now);
+    let total = longest(disks);
+    match cs.fate {
+        Fate::Normal if total <= COPY_LIMIT && v >= total => Phase::Succeeded,
+        Fate::FailAt(t) if v >= t && t < COPY_LIMIT => Phase::Failed { terminated: false },
+        _ if v >= COPY_LIMIT => Phase::Failed { terminated: true },
+        _ => Phase::InProgress,
+    }
+}
+
+/// One disk's published replication state: (state, percent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DiskPhase {
+    InProgress(i32),
+    Succeeded,
+    Failed,
+}
+
+pub(crate) fn disk_phase(
+    cs: &CopyState,
+    disks: &[DiskRp],
+    disk: &DiskRp,
+    now: OffsetDateTime,
+) -> DiskPhase {
+    let dur = disk
+        .copy
+        .as_ref()
+        .map(|c| c.duration)
+        .unwrap_or(Duration::ZERO);
+    let v = visible_elapsed(cs.started, now);
+    match copy_phase(cs, disks, now) {
+        Phase::Succeeded => DiskPhase::Succeeded,
+        Phase::Failed { terminated } => {
+            // A disk that had finished before the failure stays finished; the others
+            // (always including the slowest) fail and, as on the platform, lose their last
+            // percentage.
+            let failed_at = match (terminated, cs.fate) {
+                (false, Fate::FailAt(t)) => t,
+                _ => COPY_LIMIT,
+            };
+            if cs.fate != Fate::NeverProgress && dur < failed_at {
+                DiskPhase::Succeeded
+            } else {
+                DiskPhase::Failed
+            }
+        }
+        Phase::InProgress => {
+            if cs.fate == Fate::NeverProgress {
+                DiskPhase::InProgress(0)
+            } else if v >= dur {
+                DiskPhase::Succeeded
+            } else {
+                let pct = (100.0 * v.as_seconds_f64() / dur.as_seconds_f64()).floor();
+                DiskPhase::InProgress((pct as i32).clamp(0, 99))
+            }
+        }
+    }
+}
+
+/// Provisioning state of a restore point at `now`.
+pub(crate) fn provisioning_state(rp: &RestorePoint, now: OffsetDateTime) -> &'static str {
+    match &rp.kind {
+        RpKind::Local { settled_at } => {
+            if now >= *settled_at {
+                "Succeeded"
+            } else {
+                "Creating"
+            }
+        }
+        // `Succeeded` only means the copy started: it flips at the first progress step,
+        // long before replication completes.
+        RpKind::Copy(cs) => {
+            if visible_elapsed(cs.started, now) >= PROGRESS_STEP {
+                "Succeeded"
+            } else {
+                "Creating"
+            }
+        }
+    }
+}
+
+/// Transfer time of `gb` gigabytes at `mbps` megabits per second (at least one second, so
+/// a fresh copy always reads 0 % first).
+pub(crate) fn transfer_time(gb: f64, mbps: f64) -> Duration {
+    let mbps = if mbps.is_finite() && mbps > 0.0 {
+        mbps
+    } else {
+        1.0
+    };
+    let secs = gb.max(0.0) * 8.0 * 1024.0 * 1024.0 * 1024.0 / (mbps * 1_000_000.0);
+    Duration::seconds_f64(secs.clamp(1.0, 400.0 * 86_400.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn disk(dur_min: i64) -> DiskRp {
+        DiskRp {
+            name: "d".into(),
+            disk_name: "d".into(),
+            lun: None,
+            size_gb: 128,
+            used_gb: 100.0,
+            churn_gb_per_day: 1.0,
+            managed_disk_id: "x".into(),
+            storage_account_type: "Premium_LRS".into(),
+            caching: "ReadWrite".into(),
+            source_resource_id: "x".into(),
+            source_des: None,
+            des: None,
+            private: false,
+            disk_access_id: None,
+            family_id: "f".into(),
+            source_unique_id: "u".into(),
+            copy: Some(DiskCopy {
+                data_gb: 1.0,
+                duration: Duration::minutes(dur_min),
+                source_disk_rp_id: "s".into(),
+            }),
+        }
+    }
+
+    fn copy(fate: Fate, t0: OffsetDateTime) -> CopyState {
+        CopyState {
+            source_id: "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/restorePointCollections/c/restorePoints/p".parse().unwrap(),
+            source_collection_key: "c".into(),
+            source_location: "eastus".into(),
+            started: t0,
+            fate,
+            full: true,
+            finalized: None,
+        }
+    }
+
+    #[test]
+    fn progress_moves_in_ten_minute_steps() {
+        let t0 = datetime!(2026-11-01 00:00 UTC);
+        let disks = vec![disk(40)];
+        let cs = copy(Fate::Normal, t0);
+        let at = |m: i64| disk_phase(&cs, &disks, &disks[0], t0 + Duration::minutes(m));
+        assert_eq!(at(0), DiskPhase::InProgress(0));
+        assert_eq!(at(9), DiskPhase::InProgress(0));
+        assert_eq!(at(10), DiskPhase::InProgress(25));
+        assert_eq!(at(29), DiskPhase::InProgress(50));
+        assert_eq!(at(40), DiskPhase::Succeeded);
+    }
+
+    #[test]
+    fn low_churn_disk_shows_zero_then_hundred() {
+        let t0 = datetime!(2026-11-01 00:00 UTC);
+        let disks = vec![disk(3)];
+        let cs = copy(Fate::Normal, t0);
+        assert_eq!(
+            disk_phase(&cs, &disks, &disks[0], t0 + Duration::minutes(5)),
+            DiskPhase::InProgress(0)
+        );
+        assert_eq!(
+            disk_phase(&cs, &disks, &disks[0], t0 + Duration::minutes(10)),
+            DiskPhase::Succeeded
+        );
+    }
+
+    #[test]
+    fn failure_and_termination() {
+        let t0 = datetime!(2026-11-01 00:00 UTC);
+        let disks = vec![disk(100)];
+        let cs = copy(Fate::FailAt(Duration::minutes(35)), t0);
+        assert_eq!(
+            copy_phase(&cs, &disks, t0 + Duration::minutes(30)),
+            Phase::InProgress
+        );
+        assert_eq!(
+            disk_phase(&cs, &disks, &disks[0], t0 + Duration::minutes(40)),
+            DiskPhase::Failed
+        );
+        let stalled = copy(Fate::NeverProgress, t0);
+        assert_eq!(
+            copy_phase(&stalled, &disks, t0 + Duration::days(13)),
+            Phase::InProgress
+        );
+        assert_eq!(
+            copy_phase(&stalled, &disks, t0 + Duration::days(14)),
+            Phase::Failed { terminated: true }
+        );
+    }
+
+    #[test]
+    fn transfer_time_scales_with_bandwidth() {
+        let a = transfer_time(100.0, 100.0);
+        let b = transfer_time(100.0, 200.0);
+        assert!(a > b);
+        assert_eq!(transfer_time(0.0, 100.0), Duration::SECOND);
+    }
+}
