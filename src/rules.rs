@@ -519,14 +519,19 @@ pub enum Assessment {
 /// Stall detection waits `stall_after` with no change in the overall percentage, because
 /// the platform publishes progress only every 10 minutes and low-churn disks jump 0 → 100.
 pub fn assess(copy: &InFlight, state: ReplicationState, percent: Option<f64>, now: OffsetDateTime, limits: &CopyLimits) -> Assessment {
+    let max = limits.max_duration.min(PLATFORM_MAX_COPY);
+    let age = now - copy.started_at;
+    // Act at the last poll before the deadline: the next one would come after the platform
+    // terminated the copy (which then looks like a plain failure).
+    let last_chance = age + POLL_INTERVAL > max;
     match state {
         ReplicationState::Succeeded => return Assessment::Succeeded,
+        // A failure at the deadline is the platform's termination.
+        ReplicationState::Failed if last_chance => return Assessment::Expired,
         ReplicationState::Failed => return Assessment::Failed,
         ReplicationState::InProgress => {}
     }
-    let max = limits.max_duration.min(PLATFORM_MAX_COPY);
-    let age = now - copy.started_at;
-    if age >= max {
+    if last_chance {
         return Assessment::Expired;
     }
     let progressed = match (copy.last_percent, percent) {
@@ -830,7 +835,7 @@ mod tests {
         let l = CopyLimits::default();
         let now = T0 + Duration::days(20);
         assert_eq!(assess(&flight(0, 0, None), ReplicationState::Succeeded, Some(100.0), now, &l), Assessment::Succeeded);
-        assert_eq!(assess(&flight(0, 0, None), ReplicationState::Failed, Some(0.0), now, &l), Assessment::Failed);
+        assert_eq!(assess(&flight(0, 0, None), ReplicationState::Failed, Some(0.0), T0 + Duration::days(2), &l), Assessment::Failed);
     }
 
     #[test]
@@ -838,7 +843,12 @@ mod tests {
         let l = CopyLimits::default();
         let c = flight(0, 0, Some(10.0));
         assert!(matches!(assess(&c, ReplicationState::InProgress, Some(10.0), T0 + Duration::days(14) - Duration::minutes(10), &l), Assessment::InProgress { .. }));
+        // The last poll before the deadline expires it: the next would be too late.
+        assert_eq!(assess(&c, ReplicationState::InProgress, Some(10.0), T0 + Duration::days(14) - Duration::minutes(9), &l), Assessment::Expired);
         assert_eq!(assess(&c, ReplicationState::InProgress, Some(10.0), T0 + Duration::days(14), &l), Assessment::Expired);
+        // Failed at the deadline = terminated by the platform = expired; earlier = failed.
+        assert_eq!(assess(&c, ReplicationState::Failed, Some(0.0), T0 + Duration::days(14), &l), Assessment::Expired);
+        assert_eq!(assess(&c, ReplicationState::Failed, Some(0.0), T0 + Duration::days(13), &l), Assessment::Failed);
         // A policy maximum shorter than the platform's.
         let short = CopyLimits { max_duration: Duration::days(3), ..l };
         assert_eq!(assess(&c, ReplicationState::InProgress, Some(50.0), T0 + Duration::days(3), &short), Assessment::Expired);

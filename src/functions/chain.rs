@@ -372,9 +372,17 @@ async fn adopt_or_fail(app: &App, chain: Chain, copy: Copy, existing: &RestorePo
     }
 }
 
-async fn mark_in_flight(app: &App, chain: Chain, mut copy: Copy, _now: OffsetDateTime, out: &mut Outcome, how: &str) -> Result<Flow, FnError> {
+async fn mark_in_flight(app: &App, mut chain: Chain, mut copy: Copy, now: OffsetDateTime, out: &mut Outcome, how: &str) -> Result<Flow, FnError> {
     copy.state = CopyState::InFlight;
-    if !commit(app, &chain, vec![replace_copy(&copy)?]).await? {
+    let mut ops = vec![replace_copy(&copy)?];
+    // The claim recorded its own time; a PUT sent later (after a retry or a crash) is the
+    // start the platform counts against three per hour.
+    if !chain.recent_starts.contains(&now) {
+        chain.recent_starts.push(now);
+        rules::prune_starts(&mut chain.recent_starts, now);
+        ops.insert(0, replace_chain(&chain)?);
+    }
+    if !commit(app, &chain, ops).await? {
         return Ok(Flow::Again);
     }
     out.log(format!("copy {} → {} {how}", copy.source_restore_point, copy.target_restore_point));

@@ -77,21 +77,28 @@ async fn poll_chain(app: &App, chain: Chain, now: OffsetDateTime, out: &mut Outc
 async fn check_rpo(app: &App, chain: &Chain, now: OffsetDateTime, out: &mut Outcome) -> Result<(), FnError> {
     let Some((rule, _)) = app.policy.find_target(&chain.source_collection, &chain.target_region) else { return Ok(()) };
     let rpo = rules::rpo(chain.last_success_source_time, chain.created_at, now, rule.rpo_objective);
-    if !rpo.breached {
-        return Ok(());
+    // One alert per breach: `rpo_alerted` is set while a breach lasts and cleared when the
+    // chain is back within its objective.
+    match (rpo.breached, &chain.rpo_alerted) {
+        (true, None) => {}
+        (false, Some(_)) => {
+            let mut c = chain.clone();
+            c.rpo_alerted = None;
+            if commit(app, &c, vec![replace_chain(&c)?]).await? {
+                out.log(format!("chain {}: RPO back within {}", chain.key, fmt_dur(rule.rpo_objective)));
+            }
+            return Ok(());
+        }
+        _ => return Ok(()),
     }
-    // One alert per breach: the marker is what the RPO was measured from.
-    let marker = chain.last_success_restore_point.clone().unwrap_or_else(|| "none".into());
-    if chain.rpo_alerted.as_deref() == Some(marker.as_str()) {
-        return Ok(());
-    }
+    let since = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let mut c = chain.clone();
-    c.rpo_alerted = Some(marker.clone());
+    c.rpo_alerted = Some(since.clone());
     if !commit(app, &c, vec![replace_chain(&c)?]).await? {
         return Ok(()); // another instance handled it
     }
     let age = rpo.current.map(|d| format!("{:.1} h", d.as_seconds_f64() / 3600.0)).unwrap_or_else(|| "no copy completed yet".into());
-    let mut a = Alert::new(AlertKind::RpoBreached, &format!("{}|{marker}", chain.key), format!("RPO objective {} breached for {} → {}: newest restore point in the target region: {age}", fmt_dur(rule.rpo_objective), chain.source_collection.name, chain.target_region), now);
+    let mut a = Alert::new(AlertKind::RpoBreached, &format!("{}|{since}", chain.key), format!("RPO objective {} breached for {} → {}: newest restore point in the target region: {age}", fmt_dur(rule.rpo_objective), chain.source_collection.name, chain.target_region), now);
     a.chain = Some(chain.key.clone());
     a.source_collection = Some(chain.source_collection.to_string());
     a.target_region = Some(chain.target_region.clone());

@@ -76,7 +76,7 @@ pub struct Chain {
     pub last_success_at: Option<OffsetDateTime>,
     /// Copy PUT times within the last hour (3-per-hour limit).
     pub recent_starts: Vec<OffsetDateTime>,
-    /// The RPO breach already alerted (marker: the last success it was measured from).
+    /// Set while an RPO breach lasts (when it was alerted), so it is alerted once.
     pub rpo_alerted: Option<String>,
     /// The target collection was found or created.
     pub target_ready: bool,
