@@ -70,7 +70,6 @@ impl ManagedIdentity {
                 retry,
                 ..Default::default()
             },
-            ..Default::default()
         }))
         .map_err(|err| AuthError::Unavailable(one_line(&err)))?;
         Ok(ManagedIdentity { credential })
