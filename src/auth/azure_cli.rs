@@ -1,7 +1,7 @@
 //! Tokens from the Azure CLI, for operators running ferry against real Azure from their
 //! own machine (`az login` first).
 
-use super::{AccessToken, AuthError, TokenProvider};
+use super::{one_line, AccessToken, AuthError, TokenProvider};
 use azure_core::credentials::TokenCredential;
 use azure_identity::{AzureCliCredential, AzureCliCredentialOptions};
 use std::sync::Arc;
@@ -51,15 +51,6 @@ impl TokenProvider for AzureCli {
     fn kind(&self) -> &'static str {
         "azure-cli"
     }
-}
-
-/// azure_identity messages carry a troubleshooting link on a second line, and az's stderr
-/// may span several; logs want one line.
-fn one_line(err: &azure_core::Error) -> String {
-    err.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

@@ -238,7 +238,9 @@ mod tests {
         for _ in 0..50 {
             tokio::task::yield_now().await;
         }
-        inner.gate.add_permits(1);
+        // Plenty of permits: were callers not sharing the fetch, each would get its own
+        // and the count below would show it.
+        inner.gate.add_permits(100);
         for caller in callers {
             let token = caller.await.expect("join").expect("token");
             assert_eq!(token.secret, "s#1");

@@ -1,6 +1,6 @@
 //! The App Service / Functions managed identity, through `azure_identity`.
 
-use super::{AccessToken, AuthError, TokenProvider};
+use super::{one_line, AccessToken, AuthError, TokenProvider};
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions};
@@ -70,7 +70,6 @@ impl ManagedIdentity {
                 retry,
                 ..Default::default()
             },
-            ..Default::default()
         }))
         .map_err(|err| AuthError::Unavailable(one_line(&err)))?;
         Ok(ManagedIdentity { credential })
@@ -143,7 +142,7 @@ fn check_app_service_env(var: impl Fn(&str) -> Option<String>) -> Result<(), Aut
 }
 
 /// Sorts an azure_identity failure into "fix the configuration" and "try again later".
-pub(super) fn map_error(err: azure_core::Error) -> AuthError {
+fn map_error(err: azure_core::Error) -> AuthError {
     let message = one_line(&err);
     // azure_identity wraps the cause in `Credential` errors; the first other kind down
     // the chain says what actually happened.
@@ -169,14 +168,6 @@ pub(super) fn map_error(err: azure_core::Error) -> AuthError {
     // Nothing but credential errors: a configuration problem (bad scope, unsupported
     // identity kind, CLI not logged in).
     AuthError::Unavailable(message)
-}
-
-/// azure_identity messages end with a troubleshooting link on a second line.
-fn one_line(err: &azure_core::Error) -> String {
-    err.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

@@ -132,6 +132,15 @@ pub fn from_setting(
     }
 }
 
+/// azure_identity messages end with a troubleshooting link on a second line, and az's
+/// stderr may span several; log lines want one.
+fn one_line(err: &azure_core::Error) -> String {
+    err.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
