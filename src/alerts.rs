@@ -48,8 +48,12 @@ impl AlertKind {
 
     pub fn severity(self) -> Severity {
         match self {
-            AlertKind::CopyFailed | AlertKind::CopyExpired | AlertKind::RpoBreached => Severity::Error,
-            AlertKind::CopyRejected | AlertKind::BaseRestorePointDeleted | AlertKind::EventRejected => Severity::Warning,
+            AlertKind::CopyFailed | AlertKind::CopyExpired | AlertKind::RpoBreached => {
+                Severity::Error
+            }
+            AlertKind::CopyRejected
+            | AlertKind::BaseRestorePointDeleted
+            | AlertKind::EventRejected => Severity::Warning,
             AlertKind::CopyStalled | AlertKind::ExpiryApproaching => Severity::Warning,
         }
     }
@@ -95,7 +99,10 @@ pub struct Alert {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_reading: Option<LastReading>,
-    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub started_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub raised_at: OffsetDateTime,
@@ -105,8 +112,21 @@ pub struct Alert {
 impl Alert {
     /// A new alert; `subject` is what it is about (a copy, a chain episode, an event id)
     /// and fixes the alert's id.
-    pub fn new(kind: AlertKind, subject: &str, message: impl Into<String>, now: OffsetDateTime) -> Alert {
-        let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("ferry-alert|{}|{}", kind.as_str(), subject.to_ascii_lowercase()).as_bytes());
+    pub fn new(
+        kind: AlertKind,
+        subject: &str,
+        message: impl Into<String>,
+        now: OffsetDateTime,
+    ) -> Alert {
+        let id = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!(
+                "ferry-alert|{}|{}",
+                kind.as_str(),
+                subject.to_ascii_lowercase()
+            )
+            .as_bytes(),
+        );
         Alert {
             id: id.to_string(),
             kind,
@@ -134,12 +154,18 @@ impl Alert {
     /// JSON text for the output binding. JSON text is safe from the host's base64 trap
     /// (a string output that happens to be valid base64 is decoded to bytes).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| format!("{{\"kind\":\"{}\"}}", self.kind.as_str()))
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| format!("{{\"kind\":\"{}\"}}", self.kind.as_str()))
     }
 
     /// One log line.
     pub fn log_line(&self) -> String {
-        format!("alert {} [{}]: {}", self.kind.as_str(), self.id, self.message)
+        format!(
+            "alert {} [{}]: {}",
+            self.kind.as_str(),
+            self.id,
+            self.message
+        )
     }
 }
 
@@ -164,7 +190,12 @@ mod tests {
     fn ids_are_stable_per_kind_and_subject() {
         let t = time::macros::datetime!(2026-11-01 00:00 UTC);
         let a = Alert::new(AlertKind::CopyFailed, "chain/rp1", "x", t);
-        let b = Alert::new(AlertKind::CopyFailed, "CHAIN/RP1", "y", t + time::Duration::hours(1));
+        let b = Alert::new(
+            AlertKind::CopyFailed,
+            "CHAIN/RP1",
+            "y",
+            t + time::Duration::hours(1),
+        );
         let c = Alert::new(AlertKind::CopyExpired, "chain/rp1", "x", t);
         assert_eq!(a.id, b.id);
         assert_ne!(a.id, c.id);

@@ -16,26 +16,48 @@ use std::sync::Arc;
 pub struct StartupError(pub String);
 
 fn rate(r: Option<Rate>) -> Option<RateLimit> {
-    r.map(|r| RateLimit { burst: r.burst, per_second: r.per_second })
+    r.map(|r| RateLimit {
+        burst: r.burst,
+        per_second: r.per_second,
+    })
 }
 
 /// The credential named by `FERRY_CREDENTIAL`.
 pub fn credential(config: &Config) -> Result<Arc<dyn TokenProvider>, StartupError> {
-    crate::auth::from_setting(&config.credential, config.managed_identity_client_id.as_deref()).map_err(|e| StartupError(format!("FERRY_CREDENTIAL: {e}")))
+    crate::auth::from_setting(
+        &config.credential,
+        config.managed_identity_client_id.as_deref(),
+    )
+    .map_err(|e| StartupError(format!("FERRY_CREDENTIAL: {e}")))
 }
 
 /// The ledger named by `FERRY_LEDGER`, created if missing.
-pub async fn ledger(config: &Config, tokens: &Arc<dyn TokenProvider>) -> Result<Arc<dyn Ledger>, StartupError> {
+pub async fn ledger(
+    config: &Config,
+    tokens: &Arc<dyn TokenProvider>,
+) -> Result<Arc<dyn Ledger>, StartupError> {
     let ledger: Arc<dyn Ledger> = match &config.ledger {
         LedgerSetting::Memory => Arc::new(MemoryLedger::new()),
-        LedgerSetting::Table(s) => Arc::new(TableLedger::from_setting(s, Some(tokens.clone())).map_err(|e| StartupError(format!("FERRY_LEDGER: {e}")))?),
+        LedgerSetting::Table(s) => Arc::new(
+            TableLedger::from_setting(s, Some(tokens.clone()))
+                .map_err(|e| StartupError(format!("FERRY_LEDGER: {e}")))?,
+        ),
     };
-    ledger.ensure().await.map_err(|e| StartupError(format!("FERRY_LEDGER: {} is not usable: {e}", ledger.describe())))?;
+    ledger.ensure().await.map_err(|e| {
+        StartupError(format!(
+            "FERRY_LEDGER: {} is not usable: {e}",
+            ledger.describe()
+        ))
+    })?;
     Ok(ledger)
 }
 
 /// Builds the app from configuration and an already-built ledger.
-pub fn app(config: &Config, tokens: Arc<dyn TokenProvider>, ledger: Arc<dyn Ledger>) -> Result<App, StartupError> {
+pub fn app(
+    config: &Config,
+    tokens: Arc<dyn TokenProvider>,
+    ledger: Arc<dyn Ledger>,
+) -> Result<App, StartupError> {
     let arm = ArmClient::new(
         ArmConfig {
             endpoint: config.arm_endpoint.clone(),
@@ -48,7 +70,8 @@ pub fn app(config: &Config, tokens: Arc<dyn TokenProvider>, ledger: Arc<dyn Ledg
         tokens.clone(),
     )
     .map_err(|e| StartupError(format!("FERRY_ARM_ENDPOINT: {e}")))?;
-    let bus = ServiceBusRest::new(config.servicebus_endpoint.clone(), BusAuth::Token(tokens)).map_err(|e| StartupError(format!("FERRY_SERVICEBUS_ENDPOINT: {e}")))?;
+    let bus = ServiceBusRest::new(config.servicebus_endpoint.clone(), BusAuth::Token(tokens))
+        .map_err(|e| StartupError(format!("FERRY_SERVICEBUS_ENDPOINT: {e}")))?;
     Ok(App {
         arm,
         ledger,

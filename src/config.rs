@@ -74,7 +74,8 @@ fn queue_name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 260
         && !s.contains("..")
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn parse_rate(name: &str, v: &str, problems: &mut Vec<String>) -> Option<Rate> {
@@ -82,12 +83,17 @@ fn parse_rate(name: &str, v: &str, problems: &mut Vec<String>) -> Option<Rate> {
         return None;
     }
     let parsed = v.split_once('+').and_then(|(b, r)| {
-        Some(Rate { burst: b.trim().parse().ok()?, per_second: r.trim().trim_end_matches("/s").parse().ok()? })
+        Some(Rate {
+            burst: b.trim().parse().ok()?,
+            per_second: r.trim().trim_end_matches("/s").parse().ok()?,
+        })
     });
     match parsed {
         Some(r) if r.burst > 0 && r.per_second > 0.0 => Some(r),
         _ => {
-            problems.push(format!("{name}: {v:?} is not `<burst>+<per second>/s` (e.g. 250+25/s) or `off`"));
+            problems.push(format!(
+                "{name}: {v:?} is not `<burst>+<per second>/s` (e.g. 250+25/s) or `off`"
+            ));
             None
         }
     }
@@ -97,10 +103,17 @@ impl Config {
     /// Reads the configuration from a snapshot of the environment.
     pub fn from_env(env: &BTreeMap<String, String>, mode: Mode) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
-        let get = |k: &str| env.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let in_azure = running_in_azure(env);
 
-        let url_setting = |name: &str, value: Option<String>, problems: &mut Vec<String>| -> Option<url::Url> {
+        let url_setting = |name: &str,
+                           value: Option<String>,
+                           problems: &mut Vec<String>|
+         -> Option<url::Url> {
             let v = value?;
             match url::Url::parse(&v) {
                 Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && !in_azure) => Some(u),
@@ -115,7 +128,11 @@ impl Config {
             }
         };
 
-        let arm_endpoint = url_setting("FERRY_ARM_ENDPOINT", Some(get("FERRY_ARM_ENDPOINT").unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.into())), &mut problems);
+        let arm_endpoint = url_setting(
+            "FERRY_ARM_ENDPOINT",
+            Some(get("FERRY_ARM_ENDPOINT").unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.into())),
+            &mut problems,
+        );
         let servicebus_endpoint = match get("FERRY_SERVICEBUS_ENDPOINT") {
             None => {
                 problems.push("FERRY_SERVICEBUS_ENDPOINT: missing (e.g. https://<namespace>.servicebus.windows.net)".into());
@@ -126,7 +143,9 @@ impl Config {
         let mut queue = |name: &str, default: &str| {
             let v = get(name).unwrap_or_else(|| default.to_string());
             if !queue_name_ok(&v) {
-                problems.push(format!("{name}: {v:?} is not a valid Service Bus entity name"));
+                problems.push(format!(
+                    "{name}: {v:?} is not a valid Service Bus entity name"
+                ));
             }
             v
         };
@@ -151,14 +170,16 @@ impl Config {
 
         let policy = match get("FERRY_POLICY") {
             None => {
-                problems.push("FERRY_POLICY: missing (inline JSON or a path to a JSON file)".into());
+                problems
+                    .push("FERRY_POLICY: missing (inline JSON or a path to a JSON file)".into());
                 None
             }
             Some(v) => {
                 let text = if v.starts_with('{') {
                     Ok(v)
                 } else {
-                    std::fs::read_to_string(&v).map_err(|e| format!("FERRY_POLICY: cannot read file {v:?}: {e}"))
+                    std::fs::read_to_string(&v)
+                        .map_err(|e| format!("FERRY_POLICY: cannot read file {v:?}: {e}"))
                 };
                 match text {
                     Err(e) => {
@@ -179,11 +200,17 @@ impl Config {
         let credential = get("FERRY_CREDENTIAL").unwrap_or_else(|| "managed-identity".into());
         let cred_ok = credential == "managed-identity"
             || credential == "azure-cli"
-            || credential.strip_prefix("dev-token:").is_some_and(|t| !t.is_empty());
+            || credential
+                .strip_prefix("dev-token:")
+                .is_some_and(|t| !t.is_empty());
         if !cred_ok {
-            problems.push(format!("FERRY_CREDENTIAL: {:?} is not managed-identity, azure-cli or dev-token:<token>", credential.split(':').next().unwrap_or("")));
+            problems.push(format!(
+                "FERRY_CREDENTIAL: {:?} is not managed-identity, azure-cli or dev-token:<token>",
+                credential.split(':').next().unwrap_or("")
+            ));
         } else if in_azure && credential.starts_with("dev-token:") {
-            problems.push("FERRY_CREDENTIAL: dev-token is for the emulator only, not for Azure".into());
+            problems
+                .push("FERRY_CREDENTIAL: dev-token is for the emulator only, not for Azure".into());
         }
 
         let mut dur = |name: &str, default: Duration| match get(name) {
@@ -206,24 +233,44 @@ impl Config {
         let api = |name: &str, default: &str, problems: &mut Vec<String>| {
             let v = get(name).unwrap_or_else(|| default.to_string());
             let ok = v.len() >= 10
-                && v.as_bytes()[..10].iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
-                && v[10..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+                && v.as_bytes()[..10].iter().enumerate().all(|(i, c)| {
+                    if i == 4 || i == 7 {
+                        *c == b'-'
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                })
+                && v[10..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !ok {
-                problems.push(format!("{name}: {v:?} is not an api-version like {default}"));
+                problems.push(format!(
+                    "{name}: {v:?} is not an api-version like {default}"
+                ));
             } else if v.as_str() < "2021-03-01" {
                 problems.push(format!("{name}: {v} is older than 2021-03-01, the first version with cross-region copy"));
             }
             v
         };
-        let compute_api_version = api("FERRY_COMPUTE_API_VERSION", DEFAULT_COMPUTE_API, &mut problems);
+        let compute_api_version = api(
+            "FERRY_COMPUTE_API_VERSION",
+            DEFAULT_COMPUTE_API,
+            &mut problems,
+        );
         let disk_api_version = api("FERRY_DISK_API_VERSION", DEFAULT_DISK_API, &mut problems);
 
         let arm_read_rate = match get("FERRY_ARM_READ_RATE") {
-            None => Some(Rate { burst: 250, per_second: 25.0 }),
+            None => Some(Rate {
+                burst: 250,
+                per_second: 25.0,
+            }),
             Some(v) => parse_rate("FERRY_ARM_READ_RATE", &v, &mut problems),
         };
         let arm_write_rate = match get("FERRY_ARM_WRITE_RATE") {
-            None => Some(Rate { burst: 200, per_second: 10.0 }),
+            None => Some(Rate {
+                burst: 200,
+                per_second: 10.0,
+            }),
             Some(v) => parse_rate("FERRY_ARM_WRITE_RATE", &v, &mut problems),
         };
 
@@ -242,7 +289,9 @@ impl Config {
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if (1..=256).contains(&n) => n,
                 _ => {
-                    problems.push(format!("FERRY_POLL_CONCURRENCY: {v:?} is not a number from 1 to 256"));
+                    problems.push(format!(
+                        "FERRY_POLL_CONCURRENCY: {v:?} is not a number from 1 to 256"
+                    ));
                     16
                 }
             },
@@ -282,15 +331,22 @@ impl Config {
 mod tests {
     use super::*;
 
-    const POLICY: &str = r#"{"rules":[{"scope":"/subscriptions/s1","targets":[{"region":"westus2"}]}]}"#;
+    const POLICY: &str =
+        r#"{"rules":[{"scope":"/subscriptions/s1","targets":[{"region":"westus2"}]}]}"#;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn minimal() -> BTreeMap<String, String> {
         env(&[
-            ("FERRY_SERVICEBUS_ENDPOINT", "https://ns.servicebus.windows.net"),
+            (
+                "FERRY_SERVICEBUS_ENDPOINT",
+                "https://ns.servicebus.windows.net",
+            ),
             ("FERRY_LEDGER", "https://acct.table.core.windows.net/ferry"),
             ("FERRY_POLICY", POLICY),
         ])
@@ -305,7 +361,13 @@ mod tests {
         assert_eq!(c.copy_queue, "copy-requests");
         assert_eq!(c.credential, "managed-identity");
         assert_eq!(c.stall_after, Duration::hours(6));
-        assert_eq!(c.arm_read_rate, Some(Rate { burst: 250, per_second: 25.0 }));
+        assert_eq!(
+            c.arm_read_rate,
+            Some(Rate {
+                burst: 250,
+                per_second: 25.0
+            })
+        );
         assert_eq!(c.log_format, LogFormat::Text);
     }
 
@@ -325,7 +387,17 @@ mod tests {
         )
         .unwrap_err();
         let text = e.to_string();
-        for name in ["FERRY_ARM_ENDPOINT", "FERRY_SERVICEBUS_ENDPOINT", "FERRY_COPY_QUEUE", "FERRY_LEDGER", "FERRY_POLICY", "FERRY_CREDENTIAL", "FERRY_STALL_AFTER", "FERRY_COMPUTE_API_VERSION", "FERRY_ARM_READ_RATE"] {
+        for name in [
+            "FERRY_ARM_ENDPOINT",
+            "FERRY_SERVICEBUS_ENDPOINT",
+            "FERRY_COPY_QUEUE",
+            "FERRY_LEDGER",
+            "FERRY_POLICY",
+            "FERRY_CREDENTIAL",
+            "FERRY_STALL_AFTER",
+            "FERRY_COMPUTE_API_VERSION",
+            "FERRY_ARM_READ_RATE",
+        ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
         // Secrets in a bad setting are not echoed.
@@ -360,9 +432,19 @@ mod tests {
         std::fs::write(&p, POLICY).unwrap();
         let mut e = minimal();
         e.insert("FERRY_POLICY".into(), p.display().to_string());
-        assert_eq!(Config::from_env(&e, Mode::Serve).unwrap().policy.rules.len(), 1);
+        assert_eq!(
+            Config::from_env(&e, Mode::Serve)
+                .unwrap()
+                .policy
+                .rules
+                .len(),
+            1
+        );
         e.insert("FERRY_POLICY".into(), "/nonexistent/policy.json".into());
-        assert!(Config::from_env(&e, Mode::Serve).unwrap_err().to_string().contains("cannot read file"));
+        assert!(Config::from_env(&e, Mode::Serve)
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read file"));
     }
 
     #[test]
@@ -372,6 +454,12 @@ mod tests {
         e.insert("FERRY_ARM_WRITE_RATE".into(), "100+5/s".into());
         let c = Config::from_env(&e, Mode::Serve).unwrap();
         assert_eq!(c.arm_read_rate, None);
-        assert_eq!(c.arm_write_rate, Some(Rate { burst: 100, per_second: 5.0 }));
+        assert_eq!(
+            c.arm_write_rate,
+            Some(Rate {
+                burst: 100,
+                per_second: 5.0
+            })
+        );
     }
 }

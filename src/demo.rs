@@ -59,7 +59,14 @@ pub struct DemoArgs {
 
 impl Default for DemoArgs {
     fn default() -> Self {
-        DemoArgs { json: false, vms: 8, days: 20, faults: "default".into(), seed: 7, no_progress: true }
+        DemoArgs {
+            json: false,
+            vms: 8,
+            days: 20,
+            faults: "default".into(),
+            seed: 7,
+            no_progress: true,
+        }
     }
 }
 
@@ -136,7 +143,9 @@ impl MessageSender for LateSender {
     async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<(), BusError> {
         match self.0.get() {
             Some(s) => s.send(queue, messages).await,
-            None => Err(BusError::Transient("Service Bus endpoint not ready yet".into())),
+            None => Err(BusError::Transient(
+                "Service Bus endpoint not ready yet".into(),
+            )),
         }
     }
 }
@@ -177,7 +186,11 @@ fn vm_name(i: usize) -> String {
 }
 
 fn collection_id(i: usize) -> String {
-    format!("{}/restorePointCollections/rpc-{}", rg_path(SOURCE_RG), vm_name(i))
+    format!(
+        "{}/restorePointCollections/rpc-{}",
+        rg_path(SOURCE_RG),
+        vm_name(i)
+    )
 }
 
 fn rp_id(i: usize, name: &str) -> String {
@@ -233,12 +246,34 @@ struct Operator {
 }
 
 impl Operator {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), DemoError> {
-        let mut url = self.base.join(path.trim_start_matches('/')).map_err(|e| DemoError::Arm(e.to_string()))?;
-        url.query_pairs_mut().append_pair("api-version", "2025-11-01");
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), DemoError> {
+        self.call_with(method, path, body, 40).await
+    }
+
+    async fn call_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        attempts: u32,
+    ) -> Result<(u16, Value), DemoError> {
+        let mut url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| DemoError::Arm(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("api-version", "2025-11-01");
         let mut last = String::new();
-        for attempt in 0..40u32 {
-            let mut req = self.http.request(method.clone(), url.clone()).bearer_auth(TOKEN);
+        for attempt in 0..attempts {
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(TOKEN);
             if let Some(b) = &body {
                 req = req.json(b);
             }
@@ -282,7 +317,10 @@ impl Scenario {
     }
 
     fn rp_time(i: usize, day: u32) -> OffsetDateTime {
-        START + Duration::days(i64::from(day)) + Duration::hours(1) + Duration::minutes(3 * i as i64)
+        START
+            + Duration::days(i64::from(day))
+            + Duration::hours(1)
+            + Duration::minutes(3 * i as i64)
     }
 }
 
@@ -315,11 +353,21 @@ async fn setup_world(op: &Operator, sc: &Scenario) -> Result<(), DemoError> {
 /// Runs the demo and returns its report.
 pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, DemoError> {
     let wall = std::time::Instant::now();
-    let faults = FaultConfig::preset(&args.faults).ok_or_else(|| DemoError::Args(format!("--faults {:?}: use none, default or heavy", args.faults)))?;
+    let faults = FaultConfig::preset(&args.faults).ok_or_else(|| {
+        DemoError::Args(format!(
+            "--faults {:?}: use none, default or heavy",
+            args.faults
+        ))
+    })?;
     if args.vms == 0 || args.days == 0 {
-        return Err(DemoError::Args("--vms and --days must be at least 1".into()));
+        return Err(DemoError::Args(
+            "--vms and --days must be at least 1".into(),
+        ));
     }
-    let sc = Scenario { vms: args.vms, days: args.days };
+    let sc = Scenario {
+        vms: args.vms,
+        days: args.days,
+    };
     let clock = ManualClock::new(START);
     let shared: crate::clock::SharedClock = Arc::new(clock.clone());
 
@@ -328,13 +376,19 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     ecfg.seed = args.seed;
     ecfg.faults = faults;
     let emu = Emulator::new(ecfg);
-    let (emu_addr, _emu_task) = emu.serve("127.0.0.1:0".parse().expect("literal")).await.map_err(|e| DemoError::Setup(format!("emulator: {e}")))?;
+    let (emu_addr, _emu_task) = emu
+        .serve("127.0.0.1:0".parse().expect("literal"))
+        .await
+        .map_err(|e| DemoError::Setup(format!("emulator: {e}")))?;
     let arm_url = format!("http://{emu_addr}");
 
     // The handler, configured like `serve` from settings.
     let mut env: BTreeMap<String, String> = [
         ("FERRY_ARM_ENDPOINT", arm_url.clone()),
-        ("FERRY_SERVICEBUS_ENDPOINT", "http://127.0.0.1:9".to_string()),
+        (
+            "FERRY_SERVICEBUS_ENDPOINT",
+            "http://127.0.0.1:9".to_string(),
+        ),
         ("FERRY_POLICY", policy_json()),
         ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
         // Real ARM limits are per real second; the emulator enforces them on its simulated
@@ -350,8 +404,11 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     }
     let config = Config::from_env(&env, Mode::Demo).map_err(|e| DemoError::Setup(e.to_string()))?;
     let tokens: Arc<dyn crate::auth::TokenProvider> = Arc::new(DevToken::new(TOKEN));
-    let ledger = crate::bootstrap::ledger(&config, &tokens).await.map_err(|e| DemoError::Setup(e.to_string()))?;
-    let mut app = crate::bootstrap::app(&config, tokens.clone(), ledger.clone()).map_err(|e| DemoError::Setup(e.to_string()))?;
+    let ledger = crate::bootstrap::ledger(&config, &tokens)
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let mut app = crate::bootstrap::app(&config, tokens.clone(), ledger.clone())
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
     let late = Arc::new(LateSender::default());
     app.bus = late.clone();
     app.arm = crate::arm::ArmClient::new(
@@ -368,9 +425,13 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     )
     .map_err(|e| DemoError::Setup(e.to_string()))?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (handler_addr, handler_task) = crate::server::serve(Arc::new(app), "127.0.0.1:0".parse().expect("literal"), async {
-        let _ = stop_rx.await;
-    })
+    let (handler_addr, handler_task) = crate::server::serve(
+        Arc::new(app),
+        "127.0.0.1:0".parse().expect("literal"),
+        async {
+            let _ = stop_rx.await;
+        },
+    )
     .await
     .map_err(|e| DemoError::Setup(format!("handler: {e}")))?;
 
@@ -383,20 +444,31 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let handler_url = url::Url::parse(&format!("http://{handler_addr}/")).map_err(|e| DemoError::Setup(e.to_string()))?;
+    let handler_url = url::Url::parse(&format!("http://{handler_addr}/"))
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
     let mut hcfg = HostConfig::new(app_root(), HandlerTarget::Url(handler_url), shared.clone());
     hcfg.settings = settings;
-    let host = Host::start(hcfg).await.map_err(|e| DemoError::Setup(format!("host stand-in: {e}")))?;
-    let sender = ServiceBusRest::new(host.service_bus_endpoint(), BusAuth::Token(tokens.clone())).map_err(|e| DemoError::Setup(e.to_string()))?;
+    let host = Host::start(hcfg)
+        .await
+        .map_err(|e| DemoError::Setup(format!("host stand-in: {e}")))?;
+    let sender = ServiceBusRest::new(host.service_bus_endpoint(), BusAuth::Token(tokens.clone()))
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
     let _ = late.0.set(sender);
 
-    let op = Operator { http: reqwest::Client::new(), base: url::Url::parse(&format!("{arm_url}/")).map_err(|e| DemoError::Setup(e.to_string()))? };
+    let op = Operator {
+        http: reqwest::Client::new(),
+        base: url::Url::parse(&format!("{arm_url}/"))
+            .map_err(|e| DemoError::Setup(e.to_string()))?,
+    };
     setup_world(&op, &sc).await?;
 
     let total_ticks = i64::from(sc.days) * 144;
     let bar = if show_progress {
         let b = indicatif::ProgressBar::new(total_ticks as u64);
-        b.set_style(indicatif::ProgressStyle::with_template("{spinner} day {msg} [{bar:40}] {percent}%").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} day {msg} [{bar:40}] {percent}%")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         Some(b)
     } else {
         None
@@ -415,30 +487,49 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             if at >= now && at < window_end {
                 let name = Scenario::rp_name(day);
                 if role(i) == Role::FailingCopy && day == 3 {
-                    emu.plan_copy_outcome(&rp_id(i, &name).parse::<RestorePointId>().map_err(|e| DemoError::Arm(e.to_string()))?, CopyOutcome::Fail);
+                    emu.plan_copy_outcome(
+                        &rp_id(i, &name)
+                            .parse::<RestorePointId>()
+                            .map_err(|e| DemoError::Arm(e.to_string()))?,
+                        CopyOutcome::Fail,
+                    );
                 }
                 if role(i) == Role::NeverProgresses && day == 2 {
-                    emu.plan_copy_outcome(&rp_id(i, &name).parse::<RestorePointId>().map_err(|e| DemoError::Arm(e.to_string()))?, CopyOutcome::NeverProgress);
+                    emu.plan_copy_outcome(
+                        &rp_id(i, &name)
+                            .parse::<RestorePointId>()
+                            .map_err(|e| DemoError::Arm(e.to_string()))?,
+                        CopyOutcome::NeverProgress,
+                    );
                 }
                 op.put(&rp_id(i, &name), json!({"properties": {}})).await?;
                 created.push((i, name.clone()));
-                // Day 7: a second, ad-hoc restore point minutes after the daily one, whose
-                // events will arrive in reverse order.
-                if day == 7 && i == 0 {
-                    let extra = format!("{name}-adhoc");
-                    op.put(&rp_id(i, &extra), json!({"properties": {}})).await?;
-                    created.push((i, extra));
-                }
+            }
+            // Day 7: an ad-hoc restore point ten minutes after vm-00's daily one; the two
+            // events will arrive in reverse order.
+            if i == 0 && day == 7 && at + TICK >= now && at + TICK < window_end {
+                let extra = format!("{}-adhoc", Scenario::rp_name(day));
+                op.put(&rp_id(i, &extra), json!({"properties": {}})).await?;
+                created.push((i, extra));
             }
         }
         // Day 8, noon: someone deletes the base (first, full) restore point of vm-05.
         if sc.vms > 5 && now == START + Duration::days(8) + Duration::hours(12) {
-            let _ = op.call(reqwest::Method::DELETE, &rp_id(5, &Scenario::rp_name(0)), None).await?;
+            let _ = op
+                .call(
+                    reqwest::Method::DELETE,
+                    &rp_id(5, &Scenario::rp_name(0)),
+                    None,
+                )
+                .await?;
         }
         // Day 6: an operator copies a restore point by hand into northeurope, inside the
         // policy's scope: a copy, which must never be copied again.
         if now == START + Duration::days(6) + Duration::hours(6) {
-            let manual = format!("{}/restorePointCollections/rpc-vm-00-manual", rg_path(SOURCE_RG));
+            let manual = format!(
+                "{}/restorePointCollections/rpc-vm-00-manual",
+                rg_path(SOURCE_RG)
+            );
             op.put(&manual, json!({"location": "northeurope", "properties": {"source": {"id": collection_id(0)}}})).await?;
             op.put(&format!("{manual}/restorePoints/{}", Scenario::rp_name(5)), json!({"properties": {"sourceRestorePoint": {"id": rp_id(0, &Scenario::rp_name(5))}}})).await?;
         }
@@ -446,24 +537,35 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         // bucket; ferry must back off and catch up, not storm.
         if now == START + Duration::days(12) + Duration::hours(1) {
             for _ in 0..300 {
-                let _ = op.call(reqwest::Method::GET, &format!("{}/restorePointCollections", rg_path(SOURCE_RG)), None).await;
+                let _ = op
+                    .call_with(
+                        reqwest::Method::GET,
+                        &format!("{}/restorePointCollections", rg_path(SOURCE_RG)),
+                        None,
+                        1,
+                    )
+                    .await;
             }
         }
 
         // Events: what Event Grid delivers, with its real-world quirks.
         let mut events = emu.drain_events();
-        if day == 7 {
-            events.reverse(); // out of order
-        }
         if day == 5 || tick % 37 == 0 {
             let dup = events.clone();
             events.extend(dup); // at-least-once delivery: duplicates
         }
+        // Day 7: vm-00's daily event arrives after the ad-hoc one made ten minutes later.
         // Day 9: vm-00's event is delayed by two days.
         let mut ready: Vec<Value> = Vec::new();
         for e in events {
-            let delayed = day == 9 && e["subject"].as_str().is_some_and(|s| s.ends_with(&format!("rpc-vm-00/restorePoints/{}", Scenario::rp_name(9))));
-            if delayed {
+            let is = |d: u32| {
+                e["subject"].as_str().is_some_and(|s| {
+                    s.ends_with(&format!("rpc-vm-00/restorePoints/{}", Scenario::rp_name(d)))
+                })
+            };
+            if is(7) {
+                held_back.push((now + TICK, e));
+            } else if is(9) {
                 held_back.push((now + Duration::days(2), e));
             } else {
                 ready.push(e);
@@ -480,12 +582,24 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         if !ready.is_empty() {
             // Both deliveries in use: Event Grid → Service Bus (recommended) on even days,
             // the eventGridTrigger on odd days.
-            let via = if day % 2 == 0 { EventDelivery::Queue(config.events_queue.clone()) } else { EventDelivery::EventGridTrigger };
-            host.publish_events(ready, via).await.map_err(|e| DemoError::Host(e.to_string()))?;
+            let via = if day % 2 == 0 {
+                EventDelivery::Queue(config.events_queue.clone())
+            } else {
+                EventDelivery::EventGridTrigger
+            };
+            host.publish_events(ready, via)
+                .await
+                .map_err(|e| DemoError::Host(e.to_string()))?;
         }
-        host.run_until_idle().await.map_err(|e| DemoError::Host(e.to_string()))?;
-        host.fire_timer(crate::functions::POLLER).await.map_err(|e| DemoError::Host(e.to_string()))?;
-        host.run_until_idle().await.map_err(|e| DemoError::Host(e.to_string()))?;
+        host.run_until_idle()
+            .await
+            .map_err(|e| DemoError::Host(e.to_string()))?;
+        host.fire_timer(crate::functions::POLLER)
+            .await
+            .map_err(|e| DemoError::Host(e.to_string()))?;
+        host.run_until_idle()
+            .await
+            .map_err(|e| DemoError::Host(e.to_string()))?;
         if let Some(b) = &bar {
             b.set_position(tick as u64 + 1);
             b.set_message(format!("{}/{}", day + 1, sc.days));
@@ -496,12 +610,35 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     }
 
     // The status function, through the host, as an operator's dashboard would call it.
-    let (status, status_body) = host.call_http(crate::functions::STATUS, "GET", "/api/status/chains", &[], None).await.map_err(|e| DemoError::Host(e.to_string()))?;
+    let (status, status_body) = host
+        .call_http(
+            crate::functions::STATUS,
+            "GET",
+            "/api/status/chains",
+            &[],
+            None,
+        )
+        .await
+        .map_err(|e| DemoError::Host(e.to_string()))?;
     if status != 200 {
-        return Err(DemoError::Host(format!("status function answered {status}: {status_body}")));
+        return Err(DemoError::Host(format!(
+            "status function answered {status}: {status_body}"
+        )));
     }
 
-    let report = build_report(args, &sc, &emu, &host, (config.copy_queue.clone(), config.events_queue.clone()), ledger.as_ref(), &created, &status_body, clock.now(), wall).await?;
+    let report = build_report(
+        args,
+        &sc,
+        &emu,
+        &host,
+        (config.copy_queue.clone(), config.events_queue.clone()),
+        ledger.as_ref(),
+        &created,
+        &status_body,
+        clock.now(),
+        wall,
+    )
+    .await?;
     let _ = stop_tx.send(());
     host.shutdown().await;
     let _ = handler_task.await;
@@ -509,16 +646,38 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn build_report(args: &DemoArgs, sc: &Scenario, emu: &Emulator, host: &Host, queues: (String, String), ledger: &dyn Ledger, created: &[(usize, String)], status: &Value, now: OffsetDateTime, wall: std::time::Instant) -> Result<DemoReport, DemoError> {
-    let q = Query { row_key_from: Some(CHAIN_ROW.into()), row_key_to: Some(format!("{CHAIN_ROW}\u{0}")), ..Query::default() };
-    let chain_rows = query_all(ledger, &q).await.map_err(|e| DemoError::Setup(e.to_string()))?;
+async fn build_report(
+    args: &DemoArgs,
+    sc: &Scenario,
+    emu: &Emulator,
+    host: &Host,
+    queues: (String, String),
+    ledger: &dyn Ledger,
+    created: &[(usize, String)],
+    status: &Value,
+    now: OffsetDateTime,
+    wall: std::time::Instant,
+) -> Result<DemoReport, DemoError> {
+    let q = Query {
+        row_key_from: Some(CHAIN_ROW.into()),
+        row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
+        ..Query::default()
+    };
+    let chain_rows = query_all(ledger, &q)
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
     let mut copies_total = CopyCounts::default();
     let mut per_chain = Vec::new();
     let mut known: BTreeSet<(String, String)> = BTreeSet::new();
     let mut stuck = 0;
     for row in &chain_rows {
         let chain = Chain::from_entity(row).map_err(|e| DemoError::Setup(e.to_string()))?;
-        let rows = query_all(ledger, &Query::partition(&chain.key).row_prefix(COPY_PREFIX)).await.map_err(|e| DemoError::Setup(e.to_string()))?;
+        let rows = query_all(
+            ledger,
+            &Query::partition(&chain.key).row_prefix(COPY_PREFIX),
+        )
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
         let mut counts = CopyCounts::default();
         for r in &rows {
             let c = Copy::from_entity(r).map_err(|e| DemoError::Setup(e.to_string()))?;
@@ -530,7 +689,9 @@ async fn build_report(args: &DemoArgs, sc: &Scenario, emu: &Emulator, host: &Hos
                 CopyState::Rejected => counts.rejected += 1,
                 CopyState::InFlight | CopyState::Starting => {
                     counts.in_flight += 1;
-                    if c.started_at.is_some_and(|s| now - s > crate::rules::PLATFORM_MAX_COPY + TICK) {
+                    if c.started_at
+                        .is_some_and(|s| now - s > crate::rules::PLATFORM_MAX_COPY + TICK)
+                    {
                         stuck += 1;
                     }
                 }
@@ -547,16 +708,22 @@ async fn build_report(args: &DemoArgs, sc: &Scenario, emu: &Emulator, host: &Hos
         ] {
             *a += b;
         }
-        let status_chain = status["chains"].as_array().and_then(|cs| cs.iter().find(|c| c["key"] == chain.key.as_str()));
+        let status_chain = status["chains"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["key"] == chain.key.as_str()));
         per_chain.push(ChainReport {
             source_collection: chain.source_collection.name.clone(),
             target_region: chain.target_region.clone(),
             copies: counts,
             rpo_hours: status_chain.and_then(|c| c["rpo"]["currentHours"].as_f64()),
-            rpo_breached: status_chain.and_then(|c| c["rpo"]["breached"].as_bool()).unwrap_or(false),
+            rpo_breached: status_chain
+                .and_then(|c| c["rpo"]["breached"].as_bool())
+                .unwrap_or(false),
         });
     }
-    per_chain.sort_by(|a, b| (&a.source_collection, &a.target_region).cmp(&(&b.source_collection, &b.target_region)));
+    per_chain.sort_by(|a, b| {
+        (&a.source_collection, &a.target_region).cmp(&(&b.source_collection, &b.target_region))
+    });
 
     // Every restore point created in scope must have a record per target region (copied,
     // in flight, pending, or rejected/failed/expired with an alert).
@@ -570,7 +737,10 @@ async fn build_report(args: &DemoArgs, sc: &Scenario, emu: &Emulator, host: &Hos
         }
     }
 
-    let mut alerts: BTreeMap<String, usize> = AlertKind::ALL.iter().map(|k| (k.as_str().to_string(), 0)).collect();
+    let mut alerts: BTreeMap<String, usize> = AlertKind::ALL
+        .iter()
+        .map(|k| (k.as_str().to_string(), 0))
+        .collect();
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     for v in host.take_outputs("alerts") {
         let a: Value = match &v {
@@ -590,7 +760,10 @@ async fn build_report(args: &DemoArgs, sc: &Scenario, emu: &Emulator, host: &Hos
 
     let mut broken = Vec::new();
     if stats.rule_violations != 0 {
-        broken.push(format!("rule_violations = {} ({:?})", stats.rule_violations, stats.violations_by_rule));
+        broken.push(format!(
+            "rule_violations = {} ({:?})",
+            stats.rule_violations, stats.violations_by_rule
+        ));
     }
     if stats.duplicate_copies != 0 {
         broken.push(format!("duplicate_copies = {}", stats.duplicate_copies));
@@ -615,7 +788,10 @@ async fn build_report(args: &DemoArgs, sc: &Scenario, emu: &Emulator, host: &Hos
         (AlertKind::CopyExpired, 4, 17),
         (AlertKind::BaseRestorePointDeleted, 5, 9),
     ] {
-        if sc.vms > min_vms && sc.days > min_days && alerts.get(kind.as_str()).copied().unwrap_or(0) == 0 {
+        if sc.vms > min_vms
+            && sc.days > min_days
+            && alerts.get(kind.as_str()).copied().unwrap_or(0) == 0
+        {
             broken.push(format!("expected at least one {} alert", kind.as_str()));
         }
     }
@@ -644,17 +820,49 @@ async fn build_report(args: &DemoArgs, sc: &Scenario, emu: &Emulator, host: &Hos
 }
 
 fn print_human(r: &DemoReport) {
-    println!("restore-point-ferry demo: {} VMs, {} simulated days, faults {}, seed {} ({} s)", r.vms, r.simulated_days, r.faults, r.seed, r.wall_seconds);
+    println!(
+        "restore-point-ferry demo: {} VMs, {} simulated days, faults {}, seed {} ({} s)",
+        r.vms, r.simulated_days, r.faults, r.seed, r.wall_seconds
+    );
     println!();
-    println!("{:<22} {:<11} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9}", "chain", "region", "done", "fly", "fail", "exp", "rej", "pend", "RPO (h)");
+    println!(
+        "{:<22} {:<11} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9}",
+        "chain", "region", "done", "fly", "fail", "exp", "rej", "pend", "RPO (h)"
+    );
     for c in &r.per_chain {
-        let rpo = c.rpo_hours.map(|h| format!("{h:.1}{}", if c.rpo_breached { "!" } else { "" })).unwrap_or_else(|| "-".into());
-        println!("{:<22} {:<11} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9}", c.source_collection, c.target_region, c.copies.succeeded, c.copies.in_flight, c.copies.failed, c.copies.expired, c.copies.rejected, c.copies.pending, rpo);
+        let rpo = c
+            .rpo_hours
+            .map(|h| format!("{h:.1}{}", if c.rpo_breached { "!" } else { "" }))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<22} {:<11} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9}",
+            c.source_collection,
+            c.target_region,
+            c.copies.succeeded,
+            c.copies.in_flight,
+            c.copies.failed,
+            c.copies.expired,
+            c.copies.rejected,
+            c.copies.pending,
+            rpo
+        );
     }
     println!();
     println!("copies: {} succeeded, {} in flight, {} pending, {} failed, {} expired, {} rejected ({} restore points created)", r.copies.succeeded, r.copies.in_flight, r.copies.pending, r.copies.failed, r.copies.expired, r.copies.rejected, r.restore_points_created);
-    let alerts: Vec<String> = r.alerts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
-    println!("alerts: {}", if alerts.is_empty() { "none".to_string() } else { alerts.join(", ") });
+    let alerts: Vec<String> = r
+        .alerts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    println!(
+        "alerts: {}",
+        if alerts.is_empty() {
+            "none".to_string()
+        } else {
+            alerts.join(", ")
+        }
+    );
     println!("ARM: {}", r.arm);
     println!("host: {}", r.host);
     println!();
@@ -666,7 +874,8 @@ fn print_human(r: &DemoReport) {
 
 /// `ferry demo` from the command line.
 pub async fn run_cli(args: DemoArgs) -> ExitCode {
-    let show = !args.json && !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let show =
+        !args.json && !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     match run(&args, show).await {
         Ok(r) => {
             if args.json {

@@ -75,13 +75,23 @@ pub fn parse_event(v: &Value) -> Result<Parsed, EventError> {
     let (schema, event_type, time) = if obj.contains_key("specversion") {
         let sv = obj.get("specversion").and_then(Value::as_str).unwrap_or("");
         if sv != "1.0" {
-            return Err(err(Some(id), format!("unsupported CloudEvents specversion {sv:?}")));
+            return Err(err(
+                Some(id),
+                format!("unsupported CloudEvents specversion {sv:?}"),
+            ));
         }
         (Schema::CloudEvents, obj.get("type"), obj.get("time"))
     } else if obj.contains_key("eventType") {
-        (Schema::EventGrid, obj.get("eventType"), obj.get("eventTime"))
+        (
+            Schema::EventGrid,
+            obj.get("eventType"),
+            obj.get("eventTime"),
+        )
     } else {
-        return Err(err(Some(id), "neither an Event Grid event (eventType) nor a CloudEvent (specversion)"));
+        return Err(err(
+            Some(id),
+            "neither an Event Grid event (eventType) nor a CloudEvent (specversion)",
+        ));
     };
     let event_type = event_type
         .and_then(Value::as_str)
@@ -97,7 +107,10 @@ pub fn parse_event(v: &Value) -> Result<Parsed, EventError> {
         .get("data")
         .and_then(Value::as_object)
         .ok_or_else(|| err(Some(id), "missing object field `data`"))?;
-    let op = data.get("operationName").and_then(Value::as_str).unwrap_or("");
+    let op = data
+        .get("operationName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let want = match kind {
         EventKind::Write => WRITE_OPERATION,
         EventKind::Delete => DELETE_OPERATION,
@@ -146,7 +159,12 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// Builds an Event Grid-schema restore point event (used by tests and fixtures).
-pub fn event_grid_event(id: &str, kind: EventKind, rp: &RestorePointId, time: OffsetDateTime) -> Value {
+pub fn event_grid_event(
+    id: &str,
+    kind: EventKind,
+    rp: &RestorePointId,
+    time: OffsetDateTime,
+) -> Value {
     let (ty, op, method) = match kind {
         EventKind::Write => (WRITE_SUCCESS, WRITE_OPERATION, "PUT"),
         EventKind::Delete => (DELETE_SUCCESS, DELETE_OPERATION, "DELETE"),
@@ -181,7 +199,10 @@ mod tests {
 
     /// The Microsoft docs sample (a storage account event), re-pointed at a restore point.
     fn docs_sample(file: &str) -> Value {
-        let path = format!("{}/tests/fixtures/events/{file}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/events/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
@@ -196,20 +217,49 @@ mod tests {
 
     #[test]
     fn docs_samples_are_ignored_as_not_restore_points() {
-        for f in ["eg-ResourceWriteSuccess.eventgrid-schema.docs.json", "eg-ResourceWriteSuccess.cloudevents-schema.docs.json", "eg-ResourceDeleteSuccess.eventgrid-schema.docs.json", "eg-ResourceDeleteSuccess.cloudevents-schema.docs.json"] {
+        for f in [
+            "eg-ResourceWriteSuccess.eventgrid-schema.docs.json",
+            "eg-ResourceWriteSuccess.cloudevents-schema.docs.json",
+            "eg-ResourceDeleteSuccess.eventgrid-schema.docs.json",
+            "eg-ResourceDeleteSuccess.cloudevents-schema.docs.json",
+        ] {
             let parsed = parse_payload(&docs_sample(f));
             assert_eq!(parsed.len(), 1);
-            assert!(matches!(parsed[0], Ok(Parsed::Ignored(_))), "{f}: {:?}", parsed[0]);
+            assert!(
+                matches!(parsed[0], Ok(Parsed::Ignored(_))),
+                "{f}: {:?}",
+                parsed[0]
+            );
         }
     }
 
     #[test]
     fn both_schemas_parse_restore_point_writes_and_deletes() {
         for (f, op, kind, schema) in [
-            ("eg-ResourceWriteSuccess.eventgrid-schema.docs.json", WRITE_OPERATION, EventKind::Write, Schema::EventGrid),
-            ("eg-ResourceWriteSuccess.cloudevents-schema.docs.json", WRITE_OPERATION, EventKind::Write, Schema::CloudEvents),
-            ("eg-ResourceDeleteSuccess.eventgrid-schema.docs.json", DELETE_OPERATION, EventKind::Delete, Schema::EventGrid),
-            ("eg-ResourceDeleteSuccess.cloudevents-schema.docs.json", DELETE_OPERATION, EventKind::Delete, Schema::CloudEvents),
+            (
+                "eg-ResourceWriteSuccess.eventgrid-schema.docs.json",
+                WRITE_OPERATION,
+                EventKind::Write,
+                Schema::EventGrid,
+            ),
+            (
+                "eg-ResourceWriteSuccess.cloudevents-schema.docs.json",
+                WRITE_OPERATION,
+                EventKind::Write,
+                Schema::CloudEvents,
+            ),
+            (
+                "eg-ResourceDeleteSuccess.eventgrid-schema.docs.json",
+                DELETE_OPERATION,
+                EventKind::Delete,
+                Schema::EventGrid,
+            ),
+            (
+                "eg-ResourceDeleteSuccess.cloudevents-schema.docs.json",
+                DELETE_OPERATION,
+                EventKind::Delete,
+                Schema::CloudEvents,
+            ),
         ] {
             let v = as_restore_point(docs_sample(f), op);
             match &parse_payload(&v)[0] {
@@ -236,10 +286,22 @@ mod tests {
             (serde_json::json!("text"), "expected a JSON object"),
             (serde_json::json!({"eventType": WRITE_SUCCESS}), "id"),
             (serde_json::json!({"id": "1"}), "neither"),
-            (serde_json::json!({"id": "1", "eventType": WRITE_SUCCESS}), "data"),
-            (serde_json::json!({"id": "1", "specversion": "0.3", "type": WRITE_SUCCESS}), "specversion"),
-            (serde_json::json!({"id": "1", "eventType": WRITE_SUCCESS, "data": {"operationName": WRITE_OPERATION, "resourceUri": "/subscriptions/x/bad"}}), "restore point"),
-            (serde_json::json!({"id": "1", "eventType": WRITE_SUCCESS, "eventTime": "yesterday", "data": {"operationName": WRITE_OPERATION, "resourceUri": RP}}), "event time"),
+            (
+                serde_json::json!({"id": "1", "eventType": WRITE_SUCCESS}),
+                "data",
+            ),
+            (
+                serde_json::json!({"id": "1", "specversion": "0.3", "type": WRITE_SUCCESS}),
+                "specversion",
+            ),
+            (
+                serde_json::json!({"id": "1", "eventType": WRITE_SUCCESS, "data": {"operationName": WRITE_OPERATION, "resourceUri": "/subscriptions/x/bad"}}),
+                "restore point",
+            ),
+            (
+                serde_json::json!({"id": "1", "eventType": WRITE_SUCCESS, "eventTime": "yesterday", "data": {"operationName": WRITE_OPERATION, "resourceUri": RP}}),
+                "event time",
+            ),
         ];
         for (v, want) in cases {
             let e = parse_event(&v).unwrap_err();
@@ -261,7 +323,10 @@ mod tests {
         let t = time::macros::datetime!(2026-11-01 10:00 UTC);
         let v = event_grid_event("e1", EventKind::Delete, &rp, t);
         match parse_event(&v).unwrap() {
-            Parsed::RestorePoint(e) => assert_eq!((e.kind, e.restore_point, e.time), (EventKind::Delete, rp, Some(t))),
+            Parsed::RestorePoint(e) => assert_eq!(
+                (e.kind, e.restore_point, e.time),
+                (EventKind::Delete, rp, Some(t))
+            ),
             other => panic!("{other:?}"),
         }
     }

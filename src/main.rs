@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "Copies Azure VM restore points to other regions, in order, and tells the truth about every copy.")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Copies Azure VM restore points to other regions, in order, and tells the truth about every copy."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,8 +43,11 @@ enum Command {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -50,13 +57,14 @@ fn init_tracing(format: LogFormat) {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -76,8 +84,16 @@ async fn serve(port: Option<u16>) -> ExitCode {
     };
     init_tracing(config.log_format);
     let port = port
-        .or_else(|| std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT").ok().and_then(|p| p.parse().ok()))
-        .or_else(|| std::env::var("FUNCTIONS_HTTPWORKER_PORT").ok().and_then(|p| p.parse().ok()))
+        .or_else(|| {
+            std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+        })
+        .or_else(|| {
+            std::env::var("FUNCTIONS_HTTPWORKER_PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+        })
         .unwrap_or(8080);
     let app = match ferry::bootstrap::build(&config).await {
         Ok(a) => Arc::new(a),
@@ -106,7 +122,12 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve { port } => serve(port).await,
         Command::Demo(args) => ferry::demo::run_cli(args).await,
-        Command::Emulate { listen, time_scale, seed, faults } => {
+        Command::Emulate {
+            listen,
+            time_scale,
+            seed,
+            faults,
+        } => {
             init_tracing(LogFormat::Text);
             let faults = match ferry::emulator::FaultConfig::preset(&faults) {
                 Some(f) => f,

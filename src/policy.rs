@@ -92,11 +92,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let charset_ok = t.starts_with('P')
         && t.len() > 1
-        && t[1..].chars().all(|c| c.is_ascii_digit() || "YMWDTHS.".contains(c));
-    let parsed = if charset_ok { iso8601::duration(t).ok() } else { None };
+        && t[1..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || "YMWDTHS.".contains(c));
+    let parsed = if charset_ok {
+        iso8601::duration(t).ok()
+    } else {
+        None
+    };
     match parsed {
         Some(iso8601::Duration::Weeks(w)) => Ok(Duration::weeks(w as i64)),
-        Some(iso8601::Duration::YMDHMS { year: 0, month: 0, day, hour, minute, second, millisecond }) => {
+        Some(iso8601::Duration::YMDHMS {
+            year: 0,
+            month: 0,
+            day,
+            hour,
+            minute,
+            second,
+            millisecond,
+        }) => {
             let d = Duration::days(day as i64)
                 + Duration::hours(hour as i64)
                 + Duration::minutes(minute as i64)
@@ -108,8 +122,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             }
             Ok(d)
         }
-        Some(_) => Err(format!("{s:?}: years and months are ambiguous; use days (P30D)")),
-        None => Err(format!("{s:?} is not an ISO 8601 duration such as P14D or PT36H")),
+        Some(_) => Err(format!(
+            "{s:?}: years and months are ambiguous; use days (P30D)"
+        )),
+        None => Err(format!(
+            "{s:?} is not an ISO 8601 duration such as P14D or PT36H"
+        )),
     }
 }
 
@@ -126,7 +144,9 @@ impl Policy {
         for (i, r) in raw.rules.into_iter().enumerate() {
             let at = format!("rules[{i}]");
             let scope = r.scope.trim().trim_end_matches('/').to_ascii_lowercase();
-            if !scope.starts_with("/subscriptions/") || scope.split('/').skip(1).any(|s| !valid_segment(s)) {
+            if !scope.starts_with("/subscriptions/")
+                || scope.split('/').skip(1).any(|s| !valid_segment(s))
+            {
                 problems.push(format!("{at}.scope: {:?} is not an ARM id prefix like /subscriptions/<id>[/resourceGroups/<rg>]", r.scope));
             }
             let mut dur = |field: &str, v: Option<String>, default: Duration| match v {
@@ -163,7 +183,10 @@ impl Policy {
             for (j, t) in r.targets.into_iter().enumerate() {
                 let tat = format!("{at}.targets[{j}]");
                 let Some(region) = normalize_region(&t.region) else {
-                    problems.push(format!("{tat}.region: {:?} is not an Azure region name", t.region));
+                    problems.push(format!(
+                        "{tat}.region: {:?} is not an Azure region name",
+                        t.region
+                    ));
                     continue;
                 };
                 if !regions.insert(region.clone()) {
@@ -171,10 +194,14 @@ impl Policy {
                 }
                 if let Some(rg) = &t.resource_group {
                     if !valid_segment(rg) {
-                        problems.push(format!("{tat}.resourceGroup: {rg:?} is not a valid resource group name"));
+                        problems.push(format!(
+                            "{tat}.resourceGroup: {rg:?} is not a valid resource group name"
+                        ));
                     }
                 }
-                let collection_name = t.collection_name.unwrap_or_else(|| DEFAULT_COLLECTION_NAME.to_string());
+                let collection_name = t
+                    .collection_name
+                    .unwrap_or_else(|| DEFAULT_COLLECTION_NAME.to_string());
                 let probe = expand_name(&collection_name, "source", &region, "rg");
                 if !valid_segment(&probe) || probe.len() > 80 {
                     problems.push(format!("{tat}.collectionName: {collection_name:?} does not make a valid collection name (placeholders: {{source}}, {{region}}, {{resourceGroup}})"));
@@ -182,14 +209,21 @@ impl Policy {
                 let mut des = BTreeMap::new();
                 for (src, dst) in t.disk_encryption_sets.unwrap_or_default() {
                     if src.parse::<DiskEncryptionSetId>().is_err() {
-                        problems.push(format!("{tat}.diskEncryptionSets: key {src:?} is not a disk encryption set id"));
+                        problems.push(format!(
+                            "{tat}.diskEncryptionSets: key {src:?} is not a disk encryption set id"
+                        ));
                     }
                     if dst.parse::<DiskEncryptionSetId>().is_err() {
                         problems.push(format!("{tat}.diskEncryptionSets: value {dst:?} is not a disk encryption set id"));
                     }
                     des.insert(src.to_ascii_lowercase(), dst);
                 }
-                targets.push(Target { region, resource_group: t.resource_group, collection_name, disk_encryption_sets: des });
+                targets.push(Target {
+                    region,
+                    resource_group: t.resource_group,
+                    collection_name,
+                    disk_encryption_sets: des,
+                });
             }
             let tag = r.tag.map(|t| (t.name, t.value));
             if let Some((n, _)) = &tag {
@@ -215,14 +249,21 @@ impl Policy {
     }
 
     /// Rules whose scope covers the collection (tags not yet considered), in order.
-    pub fn candidates<'a>(&'a self, collection: &CollectionId) -> impl Iterator<Item = &'a Rule> + 'a {
+    pub fn candidates<'a>(
+        &'a self,
+        collection: &CollectionId,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
         let key = collection.key();
         self.rules.iter().filter(move |r| in_scope(&r.scope, &key))
     }
 
     /// The first rule that covers the collection, given its tags (`None` = tags unknown:
     /// only rules without a tag condition match).
-    pub fn rule_for(&self, collection: &CollectionId, tags: Option<&BTreeMap<String, String>>) -> Option<&Rule> {
+    pub fn rule_for(
+        &self,
+        collection: &CollectionId,
+        tags: Option<&BTreeMap<String, String>>,
+    ) -> Option<&Rule> {
         self.candidates(collection).find(|r| match (&r.tag, tags) {
             (None, _) => true,
             (Some(_), None) => false,
@@ -238,7 +279,11 @@ impl Policy {
     }
 
     /// The rule and target that cover `collection` → `region`, ignoring tags.
-    pub fn find_target<'a>(&'a self, collection: &CollectionId, region: &str) -> Option<(&'a Rule, &'a Target)> {
+    pub fn find_target<'a>(
+        &'a self,
+        collection: &CollectionId,
+        region: &str,
+    ) -> Option<(&'a Rule, &'a Target)> {
         self.candidates(collection)
             .flat_map(|r| r.targets.iter().map(move |t| (r, t)))
             .find(|(_, t)| t.region == region)
@@ -260,13 +305,24 @@ impl Target {
     /// The target collection for a source collection: same subscription, the target's
     /// resource group (default: the source's), the expanded name template.
     pub fn collection_for(&self, source: &CollectionId) -> Result<CollectionId, String> {
-        let name = expand_name(&self.collection_name, &source.name, &self.region, &source.resource_group);
+        let name = expand_name(
+            &self.collection_name,
+            &source.name,
+            &self.region,
+            &source.resource_group,
+        );
         if !valid_segment(&name) || name.len() > 80 {
-            return Err(format!("collection name {name:?} from template {:?} is not valid", self.collection_name));
+            return Err(format!(
+                "collection name {name:?} from template {:?} is not valid",
+                self.collection_name
+            ));
         }
         Ok(CollectionId {
             subscription: source.subscription.clone(),
-            resource_group: self.resource_group.clone().unwrap_or_else(|| source.resource_group.clone()),
+            resource_group: self
+                .resource_group
+                .clone()
+                .unwrap_or_else(|| source.resource_group.clone()),
             name,
         })
     }
@@ -286,14 +342,21 @@ mod tests {
     const SUB: &str = "/subscriptions/00000000-0000-0000-0000-000000000001";
 
     fn coll(rg: &str, name: &str) -> CollectionId {
-        format!("{SUB}/resourceGroups/{rg}/providers/Microsoft.Compute/restorePointCollections/{name}").parse().unwrap()
+        format!(
+            "{SUB}/resourceGroups/{rg}/providers/Microsoft.Compute/restorePointCollections/{name}"
+        )
+        .parse()
+        .unwrap()
     }
 
     #[test]
     fn durations() {
         assert_eq!(parse_duration("P14D"), Ok(Duration::days(14)));
         assert_eq!(parse_duration("PT36H"), Ok(Duration::hours(36)));
-        assert_eq!(parse_duration("P1DT12H30M"), Ok(Duration::hours(36) + Duration::minutes(30)));
+        assert_eq!(
+            parse_duration("P1DT12H30M"),
+            Ok(Duration::hours(36) + Duration::minutes(30))
+        );
         assert_eq!(parse_duration("P2W"), Ok(Duration::weeks(2)));
         assert!(parse_duration("P1M").is_err());
         assert!(parse_duration("14 days").is_err());
@@ -305,13 +368,18 @@ mod tests {
     fn full_policy_parses_with_defaults() {
         let p = Policy::parse(&format!(r#"{{"rules":[{{"scope":"{SUB}/resourceGroups/RG-App/","targets":[{{"region":"West US 2"}}]}}]}}"#)).unwrap();
         let r = &p.rules[0];
-        assert_eq!(r.scope, format!("{SUB}/resourcegroups/rg-app").to_ascii_lowercase());
+        assert_eq!(
+            r.scope,
+            format!("{SUB}/resourcegroups/rg-app").to_ascii_lowercase()
+        );
         assert!(r.create_target_collections);
         assert_eq!(r.max_copy_duration, Duration::days(14));
         assert_eq!(r.rpo_objective, DEFAULT_RPO);
         assert_eq!(r.min_consistency, Consistency::CrashConsistent);
         assert_eq!(r.targets[0].region, "westus2");
-        let t = r.targets[0].collection_for(&coll("rg-app", "rpc-vm1")).unwrap();
+        let t = r.targets[0]
+            .collection_for(&coll("rg-app", "rpc-vm1"))
+            .unwrap();
         assert_eq!(t.name, "rpc-vm1-westus2");
         assert_eq!(t.resource_group, "rg-app");
     }
@@ -320,12 +388,25 @@ mod tests {
     fn every_problem_is_reported() {
         let e = Policy::parse(r#"{"rules":[{"scope":"rg-app","targets":[{"region":"west-us!"},{"region":"eastus","collectionName":"a/b"}],"maxCopyDuration":"P30D","rpoObjective":"soon","minConsistency":"Perfect"}]}"#).unwrap_err();
         let text = e.to_string();
-        for want in ["scope", "region", "collectionName", "maxCopyDuration", "rpoObjective", "minConsistency"] {
+        for want in [
+            "scope",
+            "region",
+            "collectionName",
+            "maxCopyDuration",
+            "rpoObjective",
+            "minConsistency",
+        ] {
             assert!(text.contains(want), "{want} missing from {text}");
         }
-        assert!(Policy::parse("{}").unwrap_err().to_string().contains("rules"));
+        assert!(Policy::parse("{}")
+            .unwrap_err()
+            .to_string()
+            .contains("rules"));
         assert!(Policy::parse(r#"{"rules":[],"extra":1}"#).is_err());
-        assert!(Policy::parse(r#"{"rules":[]}"#).unwrap_err().to_string().contains("at least one rule"));
+        assert!(Policy::parse(r#"{"rules":[]}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("at least one rule"));
     }
 
     #[test]
@@ -353,19 +434,33 @@ mod tests {
 
     #[test]
     fn des_mapping_is_case_insensitive_and_validated() {
-        let src = format!("{SUB}/resourceGroups/rg/providers/Microsoft.Compute/diskEncryptionSets/DES-East");
-        let dst = format!("{SUB}/resourceGroups/rg-dr/providers/Microsoft.Compute/diskEncryptionSets/des-west");
+        let src = format!(
+            "{SUB}/resourceGroups/rg/providers/Microsoft.Compute/diskEncryptionSets/DES-East"
+        );
+        let dst = format!(
+            "{SUB}/resourceGroups/rg-dr/providers/Microsoft.Compute/diskEncryptionSets/des-west"
+        );
         let p = Policy::parse(&format!(r#"{{"rules":[{{"scope":"{SUB}","targets":[{{"region":"westus2","diskEncryptionSets":{{"{src}":"{dst}"}}}}]}}]}}"#)).unwrap();
         let t = &p.rules[0].targets[0];
-        assert_eq!(t.disk_encryption_sets.get(&src.to_ascii_lowercase()), Some(&dst));
-        let bad = Policy::parse(&format!(r#"{{"rules":[{{"scope":"{SUB}","targets":[{{"region":"westus2","diskEncryptionSets":{{"nope":"{dst}"}}}}]}}]}}"#));
+        assert_eq!(
+            t.disk_encryption_sets.get(&src.to_ascii_lowercase()),
+            Some(&dst)
+        );
+        let bad = Policy::parse(&format!(
+            r#"{{"rules":[{{"scope":"{SUB}","targets":[{{"region":"westus2","diskEncryptionSets":{{"nope":"{dst}"}}}}]}}]}}"#
+        ));
         assert!(bad.unwrap_err().to_string().contains("diskEncryptionSets"));
     }
 
     #[test]
     fn custom_collection_names() {
         let p = Policy::parse(&format!(r#"{{"rules":[{{"scope":"{SUB}","targets":[{{"region":"westus2","resourceGroup":"rg-dr","collectionName":"dr-{{resourceGroup}}-{{source}}"}}]}}]}}"#)).unwrap();
-        let t = p.rules[0].targets[0].collection_for(&coll("rg-app", "rpc1")).unwrap();
-        assert_eq!((t.resource_group.as_str(), t.name.as_str()), ("rg-dr", "dr-rg-app-rpc1"));
+        let t = p.rules[0].targets[0]
+            .collection_for(&coll("rg-app", "rpc1"))
+            .unwrap();
+        assert_eq!(
+            (t.resource_group.as_str(), t.name.as_str()),
+            ("rg-dr", "dr-rg-app-rpc1")
+        );
     }
 }

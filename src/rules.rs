@@ -238,7 +238,10 @@ pub fn eligibility(
         });
     }
     if let Some(need) = target.min_consistency {
-        let have = facts.consistency_mode.as_deref().unwrap_or("CrashConsistent");
+        let have = facts
+            .consistency_mode
+            .as_deref()
+            .unwrap_or("CrashConsistent");
         // An unknown mode is treated as the weakest: refusing is safer than guessing.
         let have_level = Consistency::parse(have).unwrap_or(Consistency::CrashConsistent);
         if have_level < need {
@@ -303,9 +306,16 @@ pub const MAX_DEFERRALS: u32 = 50;
 
 /// Whether another copy PUT into a target collection is allowed now, given the times of
 /// the previous starts. `Err(t)` = not before `t`.
-pub fn copy_rate(recent_starts: &[OffsetDateTime], now: OffsetDateTime) -> Result<(), OffsetDateTime> {
+pub fn copy_rate(
+    recent_starts: &[OffsetDateTime],
+    now: OffsetDateTime,
+) -> Result<(), OffsetDateTime> {
     let window_start = now - Duration::hours(1);
-    let mut in_window: Vec<_> = recent_starts.iter().filter(|t| **t > window_start).copied().collect();
+    let mut in_window: Vec<_> = recent_starts
+        .iter()
+        .filter(|t| **t > window_start)
+        .copied()
+        .collect();
     if in_window.len() < COPIES_PER_HOUR {
         return Ok(());
     }
@@ -430,7 +440,9 @@ pub fn overall_percent(disks: &[DiskProgress]) -> Option<f64> {
     disks
         .iter()
         .map(|d| d.percent.unwrap_or(0.0))
-        .fold(None, |acc: Option<f64>, p| Some(acc.map_or(p, |a| a.min(p))))
+        .fold(None, |acc: Option<f64>, p| {
+            Some(acc.map_or(p, |a| a.min(p)))
+        })
 }
 
 /// A restore point can be restored from only when every disk restore point reports 100 %
@@ -518,7 +530,13 @@ pub enum Assessment {
 ///
 /// Stall detection waits `stall_after` with no change in the overall percentage, because
 /// the platform publishes progress only every 10 minutes and low-churn disks jump 0 → 100.
-pub fn assess(copy: &InFlight, state: ReplicationState, percent: Option<f64>, now: OffsetDateTime, limits: &CopyLimits) -> Assessment {
+pub fn assess(
+    copy: &InFlight,
+    state: ReplicationState,
+    percent: Option<f64>,
+    now: OffsetDateTime,
+    limits: &CopyLimits,
+) -> Assessment {
     let max = limits.max_duration.min(PLATFORM_MAX_COPY);
     let age = now - copy.started_at;
     // Act at the last poll before the deadline: the next one would come after the platform
@@ -539,7 +557,11 @@ pub fn assess(copy: &InFlight, state: ReplicationState, percent: Option<f64>, no
         (None, Some(b)) => b > 0.0,
         _ => false,
     };
-    let since = if progressed { Duration::ZERO } else { now - copy.last_progress_at };
+    let since = if progressed {
+        Duration::ZERO
+    } else {
+        now - copy.last_progress_at
+    };
     Assessment::InProgress {
         progressed,
         stalled: !progressed && since >= limits.stall_after,
@@ -558,7 +580,12 @@ pub struct Rpo {
 /// RPO = now − creation time of the newest source restore point whose copy completed.
 /// Before any copy completes, the chain is measured from when it was first seen, so a
 /// chain that never completes a copy still breaches.
-pub fn rpo(newest_copied: Option<OffsetDateTime>, chain_since: OffsetDateTime, now: OffsetDateTime, objective: Duration) -> Rpo {
+pub fn rpo(
+    newest_copied: Option<OffsetDateTime>,
+    chain_since: OffsetDateTime,
+    now: OffsetDateTime,
+    objective: Duration,
+) -> Rpo {
     let current = newest_copied.map(|t| now - t);
     let age = current.unwrap_or(now - chain_since);
     Rpo {
@@ -582,8 +609,15 @@ mod tests {
             consistency_mode: Some("ApplicationConsistent".into()),
             time_created: Some(T0),
             disks: vec![
-                DiskFacts { name: "os".into(), network_access_policy: Some("AllowAll".into()), ..Default::default() },
-                DiskFacts { name: "data".into(), ..Default::default() },
+                DiskFacts {
+                    name: "os".into(),
+                    network_access_policy: Some("AllowAll".into()),
+                    ..Default::default()
+                },
+                DiskFacts {
+                    name: "data".into(),
+                    ..Default::default()
+                },
             ],
         }
     }
@@ -598,114 +632,258 @@ mod tests {
     #[test]
     fn eligible_when_every_rule_passes() {
         let e = eligibility(&ok_facts(), &TargetRules::default(), None);
-        assert_eq!(e, Eligibility::Eligible { time_created: T0, encryption: BTreeMap::new() });
+        assert_eq!(
+            e,
+            Eligibility::Eligible {
+                time_created: T0,
+                encryption: BTreeMap::new()
+            }
+        );
     }
 
     #[test]
     fn copy_of_copy_rejected_even_if_everything_else_fine() {
-        let f = SourceFacts { is_copy: true, ..ok_facts() };
-        assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), None)), "CopyOfCopy");
+        let f = SourceFacts {
+            is_copy: true,
+            ..ok_facts()
+        };
+        assert_eq!(
+            reject_code(eligibility(&f, &TargetRules::default(), None)),
+            "CopyOfCopy"
+        );
     }
 
     #[test]
     fn confidential_vm_rejected_in_all_spellings() {
-        for st in ["ConfidentialVM", "confidentialvm", "ConfidentialVM_DiskEncryptedWithPlatformKey"] {
-            let f = SourceFacts { security_type: Some(st.into()), ..ok_facts() };
-            assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), None)), "ConfidentialVm", "{st}");
+        for st in [
+            "ConfidentialVM",
+            "confidentialvm",
+            "ConfidentialVM_DiskEncryptedWithPlatformKey",
+        ] {
+            let f = SourceFacts {
+                security_type: Some(st.into()),
+                ..ok_facts()
+            };
+            assert_eq!(
+                reject_code(eligibility(&f, &TargetRules::default(), None)),
+                "ConfidentialVm",
+                "{st}"
+            );
         }
-        let f = SourceFacts { security_type: Some("TrustedLaunch".into()), ..ok_facts() };
-        assert!(matches!(eligibility(&f, &TargetRules::default(), None), Eligibility::Eligible { .. }));
+        let f = SourceFacts {
+            security_type: Some("TrustedLaunch".into()),
+            ..ok_facts()
+        };
+        assert!(matches!(
+            eligibility(&f, &TargetRules::default(), None),
+            Eligibility::Eligible { .. }
+        ));
     }
 
     #[test]
     fn private_link_rejected_by_policy_or_disk_access() {
         let mut f = ok_facts();
         f.disks[1].network_access_policy = Some("AllowPrivate".into());
-        assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), None)), "PrivateLink");
+        assert_eq!(
+            reject_code(eligibility(&f, &TargetRules::default(), None)),
+            "PrivateLink"
+        );
         let mut f = ok_facts();
-        f.disks[0].disk_access_id = Some("/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/diskAccesses/a".into());
-        assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), None)), "PrivateLink");
+        f.disks[0].disk_access_id = Some(
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/diskAccesses/a".into(),
+        );
+        assert_eq!(
+            reject_code(eligibility(&f, &TargetRules::default(), None)),
+            "PrivateLink"
+        );
         let mut f = ok_facts();
         f.disks[0].disk_access_id = Some(String::new());
         f.disks[0].network_access_policy = Some("DenyAll".into());
-        assert!(matches!(eligibility(&f, &TargetRules::default(), None), Eligibility::Eligible { .. }));
+        assert!(matches!(
+            eligibility(&f, &TargetRules::default(), None),
+            Eligibility::Eligible { .. }
+        ));
     }
 
     #[test]
     fn cmk_needs_a_mapping_and_maps_case_insensitively() {
         let mut f = ok_facts();
-        f.disks[0].disk_encryption_set = Some("/subscriptions/S/resourceGroups/R/providers/Microsoft.Compute/diskEncryptionSets/DES1".into());
-        assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), None)), "MissingDiskEncryptionSet");
+        f.disks[0].disk_encryption_set = Some(
+            "/subscriptions/S/resourceGroups/R/providers/Microsoft.Compute/diskEncryptionSets/DES1"
+                .into(),
+        );
+        assert_eq!(
+            reject_code(eligibility(&f, &TargetRules::default(), None)),
+            "MissingDiskEncryptionSet"
+        );
         let mut t = TargetRules::default();
         t.disk_encryption_sets.insert(
-            "/subscriptions/s/resourcegroups/r/providers/microsoft.compute/diskencryptionsets/des1".into(),
+            "/subscriptions/s/resourcegroups/r/providers/microsoft.compute/diskencryptionsets/des1"
+                .into(),
             "target-des".into(),
         );
         match eligibility(&f, &t, None) {
-            Eligibility::Eligible { encryption, .. } => assert_eq!(encryption.get("os").map(String::as_str), Some("target-des")),
+            Eligibility::Eligible { encryption, .. } => {
+                assert_eq!(encryption.get("os").map(String::as_str), Some("target-des"))
+            }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn consistency_minimum() {
-        let t = TargetRules { min_consistency: Some(Consistency::ApplicationConsistent), ..Default::default() };
-        let f = SourceFacts { consistency_mode: Some("CrashConsistent".into()), ..ok_facts() };
+        let t = TargetRules {
+            min_consistency: Some(Consistency::ApplicationConsistent),
+            ..Default::default()
+        };
+        let f = SourceFacts {
+            consistency_mode: Some("CrashConsistent".into()),
+            ..ok_facts()
+        };
         assert_eq!(reject_code(eligibility(&f, &t, None)), "ConsistencyTooLow");
-        let f = SourceFacts { consistency_mode: None, ..ok_facts() };
+        let f = SourceFacts {
+            consistency_mode: None,
+            ..ok_facts()
+        };
         assert_eq!(reject_code(eligibility(&f, &t, None)), "ConsistencyTooLow");
-        let t = TargetRules { min_consistency: Some(Consistency::CrashConsistent), ..Default::default() };
-        assert!(matches!(eligibility(&f, &t, None), Eligibility::Eligible { .. }));
+        let t = TargetRules {
+            min_consistency: Some(Consistency::CrashConsistent),
+            ..Default::default()
+        };
+        assert!(matches!(
+            eligibility(&f, &t, None),
+            Eligibility::Eligible { .. }
+        ));
     }
 
     #[test]
     fn watermark_orders_the_chain() {
         let f = ok_facts();
-        assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), Some(T0 + Duration::hours(1)))), "OutOfOrder");
+        assert_eq!(
+            reject_code(eligibility(
+                &f,
+                &TargetRules::default(),
+                Some(T0 + Duration::hours(1))
+            )),
+            "OutOfOrder"
+        );
         // Equal creation time: the same instant is already covered.
-        assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), Some(T0))), "OutOfOrder");
-        assert!(matches!(eligibility(&f, &TargetRules::default(), Some(T0 - Duration::seconds(1))), Eligibility::Eligible { .. }));
+        assert_eq!(
+            reject_code(eligibility(&f, &TargetRules::default(), Some(T0))),
+            "OutOfOrder"
+        );
+        assert!(matches!(
+            eligibility(&f, &TargetRules::default(), Some(T0 - Duration::seconds(1))),
+            Eligibility::Eligible { .. }
+        ));
     }
 
     #[test]
     fn not_yet_provisioned_defers_but_failed_rejects() {
-        let f = SourceFacts { provisioning_state: Some("Creating".into()), ..ok_facts() };
-        assert!(matches!(eligibility(&f, &TargetRules::default(), None), Eligibility::Defer(_)));
-        let f = SourceFacts { provisioning_state: None, ..ok_facts() };
-        assert!(matches!(eligibility(&f, &TargetRules::default(), None), Eligibility::Defer(_)));
-        let f = SourceFacts { provisioning_state: Some("Failed".into()), ..ok_facts() };
-        assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), None)), "SourceFailed");
+        let f = SourceFacts {
+            provisioning_state: Some("Creating".into()),
+            ..ok_facts()
+        };
+        assert!(matches!(
+            eligibility(&f, &TargetRules::default(), None),
+            Eligibility::Defer(_)
+        ));
+        let f = SourceFacts {
+            provisioning_state: None,
+            ..ok_facts()
+        };
+        assert!(matches!(
+            eligibility(&f, &TargetRules::default(), None),
+            Eligibility::Defer(_)
+        ));
+        let f = SourceFacts {
+            provisioning_state: Some("Failed".into()),
+            ..ok_facts()
+        };
+        assert_eq!(
+            reject_code(eligibility(&f, &TargetRules::default(), None)),
+            "SourceFailed"
+        );
         // A creating restore point of a confidential VM is rejected at once, not deferred.
-        let f = SourceFacts { provisioning_state: Some("Creating".into()), security_type: Some("ConfidentialVM".into()), ..ok_facts() };
-        assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), None)), "ConfidentialVm");
+        let f = SourceFacts {
+            provisioning_state: Some("Creating".into()),
+            security_type: Some("ConfidentialVM".into()),
+            ..ok_facts()
+        };
+        assert_eq!(
+            reject_code(eligibility(&f, &TargetRules::default(), None)),
+            "ConfidentialVm"
+        );
         // Creating and older than the watermark: will never be copyable, reject now.
-        let f = SourceFacts { provisioning_state: Some("Creating".into()), ..ok_facts() };
-        assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), Some(T0 + Duration::hours(1)))), "OutOfOrder");
+        let f = SourceFacts {
+            provisioning_state: Some("Creating".into()),
+            ..ok_facts()
+        };
+        assert_eq!(
+            reject_code(eligibility(
+                &f,
+                &TargetRules::default(),
+                Some(T0 + Duration::hours(1))
+            )),
+            "OutOfOrder"
+        );
     }
 
     #[test]
     fn missing_creation_time() {
-        let f = SourceFacts { time_created: None, ..ok_facts() };
-        assert_eq!(reject_code(eligibility(&f, &TargetRules::default(), None)), "NoCreationTime");
-        let f = SourceFacts { time_created: None, provisioning_state: Some("Creating".into()), ..ok_facts() };
-        assert!(matches!(eligibility(&f, &TargetRules::default(), None), Eligibility::Defer(_)));
+        let f = SourceFacts {
+            time_created: None,
+            ..ok_facts()
+        };
+        assert_eq!(
+            reject_code(eligibility(&f, &TargetRules::default(), None)),
+            "NoCreationTime"
+        );
+        let f = SourceFacts {
+            time_created: None,
+            provisioning_state: Some("Creating".into()),
+            ..ok_facts()
+        };
+        assert!(matches!(
+            eligibility(&f, &TargetRules::default(), None),
+            Eligibility::Defer(_)
+        ));
     }
 
     #[test]
     fn every_reason_has_text_and_action() {
         let reasons = [
             RejectReason::CopyOfCopy,
-            RejectReason::ConfidentialVm { security_type: "ConfidentialVM".into() },
+            RejectReason::ConfidentialVm {
+                security_type: "ConfidentialVM".into(),
+            },
             RejectReason::PrivateLink { disk: "d".into() },
-            RejectReason::MissingDiskEncryptionSet { disk: "d".into(), source_des: "x".into() },
-            RejectReason::ConsistencyTooLow { have: "CrashConsistent".into(), need: Consistency::ApplicationConsistent },
-            RejectReason::OutOfOrder { time_created: T0, watermark: T0 },
-            RejectReason::SourceFailed { provisioning_state: "Failed".into() },
+            RejectReason::MissingDiskEncryptionSet {
+                disk: "d".into(),
+                source_des: "x".into(),
+            },
+            RejectReason::ConsistencyTooLow {
+                have: "CrashConsistent".into(),
+                need: Consistency::ApplicationConsistent,
+            },
+            RejectReason::OutOfOrder {
+                time_created: T0,
+                watermark: T0,
+            },
+            RejectReason::SourceFailed {
+                provisioning_state: "Failed".into(),
+            },
             RejectReason::SourceMissing,
             RejectReason::NoCreationTime,
-            RejectReason::TargetCollectionMissing { collection: "c".into() },
-            RejectReason::SameRegion { region: "eastus".into() },
-            RejectReason::NeverReady { waited: Duration::days(1) },
+            RejectReason::TargetCollectionMissing {
+                collection: "c".into(),
+            },
+            RejectReason::SameRegion {
+                region: "eastus".into(),
+            },
+            RejectReason::NeverReady {
+                waited: Duration::days(1),
+            },
         ];
         let mut codes = std::collections::BTreeSet::new();
         for r in reasons {
@@ -730,10 +908,20 @@ mod tests {
         let starts = [T0, T0 + Duration::minutes(10)];
         assert_eq!(copy_rate(&starts, T0 + Duration::minutes(20)), Ok(()));
         let starts = [T0, T0 + Duration::minutes(10), T0 + Duration::minutes(20)];
-        assert_eq!(copy_rate(&starts, T0 + Duration::minutes(30)), Err(T0 + Duration::hours(1) + Duration::seconds(1)));
-        assert_eq!(copy_rate(&starts, T0 + Duration::hours(1) + Duration::seconds(1)), Ok(()));
+        assert_eq!(
+            copy_rate(&starts, T0 + Duration::minutes(30)),
+            Err(T0 + Duration::hours(1) + Duration::seconds(1))
+        );
+        assert_eq!(
+            copy_rate(&starts, T0 + Duration::hours(1) + Duration::seconds(1)),
+            Ok(())
+        );
         // Old starts don't count.
-        let starts = [T0 - Duration::hours(2), T0 - Duration::hours(3), T0 - Duration::hours(4)];
+        let starts = [
+            T0 - Duration::hours(2),
+            T0 - Duration::hours(3),
+            T0 - Duration::hours(4),
+        ];
         assert_eq!(copy_rate(&starts, T0), Ok(()));
         // Unsorted input works.
         let starts = [T0 + Duration::minutes(20), T0, T0 + Duration::minutes(10)];
@@ -742,19 +930,39 @@ mod tests {
 
     #[test]
     fn prune_keeps_last_hour() {
-        let mut s = vec![T0 + Duration::minutes(50), T0 - Duration::hours(2), T0 + Duration::minutes(5)];
+        let mut s = vec![
+            T0 + Duration::minutes(50),
+            T0 - Duration::hours(2),
+            T0 + Duration::minutes(5),
+        ];
         prune_starts(&mut s, T0 + Duration::minutes(61));
-        assert_eq!(s, vec![T0 + Duration::minutes(5), T0 + Duration::minutes(50)]);
+        assert_eq!(
+            s,
+            vec![T0 + Duration::minutes(5), T0 + Duration::minutes(50)]
+        );
     }
 
     fn pending(key: &str, mins: i64) -> PendingCopy {
-        PendingCopy { key: key.into(), time_created: T0 + Duration::minutes(mins), not_before: None }
+        PendingCopy {
+            key: key.into(),
+            time_created: T0 + Duration::minutes(mins),
+            not_before: None,
+        }
     }
 
     #[test]
     fn one_in_flight_per_chain() {
-        let c = ChainView { in_flight: Some("a".into()), pending: vec![pending("b", 1)], recent_starts: vec![] };
-        assert_eq!(next_step(&c, T0), NextStep::Busy { in_flight: "a".into() });
+        let c = ChainView {
+            in_flight: Some("a".into()),
+            pending: vec![pending("b", 1)],
+            recent_starts: vec![],
+        };
+        assert_eq!(
+            next_step(&c, T0),
+            NextStep::Busy {
+                in_flight: "a".into()
+            }
+        );
     }
 
     #[test]
@@ -764,10 +972,18 @@ mod tests {
 
     #[test]
     fn oldest_pending_first_regardless_of_arrival_order() {
-        let c = ChainView { in_flight: None, pending: vec![pending("rp3", 30), pending("rp1", 10), pending("rp2", 20)], recent_starts: vec![] };
+        let c = ChainView {
+            in_flight: None,
+            pending: vec![pending("rp3", 30), pending("rp1", 10), pending("rp2", 20)],
+            recent_starts: vec![],
+        };
         assert_eq!(next_step(&c, T0), NextStep::Start { key: "rp1".into() });
         // Same creation time: deterministic by key.
-        let c = ChainView { in_flight: None, pending: vec![pending("b", 10), pending("a", 10)], recent_starts: vec![] };
+        let c = ChainView {
+            in_flight: None,
+            pending: vec![pending("b", 10), pending("a", 10)],
+            recent_starts: vec![],
+        };
         assert_eq!(next_step(&c, T0), NextStep::Start { key: "a".into() });
     }
 
@@ -776,46 +992,103 @@ mod tests {
         // Starting a newer one first would make the older one uncopyable forever.
         let mut p1 = pending("rp1", 10);
         p1.not_before = Some(T0 + Duration::minutes(5));
-        let c = ChainView { in_flight: None, pending: vec![p1, pending("rp2", 20)], recent_starts: vec![] };
-        assert_eq!(next_step(&c, T0), NextStep::WaitUntil { at: T0 + Duration::minutes(5), key: "rp1".into() });
-        assert_eq!(next_step(&c, T0 + Duration::minutes(5)), NextStep::Start { key: "rp1".into() });
+        let c = ChainView {
+            in_flight: None,
+            pending: vec![p1, pending("rp2", 20)],
+            recent_starts: vec![],
+        };
+        assert_eq!(
+            next_step(&c, T0),
+            NextStep::WaitUntil {
+                at: T0 + Duration::minutes(5),
+                key: "rp1".into()
+            }
+        );
+        assert_eq!(
+            next_step(&c, T0 + Duration::minutes(5)),
+            NextStep::Start { key: "rp1".into() }
+        );
     }
 
     #[test]
     fn copy_rate_paces_the_chain() {
         let starts = vec![T0, T0 + Duration::minutes(1), T0 + Duration::minutes(2)];
-        let c = ChainView { in_flight: None, pending: vec![pending("rp4", 0)], recent_starts: starts };
-        assert_eq!(next_step(&c, T0 + Duration::minutes(3)), NextStep::WaitUntil { at: T0 + Duration::hours(1) + Duration::seconds(1), key: "rp4".into() });
+        let c = ChainView {
+            in_flight: None,
+            pending: vec![pending("rp4", 0)],
+            recent_starts: starts,
+        };
+        assert_eq!(
+            next_step(&c, T0 + Duration::minutes(3)),
+            NextStep::WaitUntil {
+                at: T0 + Duration::hours(1) + Duration::seconds(1),
+                key: "rp4".into()
+            }
+        );
     }
 
     fn disk(p: Option<f64>, code: Option<&str>) -> DiskProgress {
-        DiskProgress { disk: "d".into(), percent: p, code: code.map(String::from) }
+        DiskProgress {
+            disk: "d".into(),
+            percent: p,
+            code: code.map(String::from),
+        }
     }
 
     #[test]
     fn replication_state_needs_every_disk() {
         use ReplicationState::*;
         assert_eq!(replication_state(&[]), InProgress);
-        assert_eq!(replication_state(&[disk(Some(100.0), Some("ReplicationState/succeeded"))]), Succeeded);
-        assert_eq!(replication_state(&[disk(Some(100.0), Some("ReplicationState/succeeded")), disk(Some(40.0), Some("ReplicationState/inProgress"))]), InProgress);
+        assert_eq!(
+            replication_state(&[disk(Some(100.0), Some("ReplicationState/succeeded"))]),
+            Succeeded
+        );
+        assert_eq!(
+            replication_state(&[
+                disk(Some(100.0), Some("ReplicationState/succeeded")),
+                disk(Some(40.0), Some("ReplicationState/inProgress"))
+            ]),
+            InProgress
+        );
         // Succeeded code below 100 % is not done.
-        assert_eq!(replication_state(&[disk(Some(99.0), Some("ReplicationState/succeeded"))]), InProgress);
+        assert_eq!(
+            replication_state(&[disk(Some(99.0), Some("ReplicationState/succeeded"))]),
+            InProgress
+        );
         assert_eq!(replication_state(&[disk(Some(100.0), None)]), InProgress);
-        assert_eq!(replication_state(&[disk(Some(100.0), Some("ReplicationState/succeeded")), disk(Some(0.0), Some("replicationstate/FAILED"))]), Failed);
+        assert_eq!(
+            replication_state(&[
+                disk(Some(100.0), Some("ReplicationState/succeeded")),
+                disk(Some(0.0), Some("replicationstate/FAILED"))
+            ]),
+            Failed
+        );
     }
 
     #[test]
     fn overall_percent_is_slowest_disk() {
         assert_eq!(overall_percent(&[]), None);
-        assert_eq!(overall_percent(&[disk(Some(80.0), None), disk(Some(30.0), None)]), Some(30.0));
-        assert_eq!(overall_percent(&[disk(Some(80.0), None), disk(None, None)]), Some(0.0));
+        assert_eq!(
+            overall_percent(&[disk(Some(80.0), None), disk(Some(30.0), None)]),
+            Some(30.0)
+        );
+        assert_eq!(
+            overall_percent(&[disk(Some(80.0), None), disk(None, None)]),
+            Some(0.0)
+        );
     }
 
     #[test]
     fn readiness_only_when_all_disks_done() {
         assert!(matches!(readiness(&[]), Readiness::NotReady { .. }));
-        assert_eq!(readiness(&[disk(Some(100.0), Some("ReplicationState/succeeded"))]), Readiness::Ready);
-        match readiness(&[disk(Some(100.0), Some("ReplicationState/succeeded")), disk(Some(60.0), Some("ReplicationState/inProgress"))]) {
+        assert_eq!(
+            readiness(&[disk(Some(100.0), Some("ReplicationState/succeeded"))]),
+            Readiness::Ready
+        );
+        match readiness(&[
+            disk(Some(100.0), Some("ReplicationState/succeeded")),
+            disk(Some(60.0), Some("ReplicationState/inProgress")),
+        ]) {
             Readiness::NotReady { reason } => assert!(reason.contains("60")),
             r => panic!("{r:?}"),
         }
@@ -823,38 +1096,132 @@ mod tests {
             Readiness::NotReady { reason } => assert!(reason.contains("failed")),
             r => panic!("{r:?}"),
         }
-        assert!(matches!(readiness(&[disk(None, Some("ReplicationState/succeeded"))]), Readiness::NotReady { .. }));
+        assert!(matches!(
+            readiness(&[disk(None, Some("ReplicationState/succeeded"))]),
+            Readiness::NotReady { .. }
+        ));
     }
 
     fn flight(started_h: i64, progress_h: i64, pct: Option<f64>) -> InFlight {
-        InFlight { started_at: T0 + Duration::hours(started_h), last_progress_at: T0 + Duration::hours(progress_h), last_percent: pct }
+        InFlight {
+            started_at: T0 + Duration::hours(started_h),
+            last_progress_at: T0 + Duration::hours(progress_h),
+            last_percent: pct,
+        }
     }
 
     #[test]
     fn assess_terminal_states_win() {
         let l = CopyLimits::default();
         let now = T0 + Duration::days(20);
-        assert_eq!(assess(&flight(0, 0, None), ReplicationState::Succeeded, Some(100.0), now, &l), Assessment::Succeeded);
-        assert_eq!(assess(&flight(0, 0, None), ReplicationState::Failed, Some(0.0), T0 + Duration::days(2), &l), Assessment::Failed);
+        assert_eq!(
+            assess(
+                &flight(0, 0, None),
+                ReplicationState::Succeeded,
+                Some(100.0),
+                now,
+                &l
+            ),
+            Assessment::Succeeded
+        );
+        assert_eq!(
+            assess(
+                &flight(0, 0, None),
+                ReplicationState::Failed,
+                Some(0.0),
+                T0 + Duration::days(2),
+                &l
+            ),
+            Assessment::Failed
+        );
     }
 
     #[test]
     fn assess_expiry_from_our_start_time() {
         let l = CopyLimits::default();
         let c = flight(0, 0, Some(10.0));
-        assert!(matches!(assess(&c, ReplicationState::InProgress, Some(10.0), T0 + Duration::days(14) - Duration::minutes(10), &l), Assessment::InProgress { .. }));
+        assert!(matches!(
+            assess(
+                &c,
+                ReplicationState::InProgress,
+                Some(10.0),
+                T0 + Duration::days(14) - Duration::minutes(10),
+                &l
+            ),
+            Assessment::InProgress { .. }
+        ));
         // The last poll before the deadline expires it: the next would be too late.
-        assert_eq!(assess(&c, ReplicationState::InProgress, Some(10.0), T0 + Duration::days(14) - Duration::minutes(9), &l), Assessment::Expired);
-        assert_eq!(assess(&c, ReplicationState::InProgress, Some(10.0), T0 + Duration::days(14), &l), Assessment::Expired);
+        assert_eq!(
+            assess(
+                &c,
+                ReplicationState::InProgress,
+                Some(10.0),
+                T0 + Duration::days(14) - Duration::minutes(9),
+                &l
+            ),
+            Assessment::Expired
+        );
+        assert_eq!(
+            assess(
+                &c,
+                ReplicationState::InProgress,
+                Some(10.0),
+                T0 + Duration::days(14),
+                &l
+            ),
+            Assessment::Expired
+        );
         // Failed at the deadline = terminated by the platform = expired; earlier = failed.
-        assert_eq!(assess(&c, ReplicationState::Failed, Some(0.0), T0 + Duration::days(14), &l), Assessment::Expired);
-        assert_eq!(assess(&c, ReplicationState::Failed, Some(0.0), T0 + Duration::days(13), &l), Assessment::Failed);
+        assert_eq!(
+            assess(
+                &c,
+                ReplicationState::Failed,
+                Some(0.0),
+                T0 + Duration::days(14),
+                &l
+            ),
+            Assessment::Expired
+        );
+        assert_eq!(
+            assess(
+                &c,
+                ReplicationState::Failed,
+                Some(0.0),
+                T0 + Duration::days(13),
+                &l
+            ),
+            Assessment::Failed
+        );
         // A policy maximum shorter than the platform's.
-        let short = CopyLimits { max_duration: Duration::days(3), ..l };
-        assert_eq!(assess(&c, ReplicationState::InProgress, Some(50.0), T0 + Duration::days(3), &short), Assessment::Expired);
+        let short = CopyLimits {
+            max_duration: Duration::days(3),
+            ..l
+        };
+        assert_eq!(
+            assess(
+                &c,
+                ReplicationState::InProgress,
+                Some(50.0),
+                T0 + Duration::days(3),
+                &short
+            ),
+            Assessment::Expired
+        );
         // A policy maximum longer than the platform's is capped.
-        let long = CopyLimits { max_duration: Duration::days(30), ..l };
-        assert_eq!(assess(&c, ReplicationState::InProgress, Some(50.0), T0 + Duration::days(14), &long), Assessment::Expired);
+        let long = CopyLimits {
+            max_duration: Duration::days(30),
+            ..l
+        };
+        assert_eq!(
+            assess(
+                &c,
+                ReplicationState::InProgress,
+                Some(50.0),
+                T0 + Duration::days(14),
+                &long
+            ),
+            Assessment::Expired
+        );
     }
 
     #[test]
@@ -862,8 +1229,20 @@ mod tests {
         let l = CopyLimits::default();
         let c = flight(0, 0, Some(10.0));
         let at = |d: Duration| assess(&c, ReplicationState::InProgress, Some(20.0), T0 + d, &l);
-        assert!(matches!(at(Duration::days(11)), Assessment::InProgress { expiry_approaching: false, .. }));
-        assert!(matches!(at(Duration::days(12)), Assessment::InProgress { expiry_approaching: true, .. }));
+        assert!(matches!(
+            at(Duration::days(11)),
+            Assessment::InProgress {
+                expiry_approaching: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            at(Duration::days(12)),
+            Assessment::InProgress {
+                expiry_approaching: true,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -871,26 +1250,109 @@ mod tests {
         let l = CopyLimits::default();
         // Low-churn disks show 0 for a while: not stalled after an hour.
         let c = flight(0, 0, Some(0.0));
-        assert_eq!(assess(&c, ReplicationState::InProgress, Some(0.0), T0 + Duration::hours(1), &l), Assessment::InProgress { progressed: false, stalled: false, expiry_approaching: false });
-        assert_eq!(assess(&c, ReplicationState::InProgress, Some(0.0), T0 + Duration::hours(6), &l), Assessment::InProgress { progressed: false, stalled: true, expiry_approaching: false });
+        assert_eq!(
+            assess(
+                &c,
+                ReplicationState::InProgress,
+                Some(0.0),
+                T0 + Duration::hours(1),
+                &l
+            ),
+            Assessment::InProgress {
+                progressed: false,
+                stalled: false,
+                expiry_approaching: false
+            }
+        );
+        assert_eq!(
+            assess(
+                &c,
+                ReplicationState::InProgress,
+                Some(0.0),
+                T0 + Duration::hours(6),
+                &l
+            ),
+            Assessment::InProgress {
+                progressed: false,
+                stalled: true,
+                expiry_approaching: false
+            }
+        );
         // Progress resets the stall clock.
-        assert_eq!(assess(&c, ReplicationState::InProgress, Some(5.0), T0 + Duration::hours(7), &l), Assessment::InProgress { progressed: true, stalled: false, expiry_approaching: false });
+        assert_eq!(
+            assess(
+                &c,
+                ReplicationState::InProgress,
+                Some(5.0),
+                T0 + Duration::hours(7),
+                &l
+            ),
+            Assessment::InProgress {
+                progressed: true,
+                stalled: false,
+                expiry_approaching: false
+            }
+        );
         // First reading ever with progress.
-        assert!(matches!(assess(&flight(0, 0, None), ReplicationState::InProgress, Some(10.0), T0 + Duration::hours(7), &l), Assessment::InProgress { progressed: true, stalled: false, .. }));
+        assert!(matches!(
+            assess(
+                &flight(0, 0, None),
+                ReplicationState::InProgress,
+                Some(10.0),
+                T0 + Duration::hours(7),
+                &l
+            ),
+            Assessment::InProgress {
+                progressed: true,
+                stalled: false,
+                ..
+            }
+        ));
         // No reading at all for long: stalled.
-        assert!(matches!(assess(&flight(0, 0, None), ReplicationState::InProgress, None, T0 + Duration::hours(7), &l), Assessment::InProgress { stalled: true, .. }));
+        assert!(matches!(
+            assess(
+                &flight(0, 0, None),
+                ReplicationState::InProgress,
+                None,
+                T0 + Duration::hours(7),
+                &l
+            ),
+            Assessment::InProgress { stalled: true, .. }
+        ));
     }
 
     #[test]
     fn rpo_measures_newest_copied_restore_point() {
         let obj = Duration::hours(36);
-        let r = rpo(Some(T0), T0 - Duration::days(10), T0 + Duration::hours(24), obj);
-        assert_eq!(r, Rpo { current: Some(Duration::hours(24)), breached: false });
-        let r = rpo(Some(T0), T0 - Duration::days(10), T0 + Duration::hours(37), obj);
+        let r = rpo(
+            Some(T0),
+            T0 - Duration::days(10),
+            T0 + Duration::hours(24),
+            obj,
+        );
+        assert_eq!(
+            r,
+            Rpo {
+                current: Some(Duration::hours(24)),
+                breached: false
+            }
+        );
+        let r = rpo(
+            Some(T0),
+            T0 - Duration::days(10),
+            T0 + Duration::hours(37),
+            obj,
+        );
         assert!(r.breached);
         // Never copied: measured from when the chain was first seen.
         let r = rpo(None, T0, T0 + Duration::hours(30), obj);
-        assert_eq!(r, Rpo { current: None, breached: false });
+        assert_eq!(
+            r,
+            Rpo {
+                current: None,
+                breached: false
+            }
+        );
         assert!(rpo(None, T0, T0 + Duration::hours(37), obj).breached);
     }
 }

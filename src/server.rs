@@ -23,31 +23,48 @@ pub const MAX_BODY: u64 = 4 * 1024 * 1024;
 pub const ALERTS_BINDING: &str = "alerts";
 
 /// The warp filter serving the handler protocol.
-pub fn routes(app: Arc<App>) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
-    let probe = warp::get().and(warp::path::end()).map(|| json_reply(StatusCode::OK, &json!({"status": "ready"})));
+pub fn routes(
+    app: Arc<App>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
+    let probe = warp::get()
+        .and(warp::path::end())
+        .map(|| json_reply(StatusCode::OK, &json!({"status": "ready"})));
     let invoke = warp::post()
         .and(warp::path::param::<String>())
         .and(warp::path::end())
-        .and(warp::header::optional::<String>("x-azure-functions-invocationid"))
+        .and(warp::header::optional::<String>(
+            "x-azure-functions-invocationid",
+        ))
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::body::bytes())
-        .and_then(move |name: String, id: Option<String>, body: bytes::Bytes| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(invoke(&app, &name, id.as_deref(), &body).await) }
-        });
-    probe.or(invoke).unify().recover(|rej: warp::Rejection| async move {
-        let (status, msg) = if rej.is_not_found() {
-            (StatusCode::NOT_FOUND, "no such function".to_string())
-        } else if rej.find::<warp::reject::PayloadTooLarge>().is_some() {
-            (StatusCode::PAYLOAD_TOO_LARGE, format!("invocation body larger than {MAX_BODY} bytes"))
-        } else if rej.find::<warp::reject::MethodNotAllowed>().is_some() {
-            (StatusCode::METHOD_NOT_ALLOWED, "use POST /{function}".to_string())
-        } else {
-            (StatusCode::BAD_REQUEST, format!("{rej:?}"))
-        };
-        Ok::<_, Infallible>(json_reply(status, &json!({"error": msg})))
-    })
-    .unify()
+        .and_then(
+            move |name: String, id: Option<String>, body: bytes::Bytes| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(invoke(&app, &name, id.as_deref(), &body).await) }
+            },
+        );
+    probe
+        .or(invoke)
+        .unify()
+        .recover(|rej: warp::Rejection| async move {
+            let (status, msg) = if rej.is_not_found() {
+                (StatusCode::NOT_FOUND, "no such function".to_string())
+            } else if rej.find::<warp::reject::PayloadTooLarge>().is_some() {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("invocation body larger than {MAX_BODY} bytes"),
+                )
+            } else if rej.find::<warp::reject::MethodNotAllowed>().is_some() {
+                (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "use POST /{function}".to_string(),
+                )
+            } else {
+                (StatusCode::BAD_REQUEST, format!("{rej:?}"))
+            };
+            Ok::<_, Infallible>(json_reply(status, &json!({"error": msg})))
+        })
+        .unify()
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> warp::reply::Response {
@@ -57,7 +74,11 @@ fn json_reply(status: StatusCode, body: &Value) -> warp::reply::Response {
 fn respond(out: Outcome, http: Option<(u16, Value)>) -> warp::reply::Response {
     let mut resp = InvocationResponse::new();
     if !out.alerts.is_empty() {
-        let alerts: Vec<Value> = out.alerts.iter().map(|a| Value::String(a.to_json())).collect();
+        let alerts: Vec<Value> = out
+            .alerts
+            .iter()
+            .map(|a| Value::String(a.to_json()))
+            .collect();
         resp = resp.output(ALERTS_BINDING, Value::Array(alerts));
     }
     for l in out.logs {
@@ -77,19 +98,38 @@ fn retry(name: &str, e: &FnError) -> warp::reply::Response {
 
 fn rejected(name: &str, what: String, now: OffsetDateTime) -> Outcome {
     let mut out = Outcome::default();
-    let mut a = Alert::new(AlertKind::EventRejected, &format!("{name}|{what}"), format!("{name}: input rejected: {what}"), now);
+    let mut a = Alert::new(
+        AlertKind::EventRejected,
+        &format!("{name}|{what}"),
+        format!("{name}: input rejected: {what}"),
+        now,
+    );
     a.reason = Some(what);
     out.alert(a);
     out
 }
 
 /// Handles one invocation.
-pub async fn invoke(app: &App, name: &str, invocation_id: Option<&str>, body: &[u8]) -> warp::reply::Response {
-    let span = tracing::info_span!("invocation", function = name, id = invocation_id.unwrap_or("-"));
+pub async fn invoke(
+    app: &App,
+    name: &str,
+    invocation_id: Option<&str>,
+    body: &[u8],
+) -> warp::reply::Response {
+    let span = tracing::info_span!(
+        "invocation",
+        function = name,
+        id = invocation_id.unwrap_or("-")
+    );
     let _enter = span.enter();
     let inv = match Invocation::from_slice(body) {
         Ok(i) => i,
-        Err(e) => return respond(rejected(name, e.to_string(), OffsetDateTime::now_utc()), None),
+        Err(e) => {
+            return respond(
+                rejected(name, e.to_string(), OffsetDateTime::now_utc()),
+                None,
+            )
+        }
     };
     // The host's clock: the stand-in runs it simulated, and every decision uses one "now".
     let now = inv.utc_now().unwrap_or_else(OffsetDateTime::now_utc);
@@ -97,30 +137,53 @@ pub async fn invoke(app: &App, name: &str, invocation_id: Option<&str>, body: &[
     let result = match name {
         functions::INGEST | functions::INGEST_EVENTGRID => match inv.data_json("event") {
             Ok(v) => {
-                let delivery = if name == functions::INGEST { functions::ingest::Delivery::Queue } else { functions::ingest::Delivery::EventGrid };
-                functions::ingest::ingest(app, &v, delivery, now).await.map(|o| (o, None))
+                let delivery = if name == functions::INGEST {
+                    functions::ingest::Delivery::Queue
+                } else {
+                    functions::ingest::Delivery::EventGrid
+                };
+                functions::ingest::ingest(app, &v, delivery, now)
+                    .await
+                    .map(|o| (o, None))
             }
             Err(e) => Ok((rejected(name, e.to_string(), now), None)),
         },
         functions::SEQUENCER => match inv.data_json("request") {
-            Ok(Value::String(s)) => functions::sequencer::sequencer(app, &s, now).await.map(|o| (o, None)),
-            Ok(v) => functions::sequencer::sequencer(app, &v.to_string(), now).await.map(|o| (o, None)),
+            Ok(Value::String(s)) => functions::sequencer::sequencer(app, &s, now)
+                .await
+                .map(|o| (o, None)),
+            Ok(v) => functions::sequencer::sequencer(app, &v.to_string(), now)
+                .await
+                .map(|o| (o, None)),
             Err(e) => match inv.data_text("request") {
-                Ok(s) => functions::sequencer::sequencer(app, &s, now).await.map(|o| (o, None)),
+                Ok(s) => functions::sequencer::sequencer(app, &s, now)
+                    .await
+                    .map(|o| (o, None)),
                 Err(_) => Ok((rejected(name, e.to_string(), now), None)),
             },
         },
-        functions::POLLER => functions::poller::poller(app, now).await.map(|(o, _)| (o, None)),
+        functions::POLLER => functions::poller::poller(app, now)
+            .await
+            .map(|(o, _)| (o, None)),
         functions::STATUS => match inv.http_request("req") {
             Ok(req) => {
                 let view = req.params.get("view").cloned().unwrap_or_default();
                 let (status, body) = functions::status::status(app, &view, &req.query, now).await;
                 Ok((Outcome::default(), Some((status, body))))
             }
-            Err(e) => Ok((Outcome::default(), Some((400, json!({"error": {"code": "BadRequest", "message": e.to_string()}}))))),
+            Err(e) => Ok((
+                Outcome::default(),
+                Some((
+                    400,
+                    json!({"error": {"code": "BadRequest", "message": e.to_string()}}),
+                )),
+            )),
         },
         other => {
-            return json_reply(StatusCode::NOT_FOUND, &json!({"error": format!("no function named {other:?}")}));
+            return json_reply(
+                StatusCode::NOT_FOUND,
+                &json!({"error": format!("no function named {other:?}")}),
+            );
         }
     };
     match result {
@@ -130,9 +193,16 @@ pub async fn invoke(app: &App, name: &str, invocation_id: Option<&str>, body: &[
 }
 
 /// Serves on `addr` until `shutdown` resolves (SIGTERM from the host, Ctrl-C locally).
-pub async fn serve(app: Arc<App>, addr: SocketAddr, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    app: Arc<App>,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let server = warp::serve(routes(app)).incoming(listener).graceful(shutdown).run();
+    let server = warp::serve(routes(app))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run();
     Ok((local, tokio::spawn(server)))
 }

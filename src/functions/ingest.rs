@@ -33,13 +33,26 @@ struct RetryEnvelope {
 const ENVELOPE_KEY: &str = "ferryRetry";
 
 /// Handles one event payload (an event, an array of events, or a retry envelope).
-pub async fn ingest(app: &App, payload: &Value, delivery: Delivery, now: OffsetDateTime) -> Result<Outcome, FnError> {
+pub async fn ingest(
+    app: &App,
+    payload: &Value,
+    delivery: Delivery,
+    now: OffsetDateTime,
+) -> Result<Outcome, FnError> {
     let mut out = Outcome::default();
     let (payload, attempt, first) = match payload.get(ENVELOPE_KEY) {
         Some(env) => match serde_json::from_value::<RetryEnvelope>(env.clone()) {
             Ok(e) => (e.event, e.attempt, e.first_attempt_at),
             Err(e) => {
-                let mut a = Alert::new(AlertKind::EventRejected, &format!("envelope|{}", payload.to_string().chars().take(200).collect::<String>()), format!("malformed retry envelope: {e}"), now);
+                let mut a = Alert::new(
+                    AlertKind::EventRejected,
+                    &format!(
+                        "envelope|{}",
+                        payload.to_string().chars().take(200).collect::<String>()
+                    ),
+                    format!("malformed retry envelope: {e}"),
+                    now,
+                );
                 a.reason = Some(e.to_string());
                 out.alert(a);
                 return Ok(out);
@@ -54,8 +67,15 @@ pub async fn ingest(app: &App, payload: &Value, delivery: Delivery, now: OffsetD
     for (raw, parsed) in raw_events.iter().zip(parse_payload(&payload)) {
         let result = match parsed {
             Err(e) => {
-                let subject = e.id.clone().unwrap_or_else(|| raw.to_string().chars().take(200).collect());
-                let mut a = Alert::new(AlertKind::EventRejected, &format!("event|{subject}"), format!("event rejected: {e}"), now);
+                let subject =
+                    e.id.clone()
+                        .unwrap_or_else(|| raw.to_string().chars().take(200).collect());
+                let mut a = Alert::new(
+                    AlertKind::EventRejected,
+                    &format!("event|{subject}"),
+                    format!("event rejected: {e}"),
+                    now,
+                );
                 a.reason = Some(e.reason.clone());
                 out.alert(a);
                 Ok(())
@@ -71,17 +91,36 @@ pub async fn ingest(app: &App, payload: &Value, delivery: Delivery, now: OffsetD
         };
         match result {
             Ok(()) => {}
-            Err(e) if e.is_transient() && delivery == Delivery::Queue => retry_later(app, raw, attempt, first, &e, now, &mut out).await?,
+            Err(e) if e.is_transient() && delivery == Delivery::Queue => {
+                retry_later(app, raw, attempt, first, &e, now, &mut out).await?
+            }
             Err(e) => return Err(e),
         }
     }
     Ok(out)
 }
 
-async fn retry_later(app: &App, event: &Value, attempt: u32, first: OffsetDateTime, e: &FnError, now: OffsetDateTime, out: &mut Outcome) -> Result<(), FnError> {
-    let id = event.get("id").and_then(Value::as_str).unwrap_or("?").to_string();
+async fn retry_later(
+    app: &App,
+    event: &Value,
+    attempt: u32,
+    first: OffsetDateTime,
+    e: &FnError,
+    now: OffsetDateTime,
+    out: &mut Outcome,
+) -> Result<(), FnError> {
+    let id = event
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
     if now - first > super::RETRY_HORIZON {
-        let mut a = Alert::new(AlertKind::EventRejected, &format!("event-gave-up|{id}"), format!("gave up on event {id} after retrying since {first}: {e}"), now);
+        let mut a = Alert::new(
+            AlertKind::EventRejected,
+            &format!("event-gave-up|{id}"),
+            format!("gave up on event {id} after retrying since {first}: {e}"),
+            now,
+        );
         a.reason = Some(e.to_string());
         out.alert(a);
         return Ok(());
@@ -89,7 +128,10 @@ async fn retry_later(app: &App, event: &Value, attempt: u32, first: OffsetDateTi
     let next = attempt + 1;
     let at = now + super::retry_delay(attempt, e.retry_after());
     let body = serde_json::json!({ ENVELOPE_KEY: RetryEnvelope { attempt: next, first_attempt_at: first, event: event.clone() } });
-    let message_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("ferry-event-retry|{id}|{next}").as_bytes());
+    let message_id = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("ferry-event-retry|{id}|{next}").as_bytes(),
+    );
     let mut m = crate::bus::OutgoingMessage::json(message_id.to_string(), body.to_string());
     m.scheduled_enqueue_time = Some(at);
     app.bus.send(&app.events_queue, vec![m]).await?;
@@ -97,7 +139,12 @@ async fn retry_later(app: &App, event: &Value, attempt: u32, first: OffsetDateTi
     Ok(())
 }
 
-async fn on_write(app: &App, ev: &RestorePointEvent, now: OffsetDateTime, out: &mut Outcome) -> Result<(), FnError> {
+async fn on_write(
+    app: &App,
+    ev: &RestorePointEvent,
+    now: OffsetDateTime,
+    out: &mut Outcome,
+) -> Result<(), FnError> {
     let coll = &ev.restore_point.collection;
     if app.policy.candidates(coll).next().is_none() {
         tracing::debug!("{}: outside every policy scope", ev.restore_point);
@@ -107,7 +154,10 @@ async fn on_write(app: &App, ev: &RestorePointEvent, now: OffsetDateTime, out: &
         match app.arm.get_collection(coll, false).await? {
             Some(c) => c.tags,
             None => {
-                out.log(format!("{}: collection no longer exists; event dropped", ev.restore_point));
+                out.log(format!(
+                    "{}: collection no longer exists; event dropped",
+                    ev.restore_point
+                ));
                 return Ok(());
             }
         }
@@ -115,12 +165,18 @@ async fn on_write(app: &App, ev: &RestorePointEvent, now: OffsetDateTime, out: &
         None
     };
     let Some(rule) = app.policy.rule_for(coll, tags.as_ref()) else {
-        tracing::debug!("{}: no rule matches the collection's tags", ev.restore_point);
+        tracing::debug!(
+            "{}: no rule matches the collection's tags",
+            ev.restore_point
+        );
         return Ok(());
     };
     // Copies land in collections that may be in scope too: never feed them back in.
     let Some(rp) = app.arm.get_restore_point(&ev.restore_point, false).await? else {
-        out.log(format!("{}: restore point no longer exists; event dropped", ev.restore_point));
+        out.log(format!(
+            "{}: restore point no longer exists; event dropped",
+            ev.restore_point
+        ));
         return Ok(());
     };
     if rp.is_copy() {
@@ -128,7 +184,13 @@ async fn on_write(app: &App, ev: &RestorePointEvent, now: OffsetDateTime, out: &
             tracing::debug!("{}: a copy ferry made", ev.restore_point);
         } else {
             let reason = RejectReason::CopyOfCopy;
-            let mut a = Alert::new(AlertKind::CopyRejected, &format!("copy-of-copy|{}", ev.restore_point), format!("{} will not be copied: {reason}", ev.restore_point), now).action(reason.suggested_action());
+            let mut a = Alert::new(
+                AlertKind::CopyRejected,
+                &format!("copy-of-copy|{}", ev.restore_point),
+                format!("{} will not be copied: {reason}", ev.restore_point),
+                now,
+            )
+            .action(reason.suggested_action());
             a.reason = Some(reason.code().into());
             a.source_restore_point = Some(ev.restore_point.to_string());
             a.source_collection = Some(coll.to_string());
@@ -158,14 +220,28 @@ async fn on_write(app: &App, ev: &RestorePointEvent, now: OffsetDateTime, out: &
     Ok(())
 }
 
-async fn on_delete(app: &App, ev: &RestorePointEvent, now: OffsetDateTime, out: &mut Outcome) -> Result<(), FnError> {
+async fn on_delete(
+    app: &App,
+    ev: &RestorePointEvent,
+    now: OffsetDateTime,
+    out: &mut Outcome,
+) -> Result<(), FnError> {
     let coll = &ev.restore_point.collection;
-    let regions: Vec<String> = app.policy.candidates(coll).flat_map(|r| r.targets.iter().map(|t| t.region.clone())).collect();
+    let regions: Vec<String> = app
+        .policy
+        .candidates(coll)
+        .flat_map(|r| r.targets.iter().map(|t| t.region.clone()))
+        .collect();
     for region in regions {
         let key = chain_key(coll, &region);
         for _ in 0..super::chain::MAX_RACES {
-            let Some(mut chain) = load_chain(app, &key).await? else { break };
-            let is_base = chain.base_restore_point.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(&ev.restore_point.name));
+            let Some(mut chain) = load_chain(app, &key).await? else {
+                break;
+            };
+            let is_base = chain
+                .base_restore_point
+                .as_deref()
+                .is_some_and(|b| b.eq_ignore_ascii_case(&ev.restore_point.name));
             if !is_base {
                 break;
             }

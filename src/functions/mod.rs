@@ -122,7 +122,11 @@ pub struct CopyRequestMessage {
     #[serde(default)]
     pub attempt: u32,
     /// When the first attempt was made (bounds retries).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub first_attempt_at: Option<time::OffsetDateTime>,
 }
 
@@ -163,12 +167,26 @@ impl FnError {
 impl CopyRequestMessage {
     /// The Service Bus message: session = chain (ordered, one consumer), MessageId stable
     /// per restore point, region and attempt so duplicate detection drops repeats.
-    pub fn to_message(&self, scheduled: Option<time::OffsetDateTime>) -> crate::bus::OutgoingMessage {
+    pub fn to_message(
+        &self,
+        scheduled: Option<time::OffsetDateTime>,
+    ) -> crate::bus::OutgoingMessage {
         let id = uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_URL,
-            format!("ferry-copy|{}|{}|{:?}|{}", self.source_restore_point.to_ascii_lowercase(), self.target_region, self.purpose, self.attempt).as_bytes(),
+            format!(
+                "ferry-copy|{}|{}|{:?}|{}",
+                self.source_restore_point.to_ascii_lowercase(),
+                self.target_region,
+                self.purpose,
+                self.attempt
+            )
+            .as_bytes(),
         );
-        let mut m = crate::bus::OutgoingMessage::json(id.to_string(), serde_json::to_string(self).unwrap_or_default()).with_session(self.chain.clone());
+        let mut m = crate::bus::OutgoingMessage::json(
+            id.to_string(),
+            serde_json::to_string(self).unwrap_or_default(),
+        )
+        .with_session(self.chain.clone());
         m.scheduled_enqueue_time = scheduled;
         m.label = Some("copy-request".into());
         m

@@ -4,7 +4,9 @@
 //! close to expiry → warn; newest completed copy older than the RPO → alert. Each alert is
 //! sent once per copy and kind (once per breach for RPO).
 
-use super::chain::{self, advance, commit, copy_alert, load_copy, replace_chain, replace_copy, MAX_RACES};
+use super::chain::{
+    self, advance, commit, copy_alert, load_copy, replace_chain, replace_copy, MAX_RACES,
+};
 use super::{App, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind, LastReading};
 use crate::ledger::records::{Chain, Copy, CopyState, Reading, CHAIN_ROW};
@@ -24,9 +26,16 @@ pub struct SweepStats {
 /// One timer invocation.
 pub async fn poller(app: &App, now: OffsetDateTime) -> Result<(Outcome, SweepStats), FnError> {
     // Only the chain rows: the history (copies, readings) is never scanned.
-    let q = Query { row_key_from: Some(CHAIN_ROW.into()), row_key_to: Some(format!("{CHAIN_ROW}\u{0}")), ..Query::default() };
+    let q = Query {
+        row_key_from: Some(CHAIN_ROW.into()),
+        row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
+        ..Query::default()
+    };
     let rows = query_all(app.ledger.as_ref(), &q).await?;
-    let mut stats = SweepStats { chains: rows.len(), ..Default::default() };
+    let mut stats = SweepStats {
+        chains: rows.len(),
+        ..Default::default()
+    };
     let mut out = Outcome::default();
     let results: Vec<_> = futures::stream::iter(rows.into_iter().map(|e| async move {
         let mut o = Outcome::default();
@@ -51,12 +60,20 @@ pub async fn poller(app: &App, now: OffsetDateTime) -> Result<(Outcome, SweepSta
             }
         }
     }
-    out.log(format!("poll sweep: {} chains, {} copies polled, {} errors", stats.chains, stats.polled, stats.errors));
+    out.log(format!(
+        "poll sweep: {} chains, {} copies polled, {} errors",
+        stats.chains, stats.polled, stats.errors
+    ));
     Ok((out, stats))
 }
 
 /// Polls one chain; returns whether a copy was read from ARM.
-async fn poll_chain(app: &App, chain: Chain, now: OffsetDateTime, out: &mut Outcome) -> Result<bool, FnError> {
+async fn poll_chain(
+    app: &App,
+    chain: Chain,
+    now: OffsetDateTime,
+    out: &mut Outcome,
+) -> Result<bool, FnError> {
     check_rpo(app, &chain, now, out).await?;
     let mut polled = false;
     if let Some(row) = chain.in_flight.clone() {
@@ -74,9 +91,24 @@ async fn poll_chain(app: &App, chain: Chain, now: OffsetDateTime, out: &mut Outc
     Ok(polled)
 }
 
-async fn check_rpo(app: &App, chain: &Chain, now: OffsetDateTime, out: &mut Outcome) -> Result<(), FnError> {
-    let Some((rule, _)) = app.policy.find_target(&chain.source_collection, &chain.target_region) else { return Ok(()) };
-    let rpo = rules::rpo(chain.last_success_source_time, chain.created_at, now, rule.rpo_objective);
+async fn check_rpo(
+    app: &App,
+    chain: &Chain,
+    now: OffsetDateTime,
+    out: &mut Outcome,
+) -> Result<(), FnError> {
+    let Some((rule, _)) = app
+        .policy
+        .find_target(&chain.source_collection, &chain.target_region)
+    else {
+        return Ok(());
+    };
+    let rpo = rules::rpo(
+        chain.last_success_source_time,
+        chain.created_at,
+        now,
+        rule.rpo_objective,
+    );
     // One alert per breach: `rpo_alerted` is set while a breach lasts and cleared when the
     // chain is back within its objective.
     match (rpo.breached, &chain.rpo_alerted) {
@@ -85,25 +117,37 @@ async fn check_rpo(app: &App, chain: &Chain, now: OffsetDateTime, out: &mut Outc
             let mut c = chain.clone();
             c.rpo_alerted = None;
             if commit(app, &c, vec![replace_chain(&c)?]).await? {
-                out.log(format!("chain {}: RPO back within {}", chain.key, fmt_dur(rule.rpo_objective)));
+                out.log(format!(
+                    "chain {}: RPO back within {}",
+                    chain.key,
+                    fmt_dur(rule.rpo_objective)
+                ));
             }
             return Ok(());
         }
         _ => return Ok(()),
     }
-    let since = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let since = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     let mut c = chain.clone();
     c.rpo_alerted = Some(since.clone());
     if !commit(app, &c, vec![replace_chain(&c)?]).await? {
         return Ok(()); // another instance handled it
     }
-    let age = rpo.current.map(|d| format!("{:.1} h", d.as_seconds_f64() / 3600.0)).unwrap_or_else(|| "no copy completed yet".into());
+    let age = rpo
+        .current
+        .map(|d| format!("{:.1} h", d.as_seconds_f64() / 3600.0))
+        .unwrap_or_else(|| "no copy completed yet".into());
     let mut a = Alert::new(AlertKind::RpoBreached, &format!("{}|{since}", chain.key), format!("RPO objective {} breached for {} → {}: newest restore point in the target region: {age}", fmt_dur(rule.rpo_objective), chain.source_collection.name, chain.target_region), now);
     a.chain = Some(chain.key.clone());
     a.source_collection = Some(chain.source_collection.to_string());
     a.target_region = Some(chain.target_region.clone());
     a.source_vm = chain.source_vm.clone();
-    a.source_restore_point = chain.last_success_restore_point.as_ref().map(|n| chain.source_collection.restore_point(n).to_string());
+    a.source_restore_point = chain
+        .last_success_restore_point
+        .as_ref()
+        .map(|n| chain.source_collection.restore_point(n).to_string());
     out.alert(a);
     Ok(())
 }
@@ -117,38 +161,82 @@ pub(crate) fn disk_progress(rp: &crate::arm::model::RestorePoint) -> Vec<DiskPro
     rp.instance_view_disks()
         .iter()
         .map(|d| DiskProgress {
-            disk: d.id.as_deref().and_then(|i| i.rsplit('/').next()).unwrap_or("disk").to_string(),
-            percent: d.replication_status.as_ref().and_then(|r| r.completion_percent),
-            code: d.replication_status.as_ref().and_then(|r| r.status.as_ref()).and_then(|s| s.code.clone()),
+            disk: d
+                .id
+                .as_deref()
+                .and_then(|i| i.rsplit('/').next())
+                .unwrap_or("disk")
+                .to_string(),
+            percent: d
+                .replication_status
+                .as_ref()
+                .and_then(|r| r.completion_percent),
+            code: d
+                .replication_status
+                .as_ref()
+                .and_then(|r| r.status.as_ref())
+                .and_then(|s| s.code.clone()),
         })
         .collect()
 }
 
 /// Reads one copy in flight and acts on what it shows.
-async fn check_copy(app: &App, key: &str, first: Copy, now: OffsetDateTime, out: &mut Outcome) -> Result<(), FnError> {
+async fn check_copy(
+    app: &App,
+    key: &str,
+    first: Copy,
+    now: OffsetDateTime,
+    out: &mut Outcome,
+) -> Result<(), FnError> {
     let Some((rule, _)) = ({
-        let Some(chain) = chain::load_chain(app, key).await? else { return Ok(()) };
-        app.policy.find_target(&chain.source_collection, &chain.target_region).map(|(r, t)| (r.clone(), t.clone()))
+        let Some(chain) = chain::load_chain(app, key).await? else {
+            return Ok(());
+        };
+        app.policy
+            .find_target(&chain.source_collection, &chain.target_region)
+            .map(|(r, t)| (r.clone(), t.clone()))
     }) else {
         return Ok(());
     };
     let limits = app.limits(rule.max_copy_duration);
-    let target = app.arm.get_restore_point(&first.target_restore_point, true).await?;
+    let target = app
+        .arm
+        .get_restore_point(&first.target_restore_point, true)
+        .await?;
     let mut copy = first;
     for _ in 0..MAX_RACES {
-        let Some(mut chain) = chain::load_chain(app, key).await? else { return Ok(()) };
-        if chain.in_flight.as_deref() != Some(copy.row_key().as_str()) || copy.state != CopyState::InFlight {
+        let Some(mut chain) = chain::load_chain(app, key).await? else {
+            return Ok(());
+        };
+        if chain.in_flight.as_deref() != Some(copy.row_key().as_str())
+            || copy.state != CopyState::InFlight
+        {
             return Ok(()); // settled by someone else meanwhile
         }
         let Some(t) = &target else {
             let reason = "the target restore point disappeared while copying".to_string();
-            let alert = copy_alert(AlertKind::CopyFailed, &chain, &copy, format!("copy of {} to {} failed: {reason}", copy.source_restore_point.name, chain.target_region), now);
+            let alert = copy_alert(
+                AlertKind::CopyFailed,
+                &chain,
+                &copy,
+                format!(
+                    "copy of {} to {} failed: {reason}",
+                    copy.source_restore_point.name, chain.target_region
+                ),
+                now,
+            );
             copy.state = CopyState::Failed;
             copy.reason = Some(reason);
             copy.ended_at = Some(now);
             copy.alerts.insert(AlertKind::CopyFailed);
             chain.in_flight = None;
-            if commit(app, &chain, vec![replace_chain(&chain)?, replace_copy(&copy)?]).await? {
+            if commit(
+                app,
+                &chain,
+                vec![replace_chain(&chain)?, replace_copy(&copy)?],
+            )
+            .await?
+            {
                 out.alert(alert);
                 return Ok(());
             }
@@ -159,7 +247,11 @@ async fn check_copy(app: &App, key: &str, first: Copy, now: OffsetDateTime, out:
         let state = rules::replication_state(&disks);
         let percent = rules::overall_percent(&disks);
         let started = copy.started_at.unwrap_or(copy.requested_at);
-        let flight = InFlight { started_at: started, last_progress_at: copy.last_progress_at.unwrap_or(started), last_percent: copy.last_percent };
+        let flight = InFlight {
+            started_at: started,
+            last_progress_at: copy.last_progress_at.unwrap_or(started),
+            last_percent: copy.last_percent,
+        };
         let assessment = rules::assess(&flight, state, percent, now, &limits);
         let reading = Reading {
             chain: key.to_string(),
@@ -175,7 +267,11 @@ async fn check_copy(app: &App, key: &str, first: Copy, now: OffsetDateTime, out:
             .into(),
         };
         // The platform resets the percentage on failure: the alert carries what we saw before.
-        let before = copy.last_reading_at.map(|at| LastReading { at, percent: copy.last_percent, status: copy.last_status.clone() });
+        let before = copy.last_reading_at.map(|at| LastReading {
+            at,
+            percent: copy.last_percent,
+            status: copy.last_status.clone(),
+        });
         copy.readings += 1;
         copy.last_reading_at = Some(now);
         copy.last_status = Some(summarize(&disks));
@@ -195,7 +291,10 @@ async fn check_copy(app: &App, key: &str, first: Copy, now: OffsetDateTime, out:
                 copy.state = CopyState::Succeeded;
                 copy.ended_at = Some(now);
                 chain.in_flight = None;
-                if chain.last_success_source_time.is_none_or(|t| copy.source_time > t) {
+                if chain
+                    .last_success_source_time
+                    .is_none_or(|t| copy.source_time > t)
+                {
                     chain.last_success_source_time = Some(copy.source_time);
                     chain.last_success_restore_point = Some(copy.source_restore_point.name.clone());
                 }
@@ -205,18 +304,23 @@ async fn check_copy(app: &App, key: &str, first: Copy, now: OffsetDateTime, out:
             Assessment::Failed => {
                 copy.state = CopyState::Failed;
                 copy.ended_at = Some(now);
-                copy.reason = Some("replication failed; the platform reports no error details".into());
+                copy.reason =
+                    Some("replication failed; the platform reports no error details".into());
                 chain.in_flight = None;
                 chain_changed = true;
                 if copy.alerts.insert(AlertKind::CopyFailed) {
-                    let mut a = copy_alert(AlertKind::CopyFailed, &chain, &copy, String::new(), now);
+                    let mut a =
+                        copy_alert(AlertKind::CopyFailed, &chain, &copy, String::new(), now);
                     a.last_reading = before.clone();
                     a.message = format!(
                         "copy of {} to {} failed after {}; last progress seen: {}",
                         copy.source_restore_point.name,
                         chain.target_region,
                         fmt_dur(now - started),
-                        before.as_ref().map(|b| format!("{}% at {}", b.percent.unwrap_or(0.0), b.at)).unwrap_or_else(|| "none".into())
+                        before
+                            .as_ref()
+                            .map(|b| format!("{}% at {}", b.percent.unwrap_or(0.0), b.at))
+                            .unwrap_or_else(|| "none".into())
                     );
                     alerts.push(a);
                 }
@@ -225,26 +329,59 @@ async fn check_copy(app: &App, key: &str, first: Copy, now: OffsetDateTime, out:
                 delete_target = true;
                 copy.state = CopyState::Expired;
                 copy.ended_at = Some(now);
-                copy.reason = Some(format!("no completion within {}", fmt_dur(limits.max_duration)));
+                copy.reason = Some(format!(
+                    "no completion within {}",
+                    fmt_dur(limits.max_duration)
+                ));
                 chain.in_flight = None;
                 chain_changed = true;
                 if copy.alerts.insert(AlertKind::CopyExpired) {
                     alerts.push(copy_alert(AlertKind::CopyExpired, &chain, &copy, format!("copy of {} to {} expired after {} at {}%; target restore point deleted, chain moves on", copy.source_restore_point.name, chain.target_region, fmt_dur(now - started), copy.last_percent.unwrap_or(0.0)), now));
                 }
             }
-            Assessment::InProgress { stalled, expiry_approaching, .. } => {
+            Assessment::InProgress {
+                stalled,
+                expiry_approaching,
+                ..
+            } => {
                 if stalled && copy.alerts.insert(AlertKind::CopyStalled) {
-                    alerts.push(copy_alert(AlertKind::CopyStalled, &chain, &copy, format!("copy of {} to {} shows no progress since {} ({}%)", copy.source_restore_point.name, chain.target_region, copy.last_progress_at.unwrap_or(started), copy.last_percent.unwrap_or(0.0)), now));
+                    alerts.push(copy_alert(
+                        AlertKind::CopyStalled,
+                        &chain,
+                        &copy,
+                        format!(
+                            "copy of {} to {} shows no progress since {} ({}%)",
+                            copy.source_restore_point.name,
+                            chain.target_region,
+                            copy.last_progress_at.unwrap_or(started),
+                            copy.last_percent.unwrap_or(0.0)
+                        ),
+                        now,
+                    ));
                 }
                 if expiry_approaching && copy.alerts.insert(AlertKind::ExpiryApproaching) {
-                    alerts.push(copy_alert(AlertKind::ExpiryApproaching, &chain, &copy, format!("copy of {} to {} will reach its maximum duration at {} ({}% done)", copy.source_restore_point.name, chain.target_region, started + limits.max_duration, copy.last_percent.unwrap_or(0.0)), now));
+                    alerts.push(copy_alert(
+                        AlertKind::ExpiryApproaching,
+                        &chain,
+                        &copy,
+                        format!(
+                            "copy of {} to {} will reach its maximum duration at {} ({}% done)",
+                            copy.source_restore_point.name,
+                            chain.target_region,
+                            started + limits.max_duration,
+                            copy.last_percent.unwrap_or(0.0)
+                        ),
+                        now,
+                    ));
                 }
             }
         }
         if delete_target {
             // Clean up first: if ARM is unavailable the copy stays in flight and the next
             // tick tries again, rather than leaving an orphaned partial copy behind.
-            app.arm.delete_restore_point(&copy.target_restore_point).await?;
+            app.arm
+                .delete_restore_point(&copy.target_restore_point)
+                .await?;
         }
         let mut ops = vec![Op::Insert(reading.to_entity()), replace_copy(&copy)?];
         if chain_changed {
@@ -271,13 +408,22 @@ async fn check_copy(app: &App, key: &str, first: Copy, now: OffsetDateTime, out:
 }
 
 async fn reload(app: &App, key: &str, copy: &Copy) -> Result<Copy, FnError> {
-    load_copy(app, key, &copy.row_key()).await?.ok_or_else(|| FnError::Other(format!("copy {} vanished from the ledger", copy.row_key())))
+    load_copy(app, key, &copy.row_key())
+        .await?
+        .ok_or_else(|| FnError::Other(format!("copy {} vanished from the ledger", copy.row_key())))
 }
 
 fn summarize(disks: &[DiskProgress]) -> String {
     disks
         .iter()
-        .map(|d| format!("{}={}%/{}", d.disk, d.percent.unwrap_or(0.0), d.code.as_deref().unwrap_or("-")))
+        .map(|d| {
+            format!(
+                "{}={}%/{}",
+                d.disk,
+                d.percent.unwrap_or(0.0),
+                d.code.as_deref().unwrap_or("-")
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

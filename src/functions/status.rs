@@ -20,15 +20,27 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Answers a status request: (HTTP status, JSON body).
-pub async fn status(app: &App, view: &str, query: &BTreeMap<String, String>, now: OffsetDateTime) -> (u16, Value) {
+pub async fn status(
+    app: &App,
+    view: &str,
+    query: &BTreeMap<String, String>,
+    now: OffsetDateTime,
+) -> (u16, Value) {
     let allowed: &[&str] = match view {
         "" | "chains" => &[],
         "chain" => &["key"],
         "readiness" | "lineage" => &["restorePoint"],
-        other => return bad(format!("unknown view {other:?}; use chains, chain, readiness or lineage")),
+        other => {
+            return bad(format!(
+                "unknown view {other:?}; use chains, chain, readiness or lineage"
+            ))
+        }
     };
     // `code` is the function key; the host consumes it, but it may be forwarded.
-    if let Some(k) = query.keys().find(|k| !allowed.contains(&k.as_str()) && k.as_str() != "code") {
+    if let Some(k) = query
+        .keys()
+        .find(|k| !allowed.contains(&k.as_str()) && k.as_str() != "code")
+    {
         return bad(format!("unknown query parameter {k:?} for view {view:?}"));
     }
     let result = match view {
@@ -37,25 +49,40 @@ pub async fn status(app: &App, view: &str, query: &BTreeMap<String, String>, now
             Some(k) if uuid::Uuid::parse_str(k).is_ok() => chain(app, k, now).await,
             _ => return bad("chain needs ?key=<chain key (a UUID)>".into()),
         },
-        _ => match query.get("restorePoint").map(|s| s.parse::<RestorePointId>()) {
+        _ => match query
+            .get("restorePoint")
+            .map(|s| s.parse::<RestorePointId>())
+        {
             Some(Ok(rp)) if view == "readiness" => readiness(app, &rp).await,
             Some(Ok(rp)) => lineage(app, &rp).await.map(|(s, v)| (s, v)),
             Some(Err(e)) => return bad(e.to_string()),
-            None => return bad(format!("{view} needs ?restorePoint=<target restore point id>")),
+            None => {
+                return bad(format!(
+                    "{view} needs ?restorePoint=<target restore point id>"
+                ))
+            }
         },
     };
     match result {
         Ok(r) => r,
-        Err(e) => (503, json!({"error": {"code": "Unavailable", "message": e.to_string()}})),
+        Err(e) => (
+            503,
+            json!({"error": {"code": "Unavailable", "message": e.to_string()}}),
+        ),
     }
 }
 
 fn bad(message: String) -> (u16, Value) {
-    (400, json!({"error": {"code": "BadRequest", "message": message}}))
+    (
+        400,
+        json!({"error": {"code": "BadRequest", "message": message}}),
+    )
 }
 
 fn ts(t: Option<OffsetDateTime>) -> Value {
-    t.and_then(|t| t.format(&Rfc3339).ok()).map(Value::String).unwrap_or(Value::Null)
+    t.and_then(|t| t.format(&Rfc3339).ok())
+        .map(Value::String)
+        .unwrap_or(Value::Null)
 }
 
 fn hours(d: time::Duration) -> f64 {
@@ -63,19 +90,32 @@ fn hours(d: time::Duration) -> f64 {
 }
 
 async fn all_chains(app: &App) -> Result<Vec<Chain>, FnError> {
-    let q = Query { row_key_from: Some(CHAIN_ROW.into()), row_key_to: Some(format!("{CHAIN_ROW}\u{0}")), ..Query::default() };
+    let q = Query {
+        row_key_from: Some(CHAIN_ROW.into()),
+        row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
+        ..Query::default()
+    };
     let rows = query_all(app.ledger.as_ref(), &q).await?;
-    rows.iter().map(|e| Chain::from_entity(e).map_err(|e| FnError::Other(e.to_string()))).collect()
+    rows.iter()
+        .map(|e| Chain::from_entity(e).map_err(|e| FnError::Other(e.to_string())))
+        .collect()
 }
 
 fn chain_json(app: &App, c: &Chain, copies: &[Copy], now: OffsetDateTime) -> Value {
-    let mut counts: BTreeMap<&str, usize> = CopyState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    let mut counts: BTreeMap<&str, usize> =
+        CopyState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for cp in copies {
         *counts.entry(cp.state.as_str()).or_default() += 1;
     }
-    let objective = app.policy.find_target(&c.source_collection, &c.target_region).map(|(r, _)| r.rpo_objective);
+    let objective = app
+        .policy
+        .find_target(&c.source_collection, &c.target_region)
+        .map(|(r, _)| r.rpo_objective);
     let rpo = objective.map(|o| rules::rpo(c.last_success_source_time, c.created_at, now, o));
-    let in_flight = c.in_flight.as_ref().and_then(|row| copies.iter().find(|cp| &cp.row_key() == row));
+    let in_flight = c
+        .in_flight
+        .as_ref()
+        .and_then(|row| copies.iter().find(|cp| &cp.row_key() == row));
     json!({
         "key": c.key,
         "sourceCollection": c.source_collection.to_string(),
@@ -137,7 +177,10 @@ async fn chains(app: &App, now: OffsetDateTime) -> Result<(u16, Value), FnError>
 
 async fn chain(app: &App, key: &str, now: OffsetDateTime) -> Result<(u16, Value), FnError> {
     let Some(c) = load_chain(app, key).await? else {
-        return Ok((404, json!({"error": {"code": "NotFound", "message": format!("no chain {key}")}})));
+        return Ok((
+            404,
+            json!({"error": {"code": "NotFound", "message": format!("no chain {key}")}}),
+        ));
     };
     let mut cps = copies(app, key, None).await?;
     cps.sort_by_key(|c| c.source_time);
@@ -148,12 +191,27 @@ async fn chain(app: &App, key: &str, now: OffsetDateTime) -> Result<(u16, Value)
 
 /// Finds the copy record of a target restore point via its chain (by target collection).
 async fn find_copy(app: &App, target: &RestorePointId) -> Result<Option<(Chain, Copy)>, FnError> {
-    let q = Query { row_key_from: Some(CHAIN_ROW.into()), row_key_to: Some(format!("{CHAIN_ROW}\u{0}")), ..Query::default() }
-        .where_eq("TargetCollection", LValue::String(target.collection.to_string()));
-    let mut candidates: Vec<Chain> = query_all(app.ledger.as_ref(), &q).await?.iter().filter_map(|e| Chain::from_entity(e).ok()).collect();
+    let q = Query {
+        row_key_from: Some(CHAIN_ROW.into()),
+        row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
+        ..Query::default()
+    }
+    .where_eq(
+        "TargetCollection",
+        LValue::String(target.collection.to_string()),
+    );
+    let mut candidates: Vec<Chain> = query_all(app.ledger.as_ref(), &q)
+        .await?
+        .iter()
+        .filter_map(|e| Chain::from_entity(e).ok())
+        .collect();
     if candidates.is_empty() {
         // Ids are case-insensitive but stored as written: fall back to comparing keys.
-        candidates = all_chains(app).await?.into_iter().filter(|c| c.target_collection.key() == target.collection.key()).collect();
+        candidates = all_chains(app)
+            .await?
+            .into_iter()
+            .filter(|c| c.target_collection.key() == target.collection.key())
+            .collect();
     }
     for c in candidates {
         let row = crate::ledger::records::copy_row(&target.name);
@@ -166,37 +224,51 @@ async fn find_copy(app: &App, target: &RestorePointId) -> Result<Option<(Chain, 
 
 async fn lineage(app: &App, target: &RestorePointId) -> Result<(u16, Value), FnError> {
     match find_copy(app, target).await? {
-        None => Ok((404, json!({"error": {"code": "NotFound", "message": format!("{target} is not a copy ferry made")}}))),
-        Some((c, cp)) => Ok((200, json!({
-            "targetRestorePoint": cp.target_restore_point.to_string(),
-            "sourceRestorePoint": cp.source_restore_point.to_string(),
-            "sourceVm": cp.source_vm.clone().or(c.source_vm.clone()),
-            "sourceCollection": c.source_collection.to_string(),
-            "chain": c.key,
-            "copy": copy_json(&cp),
-        }))),
+        None => Ok((
+            404,
+            json!({"error": {"code": "NotFound", "message": format!("{target} is not a copy ferry made")}}),
+        )),
+        Some((c, cp)) => Ok((
+            200,
+            json!({
+                "targetRestorePoint": cp.target_restore_point.to_string(),
+                "sourceRestorePoint": cp.source_restore_point.to_string(),
+                "sourceVm": cp.source_vm.clone().or(c.source_vm.clone()),
+                "sourceCollection": c.source_collection.to_string(),
+                "chain": c.key,
+                "copy": copy_json(&cp),
+            }),
+        )),
     }
 }
 
 async fn readiness(app: &App, target: &RestorePointId) -> Result<(u16, Value), FnError> {
     let Some(rp) = app.arm.get_restore_point(target, true).await? else {
-        return Ok((404, json!({"error": {"code": "NotFound", "message": format!("{target} does not exist")}})));
+        return Ok((
+            404,
+            json!({"error": {"code": "NotFound", "message": format!("{target} does not exist")}}),
+        ));
     };
     let disks = disk_progress(&rp);
     let (ready, reason) = match rules::readiness(&disks) {
         Readiness::Ready => (true, None),
         Readiness::NotReady { reason } => (false, Some(reason)),
     };
-    let lineage = find_copy(app, target).await?.map(|(c, cp)| json!({
-        "sourceRestorePoint": cp.source_restore_point.to_string(),
-        "sourceVm": cp.source_vm.or(c.source_vm),
-        "chain": c.key,
-    }));
-    Ok((200, json!({
-        "restorePoint": target.to_string(),
-        "ready": ready,
-        "reason": reason,
-        "disks": disks,
-        "lineage": lineage,
-    })))
+    let lineage = find_copy(app, target).await?.map(|(c, cp)| {
+        json!({
+            "sourceRestorePoint": cp.source_restore_point.to_string(),
+            "sourceVm": cp.source_vm.or(c.source_vm),
+            "chain": c.key,
+        })
+    });
+    Ok((
+        200,
+        json!({
+            "restorePoint": target.to_string(),
+            "ready": ready,
+            "reason": reason,
+            "disks": disks,
+            "lineage": lineage,
+        }),
+    ))
 }

@@ -13,7 +13,7 @@
 //! Property names are PascalCase and typed (Edm.DateTime for times) so operators can read
 //! the ledger in the portal or with the official SDKs.
 
-use super::{Entity, ETag, Value};
+use super::{ETag, Entity, Value};
 use crate::alerts::AlertKind;
 use crate::ids::{CollectionId, RestorePointId};
 use crate::rules::DiskProgress;
@@ -38,7 +38,12 @@ pub struct RecordError {
 pub fn chain_key(source: &CollectionId, target_region: &str) -> String {
     uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_URL,
-        format!("ferry-chain|{}|{}", source.key(), target_region.to_ascii_lowercase()).as_bytes(),
+        format!(
+            "ferry-chain|{}|{}",
+            source.key(),
+            target_region.to_ascii_lowercase()
+        )
+        .as_bytes(),
     )
     .to_string()
 }
@@ -49,7 +54,10 @@ pub fn copy_row(source_rp_name: &str) -> String {
 
 pub fn reading_row(source_rp_name: &str, at: OffsetDateTime) -> String {
     let micros = (at.unix_timestamp_nanos() / 1000).max(0);
-    format!("{READING_PREFIX}{}|{micros:020}", source_rp_name.to_ascii_lowercase())
+    format!(
+        "{READING_PREFIX}{}|{micros:020}",
+        source_rp_name.to_ascii_lowercase()
+    )
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +132,10 @@ impl CopyState {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, CopyState::Succeeded | CopyState::Failed | CopyState::Expired | CopyState::Rejected)
+        matches!(
+            self,
+            CopyState::Succeeded | CopyState::Failed | CopyState::Expired | CopyState::Rejected
+        )
     }
 }
 
@@ -188,7 +199,10 @@ fn opt_str(e: &mut Entity, name: &str, v: &Option<String>) {
 
 fn fmt_times(ts: &[OffsetDateTime]) -> String {
     ts.iter()
-        .map(|t| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
+        .map(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -199,27 +213,46 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn fail(&self, reason: String) -> RecordError {
-        RecordError { partition: self.e.partition_key.clone(), row: self.e.row_key.clone(), reason }
+        RecordError {
+            partition: self.e.partition_key.clone(),
+            row: self.e.row_key.clone(),
+            reason,
+        }
     }
     fn req_str(&self, name: &str) -> Result<String, RecordError> {
-        self.e.str(name).map(str::to_string).ok_or_else(|| self.fail(format!("missing string {name}")))
+        self.e
+            .str(name)
+            .map(str::to_string)
+            .ok_or_else(|| self.fail(format!("missing string {name}")))
     }
     fn req_time(&self, name: &str) -> Result<OffsetDateTime, RecordError> {
-        self.e.time(name).ok_or_else(|| self.fail(format!("missing time {name}")))
+        self.e
+            .time(name)
+            .ok_or_else(|| self.fail(format!("missing time {name}")))
     }
     fn opt_str(&self, name: &str) -> Option<String> {
-        self.e.str(name).filter(|v| !v.is_empty()).map(str::to_string)
+        self.e
+            .str(name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
     }
     fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<T, RecordError>
     where
         T::Err: std::fmt::Display,
     {
-        self.req_str(name)?.parse().map_err(|e: T::Err| self.fail(format!("{name}: {e}")))
+        self.req_str(name)?
+            .parse()
+            .map_err(|e: T::Err| self.fail(format!("{name}: {e}")))
     }
     fn times(&self, name: &str) -> Result<Vec<OffsetDateTime>, RecordError> {
-        let Some(text) = self.opt_str(name) else { return Ok(Vec::new()) };
+        let Some(text) = self.opt_str(name) else {
+            return Ok(Vec::new());
+        };
         text.split(',')
-            .map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|e| self.fail(format!("{name}: {e}"))))
+            .map(|t| {
+                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| self.fail(format!("{name}: {e}")))
+            })
             .collect()
     }
 }
@@ -239,8 +272,16 @@ impl Chain {
         opt_str(&mut e, "SourceVm", &self.source_vm);
         opt_time(&mut e, "Watermark", self.watermark);
         opt_str(&mut e, "BaseRestorePoint", &self.base_restore_point);
-        opt_time(&mut e, "LastSuccessSourceTime", self.last_success_source_time);
-        opt_str(&mut e, "LastSuccessRestorePoint", &self.last_success_restore_point);
+        opt_time(
+            &mut e,
+            "LastSuccessSourceTime",
+            self.last_success_source_time,
+        );
+        opt_str(
+            &mut e,
+            "LastSuccessRestorePoint",
+            &self.last_success_restore_point,
+        );
         opt_time(&mut e, "LastSuccessAt", self.last_success_at);
         opt_str(&mut e, "RpoAlerted", &self.rpo_alerted);
         e
@@ -275,9 +316,15 @@ impl Copy {
     pub fn to_entity(&self) -> Entity {
         let alerts: Vec<&str> = self.alerts.iter().map(|k| k.as_str()).collect();
         let mut e = Entity::new(&self.chain, self.row_key())
-            .with("SourceRestorePoint", s(&self.source_restore_point.to_string()))
+            .with(
+                "SourceRestorePoint",
+                s(&self.source_restore_point.to_string()),
+            )
             .with("SourceTime", Value::DateTime(self.source_time))
-            .with("TargetRestorePoint", s(&self.target_restore_point.to_string()))
+            .with(
+                "TargetRestorePoint",
+                s(&self.target_restore_point.to_string()),
+            )
             .with("State", s(self.state.as_str()))
             .with("RequestedAt", Value::DateTime(self.requested_at))
             .with("DeferCount", Value::Int64(self.defer_count as i64))
@@ -295,7 +342,10 @@ impl Copy {
         opt_str(&mut e, "LastStatus", &self.last_status);
         opt_time(&mut e, "LastProgressAt", self.last_progress_at);
         if !self.encryption.is_empty() {
-            e.properties.insert("Encryption".into(), s(&serde_json::to_string(&self.encryption).unwrap_or_default()));
+            e.properties.insert(
+                "Encryption".into(),
+                s(&serde_json::to_string(&self.encryption).unwrap_or_default()),
+            );
         }
         e
     }
@@ -303,7 +353,8 @@ impl Copy {
     pub fn from_entity(e: &Entity) -> Result<Copy, RecordError> {
         let r = Reader { e };
         let state_text = r.req_str("State")?;
-        let state = CopyState::parse(&state_text).ok_or_else(|| r.fail(format!("unknown State {state_text:?}")))?;
+        let state = CopyState::parse(&state_text)
+            .ok_or_else(|| r.fail(format!("unknown State {state_text:?}")))?;
         let alerts = r
             .opt_str("AlertsSent")
             .map(|a| a.split(',').filter_map(AlertKind::parse).collect())
@@ -342,7 +393,10 @@ impl Reading {
         let mut e = Entity::new(&self.chain, reading_row(&self.source_rp_name, self.at))
             .with("At", Value::DateTime(self.at))
             .with("SourceRestorePointName", s(&self.source_rp_name))
-            .with("Disks", s(&serde_json::to_string(&self.disks).unwrap_or_default()))
+            .with(
+                "Disks",
+                s(&serde_json::to_string(&self.disks).unwrap_or_default()),
+            )
             .with("State", s(&self.state));
         if let Some(p) = self.percent {
             e.properties.insert("Percent".into(), Value::Double(p));
@@ -352,7 +406,8 @@ impl Reading {
 
     pub fn from_entity(e: &Entity) -> Result<Reading, RecordError> {
         let r = Reader { e };
-        let disks = serde_json::from_str(&r.req_str("Disks")?).map_err(|x| r.fail(format!("Disks: {x}")))?;
+        let disks = serde_json::from_str(&r.req_str("Disks")?)
+            .map_err(|x| r.fail(format!("Disks: {x}")))?;
         Ok(Reading {
             chain: e.partition_key.clone(),
             source_rp_name: r.req_str("SourceRestorePointName")?,
@@ -398,7 +453,13 @@ mod tests {
     #[test]
     fn chain_key_is_stable_and_case_insensitive() {
         let a: CollectionId = SRC.parse().unwrap();
-        let b: CollectionId = SRC.to_uppercase().replace("SUBSCRIPTIONS", "subscriptions").replace("RESOURCEGROUPS", "resourceGroups").replace("PROVIDERS", "providers").parse().unwrap();
+        let b: CollectionId = SRC
+            .to_uppercase()
+            .replace("SUBSCRIPTIONS", "subscriptions")
+            .replace("RESOURCEGROUPS", "resourceGroups")
+            .replace("PROVIDERS", "providers")
+            .parse()
+            .unwrap();
         assert_eq!(chain_key(&a, "westus2"), chain_key(&b, "WestUS2"));
         assert_ne!(chain_key(&a, "westus2"), chain_key(&a, "eastus2"));
         assert!(chain_key(&a, "westus2").len() <= 128);
@@ -444,7 +505,18 @@ mod tests {
         let a = reading_row("rp1", datetime!(2026-11-01 01:00 UTC));
         let b = reading_row("rp1", datetime!(2026-11-10 01:00 UTC));
         assert!(a < b);
-        let r = Reading { chain: "c".into(), source_rp_name: "rp1".into(), at: datetime!(2026-11-01 01:00 UTC), disks: vec![DiskProgress { disk: "os".into(), percent: Some(10.0), code: Some("ReplicationState/inProgress".into()) }], percent: Some(10.0), state: "InProgress".into() };
+        let r = Reading {
+            chain: "c".into(),
+            source_rp_name: "rp1".into(),
+            at: datetime!(2026-11-01 01:00 UTC),
+            disks: vec![DiskProgress {
+                disk: "os".into(),
+                percent: Some(10.0),
+                code: Some("ReplicationState/inProgress".into()),
+            }],
+            percent: Some(10.0),
+            state: "InProgress".into(),
+        };
         assert_eq!(Reading::from_entity(&r.to_entity()).unwrap(), r);
     }
 
@@ -455,7 +527,8 @@ mod tests {
         let err = Chain::from_entity(&e).unwrap_err();
         assert!(err.to_string().contains("TargetRegion") && err.to_string().contains("chain"));
         let mut e = chain().to_entity();
-        e.properties.insert("SourceCollection".into(), Value::String("garbage".into()));
+        e.properties
+            .insert("SourceCollection".into(), Value::String("garbage".into()));
         assert!(Chain::from_entity(&e).is_err());
     }
 }
