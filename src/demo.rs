@@ -582,7 +582,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         if !ready.is_empty() {
             // Both deliveries in use: Event Grid → Service Bus (recommended) on even days,
             // the eventGridTrigger on odd days.
-            let via = if day % 2 == 0 {
+            let via = if day.is_multiple_of(2) {
                 EventDelivery::Queue(config.events_queue.clone())
             } else {
                 EventDelivery::EventGridTrigger

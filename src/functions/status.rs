@@ -54,7 +54,7 @@ pub async fn status(
             .map(|s| s.parse::<RestorePointId>())
         {
             Some(Ok(rp)) if view == "readiness" => readiness(app, &rp).await,
-            Some(Ok(rp)) => lineage(app, &rp).await.map(|(s, v)| (s, v)),
+            Some(Ok(rp)) => lineage(app, &rp).await,
             Some(Err(e)) => return bad(e.to_string()),
             None => {
                 return bad(format!(
