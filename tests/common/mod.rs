@@ -1,0 +1,171 @@
+//! Shared pieces of the end-to-end tests: a simulated world on the ARM emulator, an ARM
+//! proxy that can be made to fail, and the Azurite ledger setting.
+#![allow(dead_code)]
+
+use ferry::clock::{ManualClock, SharedClock};
+use ferry::emulator::{Emulator, EmulatorConfig};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use time::macros::datetime;
+use time::OffsetDateTime;
+use warp::Filter;
+
+pub const SUB: &str = "00000000-0000-0000-0000-0000000000e2";
+pub const TOKEN: &str = "test-token";
+pub const T0: OffsetDateTime = datetime!(2026-11-02 00:00 UTC);
+
+pub fn rg(rg: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Compute")
+}
+
+pub fn collection(vm: &str) -> String {
+    format!("{}/restorePointCollections/rpc-{vm}", rg("rg-app"))
+}
+
+pub fn rp(vm: &str, name: &str) -> String {
+    format!("{}/restorePoints/{name}", collection(vm))
+}
+
+pub fn target_rp(vm: &str, region: &str, name: &str) -> String {
+    format!("{}/restorePointCollections/rpc-{vm}-{region}/restorePoints/{name}", rg("rg-dr"))
+}
+
+pub fn policy() -> String {
+    json!({"rules": [{
+        "scope": format!("/subscriptions/{SUB}/resourceGroups/rg-app"),
+        "targets": [{"region": "westus2", "resourceGroup": "rg-dr"}, {"region": "centralus", "resourceGroup": "rg-dr"}],
+    }]})
+    .to_string()
+}
+
+/// The Azurite table endpoint from `scripts/test`; a test needing it fails loudly without it.
+pub fn azurite_ledger(table: &str) -> Option<String> {
+    match std::env::var("FERRY_TEST_AZURITE_TABLE") {
+        Ok(endpoint) => Some(format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};TableEndpoint={endpoint};Table={table}",
+            ferry::ledger::table::setting::DEV_KEY
+        )),
+        Err(_) if std::env::var("FERRY_SKIP_AZURITE").is_ok() => None,
+        Err(_) => panic!("FERRY_TEST_AZURITE_TABLE is not set: run the tests with scripts/test (it starts Azurite), or set FERRY_SKIP_AZURITE=1 to skip"),
+    }
+}
+
+pub fn unique_table(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple()).chars().take(40).collect()
+}
+
+/// An emulator on a manual clock, serving on loopback.
+pub struct World {
+    pub clock: ManualClock,
+    pub emu: Emulator,
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl World {
+    pub async fn new(bandwidth_mbps: f64) -> World {
+        let clock = ManualClock::new(T0);
+        let shared: SharedClock = Arc::new(clock.clone());
+        let mut cfg = EmulatorConfig::new(shared);
+        cfg.seed = 1;
+        cfg.bandwidth_mbps = bandwidth_mbps;
+        let emu = Emulator::new(cfg);
+        let (addr, _task) = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        World { clock, emu, url: format!("http://{addr}"), http: reqwest::Client::new() }
+    }
+
+    pub async fn arm(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}?api-version=2025-11-01", self.url);
+        let mut req = self.http.request(method, url).bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.arm(reqwest::Method::PUT, path, Some(body)).await;
+        assert!((200..300).contains(&status), "PUT {path}: {status} {v}");
+        v
+    }
+
+    /// A VM with an OS and a data disk, and its restore point collection.
+    pub async fn vm(&self, name: &str) {
+        self.put(
+            &format!("{}/virtualMachines/{name}", rg("rg-app")),
+            json!({"location": "eastus", "properties": {"storageProfile": {
+                "osDisk": {"name": format!("{name}-os"), "diskSizeGB": 64},
+                "dataDisks": [{"lun": 0, "name": format!("{name}-data"), "diskSizeGB": 128}]}},
+                "tags": {"ferry-emulator:usedPercent": "50"}}),
+        )
+        .await;
+        self.put(&collection(name), json!({"location": "eastus", "properties": {"source": {"id": format!("{}/virtualMachines/{name}", rg("rg-app"))}}})).await;
+    }
+
+    pub async fn restore_point(&self, vm: &str, name: &str) {
+        self.put(&rp(vm, name), json!({"properties": {}})).await;
+    }
+}
+
+/// A loopback proxy in front of ARM that can be told to fail (503 with an ARM error body),
+/// for every request or only for PUTs.
+pub struct ArmProxy {
+    pub url: String,
+    pub down: Arc<AtomicBool>,
+    pub fail_puts: Arc<AtomicBool>,
+    pub refused: Arc<AtomicU64>,
+}
+
+impl ArmProxy {
+    pub async fn start(upstream: String) -> ArmProxy {
+        let down = Arc::new(AtomicBool::new(false));
+        let fail_puts = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(AtomicU64::new(0));
+        let client = reqwest::Client::new();
+        let (d, f, r) = (down.clone(), fail_puts.clone(), refused.clone());
+        let route = warp::method()
+            .and(warp::path::full())
+            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+            .and(warp::header::headers_cloned())
+            .and(warp::body::bytes())
+            .then(move |method: warp::http::Method, path: warp::path::FullPath, query: String, headers: warp::http::HeaderMap, body: bytes::Bytes| {
+                let (client, upstream, d, f, r) = (client.clone(), upstream.clone(), d.clone(), f.clone(), r.clone());
+                async move {
+                    if d.load(Ordering::SeqCst) || (method == warp::http::Method::PUT && f.load(Ordering::SeqCst)) {
+                        r.fetch_add(1, Ordering::SeqCst);
+                        let body = json!({"error": {"code": "ServiceUnavailable", "message": "injected by the test proxy"}});
+                        return warp::http::Response::builder().status(503).header("content-type", "application/json").body(body.to_string()).unwrap();
+                    }
+                    let url = if query.is_empty() { format!("{upstream}{}", path.as_str()) } else { format!("{upstream}{}?{query}", path.as_str()) };
+                    let mut req = client.request(reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(), url).body(body.to_vec());
+                    for (k, v) in headers.iter() {
+                        if k == "host" || k == "content-length" {
+                            continue;
+                        }
+                        req = req.header(k.as_str(), v.as_bytes());
+                    }
+                    match req.send().await {
+                        Ok(resp) => {
+                            let mut b = warp::http::Response::builder().status(resp.status().as_u16());
+                            for (k, v) in resp.headers() {
+                                if k != "content-length" && k != "transfer-encoding" {
+                                    b = b.header(k.as_str(), v.as_bytes());
+                                }
+                            }
+                            let text = resp.text().await.unwrap_or_default();
+                            b.body(text).unwrap()
+                        }
+                        Err(e) => warp::http::Response::builder().status(502).body(e.to_string()).unwrap(),
+                    }
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(warp::serve(route).incoming(listener).run());
+        ArmProxy { url: format!("http://{addr}"), down, fail_puts, refused }
+    }
+}
