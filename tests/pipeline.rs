@@ -14,10 +14,14 @@ use std::sync::Arc;
 use time::Duration;
 
 fn settings() -> BTreeMap<String, String> {
-    [("FERRY_COPY_QUEUE", "copy-requests"), ("FERRY_EVENTS_QUEUE", "restore-point-events"), ("FERRY_ALERTS_TOPIC", "alerts")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    [
+        ("FERRY_COPY_QUEUE", "copy-requests"),
+        ("FERRY_EVENTS_QUEUE", "restore-point-events"),
+        ("FERRY_ALERTS_TOPIC", "alerts"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 async fn start_host(world: &World, arm: &str, ledger: &str) -> Host {
@@ -33,10 +37,20 @@ async fn start_host(world: &World, arm: &str, ledger: &str) -> Host {
     ] {
         env.insert(k.into(), v);
     }
-    let target = HandlerTarget::Process { exe: env!("CARGO_BIN_EXE_ferry").into(), args: vec!["serve".into()], env };
-    let mut cfg = HostConfig::new(env!("CARGO_MANIFEST_DIR"), target, Arc::new(world.clock.clone()));
+    let target = HandlerTarget::Process {
+        exe: env!("CARGO_BIN_EXE_ferry").into(),
+        args: vec!["serve".into()],
+        env,
+    };
+    let mut cfg = HostConfig::new(
+        env!("CARGO_MANIFEST_DIR"),
+        target,
+        Arc::new(world.clock.clone()),
+    );
     cfg.settings = settings();
-    Host::start(cfg).await.expect("host stand-in starts the handler")
+    Host::start(cfg)
+        .await
+        .expect("host stand-in starts the handler")
 }
 
 async fn tick(world: &World, host: &Host) {
@@ -47,15 +61,27 @@ async fn tick(world: &World, host: &Host) {
 }
 
 async fn readiness(host: &Host, target: &str) -> Value {
-    let q = percent_encoding::utf8_percent_encode(target, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let (status, body) = host.call_http("status", "GET", &format!("/api/status/readiness?restorePoint={q}"), &[], None).await.unwrap();
+    let q = percent_encoding::utf8_percent_encode(target, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    let (status, body) = host
+        .call_http(
+            "status",
+            "GET",
+            &format!("/api/status/readiness?restorePoint={q}"),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{body}");
     body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn copies_survive_duplicates_failures_and_kill_9() {
-    let Some(ledger) = azurite_ledger(&unique_table("pipeline")) else { return };
+    let Some(ledger) = azurite_ledger(&unique_table("pipeline")) else {
+        return;
+    };
     let world = World::new(40.0).await;
     let proxy = ArmProxy::start(world.url.clone()).await;
     let host = start_host(&world, &proxy.url, &ledger).await;
@@ -68,24 +94,51 @@ async fn copies_survive_duplicates_failures_and_kill_9() {
     // A handler failure: ARM is down while the event arrives through the eventGridTrigger;
     // the invocation fails and Event Grid redelivers the batch later.
     proxy.down.store(true, Ordering::SeqCst);
-    host.publish_events(events.clone(), EventDelivery::EventGridTrigger).await.unwrap();
+    host.publish_events(events.clone(), EventDelivery::EventGridTrigger)
+        .await
+        .unwrap();
     host.run_until_idle().await.unwrap();
-    assert!(host.stats().failures >= 1, "the invocation must fail while ARM is down");
+    assert!(
+        host.stats().failures >= 1,
+        "the invocation must fail while ARM is down"
+    );
     assert!(proxy.refused.load(Ordering::SeqCst) > 0);
     proxy.down.store(false, Ordering::SeqCst);
 
     // Duplicates: the same event through the queue (twice) while the redelivery is pending.
-    host.publish_events(events.clone(), EventDelivery::Queue("restore-point-events".into())).await.unwrap();
-    host.publish_events(events.clone(), EventDelivery::Queue("restore-point-events".into())).await.unwrap();
+    host.publish_events(
+        events.clone(),
+        EventDelivery::Queue("restore-point-events".into()),
+    )
+    .await
+    .unwrap();
+    host.publish_events(
+        events.clone(),
+        EventDelivery::Queue("restore-point-events".into()),
+    )
+    .await
+    .unwrap();
     for _ in 0..3 {
         tick(&world, &host).await;
     }
-    assert!(host.stats().redeliveries >= 1, "the failed Event Grid batch must be redelivered: {:?}", host.stats());
-    assert_eq!(world.emu.stats().copies_started, 2, "one copy per target region: {:?}", world.emu.stats());
+    assert!(
+        host.stats().redeliveries >= 1,
+        "the failed Event Grid batch must be redelivered: {:?}",
+        host.stats()
+    );
+    assert_eq!(
+        world.emu.stats().copies_started,
+        2,
+        "one copy per target region: {:?}",
+        world.emu.stats()
+    );
 
     // kill -9 mid-copy; the restarted handler finds its state in the Table ledger.
     let before = readiness(&host, &target_rp("vm1", "westus2", "rp1")).await;
-    assert_eq!(before["ready"], false, "the copy must still be running: {before}");
+    assert_eq!(
+        before["ready"], false,
+        "the copy must still be running: {before}"
+    );
     host.restart_handler().await.unwrap();
 
     let mut done = false;
@@ -94,8 +147,17 @@ async fn copies_survive_duplicates_failures_and_kill_9() {
         let w = readiness(&host, &target_rp("vm1", "westus2", "rp1")).await;
         let c = readiness(&host, &target_rp("vm1", "centralus", "rp1")).await;
         if w["ready"] == true && c["ready"] == true {
-            assert_eq!(w["lineage"]["sourceVm"].as_str().unwrap_or("").to_ascii_lowercase(), format!("{}/virtualmachines/vm1", rg("rg-app")).to_ascii_lowercase());
-            assert_eq!(w["lineage"]["sourceRestorePoint"].as_str().unwrap_or(""), rp("vm1", "rp1"));
+            assert_eq!(
+                w["lineage"]["sourceVm"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_ascii_lowercase(),
+                format!("{}/virtualmachines/vm1", rg("rg-app")).to_ascii_lowercase()
+            );
+            assert_eq!(
+                w["lineage"]["sourceRestorePoint"].as_str().unwrap_or(""),
+                rp("vm1", "rp1")
+            );
             done = true;
             break;
         }
@@ -104,7 +166,9 @@ async fn copies_survive_duplicates_failures_and_kill_9() {
 
     // The same event, long after Service Bus's duplicate-detection window: the ledger
     // still knows the copy, so nothing is started again.
-    host.publish_events(events, EventDelivery::Queue("restore-point-events".into())).await.unwrap();
+    host.publish_events(events, EventDelivery::Queue("restore-point-events".into()))
+        .await
+        .unwrap();
     tick(&world, &host).await;
 
     let stats = world.emu.stats();
@@ -114,14 +178,19 @@ async fn copies_survive_duplicates_failures_and_kill_9() {
     assert!(host.dead_letters("copy-requests").is_empty());
     assert!(host.dead_letters("restore-point-events").is_empty());
     let alerts = host.take_outputs("alerts");
-    assert!(alerts.is_empty(), "a clean run raises no alerts: {alerts:?}");
+    assert!(
+        alerts.is_empty(),
+        "a clean run raises no alerts: {alerts:?}"
+    );
     assert_eq!(host.stats().handler_restarts, 1);
     host.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_copy_put_is_resumed_not_repeated() {
-    let Some(ledger) = azurite_ledger(&unique_table("resume")) else { return };
+    let Some(ledger) = azurite_ledger(&unique_table("resume")) else {
+        return;
+    };
     let world = World::new(400.0).await;
     let proxy = ArmProxy::start(world.url.clone()).await;
     let host = start_host(&world, &proxy.url, &ledger).await;
@@ -131,7 +200,12 @@ async fn a_failed_copy_put_is_resumed_not_repeated() {
 
     // Every PUT fails: the chain claims the copy (Starting) but the copy PUT never lands.
     proxy.fail_puts.store(true, Ordering::SeqCst);
-    host.publish_events(world.emu.drain_events(), EventDelivery::Queue("restore-point-events".into())).await.unwrap();
+    host.publish_events(
+        world.emu.drain_events(),
+        EventDelivery::Queue("restore-point-events".into()),
+    )
+    .await
+    .unwrap();
     host.run_until_idle().await.unwrap();
     assert_eq!(world.emu.stats().copies_started, 0);
     proxy.fail_puts.store(false, Ordering::SeqCst);
@@ -140,9 +214,15 @@ async fn a_failed_copy_put_is_resumed_not_repeated() {
         tick(&world, &host).await;
     }
     let stats = world.emu.stats();
-    assert_eq!(stats.copies_started, 2, "resumed once per region: {stats:?}");
+    assert_eq!(
+        stats.copies_started, 2,
+        "resumed once per region: {stats:?}"
+    );
     assert_eq!(stats.duplicate_copies, 0);
     assert_eq!(stats.rule_violations, 0, "{stats:?}");
-    assert_eq!(readiness(&host, &target_rp("vm2", "westus2", "rp1")).await["ready"], true);
+    assert_eq!(
+        readiness(&host, &target_rp("vm2", "westus2", "rp1")).await["ready"],
+        true
+    );
     host.shutdown().await;
 }

@@ -29,7 +29,10 @@ pub fn rp(vm: &str, name: &str) -> String {
 }
 
 pub fn target_rp(vm: &str, region: &str, name: &str) -> String {
-    format!("{}/restorePointCollections/rpc-{vm}-{region}/restorePoints/{name}", rg("rg-dr"))
+    format!(
+        "{}/restorePointCollections/rpc-{vm}-{region}/restorePoints/{name}",
+        rg("rg-dr")
+    )
 }
 
 pub fn policy() -> String {
@@ -53,7 +56,10 @@ pub fn azurite_ledger(table: &str) -> Option<String> {
 }
 
 pub fn unique_table(prefix: &str) -> String {
-    format!("{prefix}{}", uuid::Uuid::new_v4().simple()).chars().take(40).collect()
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+        .chars()
+        .take(40)
+        .collect()
 }
 
 /// An emulator on a manual clock, serving on loopback.
@@ -73,10 +79,20 @@ impl World {
         cfg.bandwidth_mbps = bandwidth_mbps;
         let emu = Emulator::new(cfg);
         let (addr, _task) = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        World { clock, emu, url: format!("http://{addr}"), http: reqwest::Client::new() }
+        World {
+            clock,
+            emu,
+            url: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
     }
 
-    pub async fn arm(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn arm(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let url = format!("{}{path}?api-version=2025-11-01", self.url);
         let mut req = self.http.request(method, url).bearer_auth(TOKEN);
         if let Some(b) = body {
@@ -166,6 +182,11 @@ impl ArmProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         tokio::spawn(warp::serve(route).incoming(listener).run());
-        ArmProxy { url: format!("http://{addr}"), down, fail_puts, refused }
+        ArmProxy {
+            url: format!("http://{addr}"),
+            down,
+            fail_puts,
+            refused,
+        }
     }
 }
