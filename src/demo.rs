@@ -125,6 +125,8 @@ pub struct DemoReport {
     /// Chains whose copy in flight is older than its maximum duration (must be 0).
     pub stuck_chains: usize,
     pub restore_points_created: usize,
+    /// Messages and events given up on by the host, with why (must be none).
+    pub dead_letters: BTreeMap<String, Vec<String>>,
     pub arm: Value,
     pub host: Value,
     pub per_chain: Vec<ChainReport>,
@@ -374,7 +376,11 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     // ARM emulator.
     let mut ecfg = EmulatorConfig::new(shared.clone());
     ecfg.seed = args.seed;
-    ecfg.faults = faults;
+    // Added latency is real time, not simulated: it would only make the demo slower.
+    ecfg.faults = FaultConfig {
+        latency: None,
+        ..faults
+    };
     let emu = Emulator::new(ecfg);
     let (emu_addr, _emu_task) = emu
         .serve("127.0.0.1:0".parse().expect("literal"))
@@ -411,13 +417,16 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         .map_err(|e| DemoError::Setup(e.to_string()))?;
     let late = Arc::new(LateSender::default());
     app.bus = late.clone();
+    // One copy polled at a time: the emulator draws its random outcomes in request order, so
+    // a fixed order makes a run reproducible.
+    app.poll_concurrency = 1;
     app.arm = crate::arm::ArmClient::new(
         crate::arm::ArmConfig {
             endpoint: config.arm_endpoint.clone(),
             read_limit: None,
             write_limit: None,
             // Retry-After is in simulated seconds: a short real wait, then reschedule.
-            max_backoff: std::time::Duration::from_millis(50),
+            max_backoff: std::time::Duration::from_millis(1),
             max_attempts: 4,
             ..crate::arm::ArmConfig::default()
         },
@@ -448,6 +457,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         .map_err(|e| DemoError::Setup(e.to_string()))?;
     let mut hcfg = HostConfig::new(app_root(), HandlerTarget::Url(handler_url), shared.clone());
     hcfg.settings = settings;
+    hcfg.sequential = true;
     let host = Host::start(hcfg)
         .await
         .map_err(|e| DemoError::Setup(format!("host stand-in: {e}")))?;
@@ -727,15 +737,16 @@ async fn build_report(
 
     // Every restore point created in scope must have a record per target region (copied,
     // in flight, pending, or rejected/failed/expired with an alert).
-    let mut lost = 0;
+    let mut lost_list = Vec::new();
     for (i, name) in created {
         let rp = rp_id(*i, name).to_ascii_lowercase();
         for region in TARGET_REGIONS {
             if !known.contains(&(rp.clone(), region.to_string())) {
-                lost += 1;
+                lost_list.push(format!("{} → {region}", rp_id(*i, name)));
             }
         }
     }
+    let lost = lost_list.len();
 
     let mut alerts: BTreeMap<String, usize> = AlertKind::ALL
         .iter()
@@ -772,12 +783,42 @@ async fn build_report(
         broken.push(format!("duplicate_alerts = {duplicate_alerts}"));
     }
     if lost != 0 {
-        broken.push(format!("lost_requests = {lost}"));
+        broken.push(format!(
+            "lost_requests = {lost}: {}",
+            lost_list
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if stuck != 0 {
         broken.push(format!("stuck_chains = {stuck}"));
     }
-    let dead = host.dead_letters(&queues.0).len() + host.dead_letters(&queues.1).len();
+    let mut dead_letters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for q in [
+        queues.0.clone(),
+        queues.1.clone(),
+        format!("eventgrid:{}", crate::functions::INGEST_EVENTGRID),
+    ] {
+        let d = host.dead_letters(&q);
+        if !d.is_empty() {
+            dead_letters.insert(
+                q,
+                d.iter()
+                    .map(|d| {
+                        format!(
+                            "{}: {}",
+                            d.reason,
+                            d.description.chars().take(300).collect::<String>()
+                        )
+                    })
+                    .collect(),
+            );
+        }
+    }
+    let dead: usize = dead_letters.values().map(Vec::len).sum();
     if dead != 0 {
         broken.push(format!("dead_lettered_messages = {dead}"));
     }
@@ -810,6 +851,7 @@ async fn build_report(
         lost_requests: lost,
         stuck_chains: stuck,
         restore_points_created: created.len(),
+        dead_letters,
         arm: serde_json::to_value(&stats).unwrap_or(Value::Null),
         host: serde_json::to_value(&host_stats).unwrap_or(Value::Null),
         per_chain,

@@ -406,7 +406,16 @@ async fn try_start(
     };
     let facts = source_facts(&rp, &disks);
     if let Some(t) = facts.time_created {
-        if discover_older(app, &chain, &copy, t, now, out).await? {
+        if discover(
+            app,
+            &chain,
+            Some((&copy.source_restore_point.name, t)),
+            now,
+            out,
+        )
+        .await?
+            > 0
+        {
             return Ok(Flow::Again);
         }
     }
@@ -506,24 +515,23 @@ async fn try_start(
 /// this when ferry first saw the collection are history, not backlog.
 const DISCOVERY_HORIZON: time::Duration = time::Duration::days(1);
 
-/// Before starting a copy, looks in the source collection for older restore points whose
-/// events have not arrived (late or lost events): they are recorded as pending so they go
-/// first, instead of becoming uncopyable once a newer one starts. Returns whether any was
-/// found.
-async fn discover_older(
+/// Looks in the source collection for restore points newer than the chain's watermark
+/// (and older than `before`, the copy about to start, if given) that the ledger does not
+/// know: their events are late or were lost. They are recorded as pending so they go first
+/// instead of becoming uncopyable once a newer one starts. Returns how many were found.
+pub(crate) async fn discover(
     app: &App,
     chain: &Chain,
-    candidate: &Copy,
-    created: OffsetDateTime,
+    before: Option<(&str, OffsetDateTime)>,
     now: OffsetDateTime,
     out: &mut Outcome,
-) -> Result<bool, FnError> {
+) -> Result<usize, FnError> {
     let Some(coll) = app
         .arm
         .get_collection(&chain.source_collection, true)
         .await?
     else {
-        return Ok(false);
+        return Ok(0);
     };
     let floor = chain
         .watermark
@@ -533,36 +541,38 @@ async fn discover_older(
         let (Some(name), Some(t)) = (rp.name.as_deref(), rp.time_created()) else {
             continue;
         };
-        if rp.is_copy()
-            || t <= floor
-            || t >= created
-            || name.eq_ignore_ascii_case(&candidate.source_restore_point.name)
-        {
+        if rp.is_copy() || t <= floor {
             continue;
+        }
+        if let Some((candidate, created)) = before {
+            if t >= created || name.eq_ignore_ascii_case(candidate) {
+                continue;
+            }
         }
         let id = chain.source_collection.restore_point(name);
         if load_copy(app, &chain.key, &copy_row(name)).await?.is_none() {
             found.push(new_copy(chain, &id, t, now));
         }
     }
-    if found.is_empty() {
-        return Ok(false);
-    }
+    let mut recorded = 0;
     for c in &found {
         match app
             .ledger
             .batch(&chain.key, vec![Op::Insert(c.to_entity())])
             .await
         {
-            Ok(_) => out.log(format!(
-                "{}: found in the collection before its event; recorded, pending",
-                c.source_restore_point
-            )),
+            Ok(_) => {
+                recorded += 1;
+                out.log(format!(
+                    "{} → {}: found in the collection without its event; recorded, pending",
+                    c.source_restore_point, chain.target_region
+                ));
+            }
             Err(LedgerError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(true)
+    Ok(recorded)
 }
 
 /// Sends the copy PUT for a claimed copy, or adopts the copy if a previous attempt (maybe a

@@ -84,11 +84,35 @@ async fn poll_chain(
             }
         }
     }
+    // Lost or very late events: every few hours, each chain compares the source
+    // collection with the ledger (one read, spread over ticks by chain).
+    let mut active = chain.active || chain.in_flight.is_some();
+    if reconcile_due(&chain.key, now) && chain::discover(app, &chain, None, now, out).await? > 0 {
+        active = true;
+    }
     // Starts the next copy when one ended, resumes a claimed copy, releases stale claims.
-    if chain.active || chain.in_flight.is_some() {
+    if active {
         advance(app, &chain.key, now, out).await?;
     }
     Ok(polled)
+}
+
+/// How often an idle chain is reconciled with its source collection.
+pub const RECONCILE_EVERY: time::Duration = time::Duration::hours(6);
+
+/// Whether this tick is the chain's turn to reconcile: each chain once per
+/// [`RECONCILE_EVERY`], at a tick chosen by its key so the reads are spread out.
+pub(crate) fn reconcile_due(key: &str, now: OffsetDateTime) -> bool {
+    let slots = (RECONCILE_EVERY.whole_seconds() / rules::POLL_INTERVAL.whole_seconds()).max(1);
+    let slot = now
+        .unix_timestamp()
+        .div_euclid(rules::POLL_INTERVAL.whole_seconds())
+        .rem_euclid(slots);
+    let mine = key
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+        % slots as u64;
+    slot as u64 == mine
 }
 
 async fn check_rpo(
@@ -411,6 +435,22 @@ async fn reload(app: &App, key: &str, copy: &Copy) -> Result<Copy, FnError> {
     load_copy(app, key, &copy.row_key())
         .await?
         .ok_or_else(|| FnError::Other(format!("copy {} vanished from the ledger", copy.row_key())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_chain_reconciles_once_per_period() {
+        let start = time::macros::datetime!(2026-11-01 00:00 UTC);
+        for key in ["a", "0b6f1c2e-6b0e-5b0f-9d3e-2f1e0c9b8a7d", "zzz"] {
+            let due = (0..72)
+                .filter(|i| reconcile_due(key, start + rules::POLL_INTERVAL * *i))
+                .count();
+            assert_eq!(due, 2, "{key}: twice in 12 hours");
+        }
+    }
 }
 
 fn summarize(disks: &[DiskProgress]) -> String {

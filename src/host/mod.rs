@@ -84,6 +84,10 @@ pub struct HostConfig {
     pub lock_duration: time::Duration,
     /// Event Grid: delivery attempts per batch before dead-lettering (Azure default 30).
     pub event_grid_max_attempts: u32,
+    /// Deliver one message at a time (one session, one queue after another) instead of up to
+    /// `maxConcurrentSessions` at once: the real host is concurrent, but a reproducible run
+    /// (same seed → same outcome) needs a fixed order.
+    pub sequential: bool,
 }
 
 impl HostConfig {
@@ -98,6 +102,7 @@ impl HostConfig {
             duplicate_detection_window: time::Duration::minutes(10),
             lock_duration: time::Duration::minutes(1),
             event_grid_max_attempts: 30,
+            sequential: false,
         }
     }
 }
@@ -561,7 +566,11 @@ impl Host {
             }
             return total;
         }
-        let workers = self.host_json.max_concurrent_sessions.max(1);
+        let workers = if self.config.sequential {
+            1
+        } else {
+            self.host_json.max_concurrent_sessions.max(1)
+        };
         let results = futures::future::join_all((0..workers).map(|_| async {
             let mut r = DeliveryReport::default();
             while let Some(sid) = self.broker.accept_session(queue) {
@@ -589,8 +598,16 @@ impl Host {
                 .iter()
                 .filter(|f| matches!(f.trigger.kind, TriggerKind::ServiceBus { .. }))
                 .collect();
-            for r in futures::future::join_all(sb.into_iter().map(|f| self.drain_queue(f))).await {
-                pass.add(&r);
+            if self.config.sequential {
+                for f in sb {
+                    pass.add(&self.drain_queue(f).await);
+                }
+            } else {
+                for r in
+                    futures::future::join_all(sb.into_iter().map(|f| self.drain_queue(f))).await
+                {
+                    pass.add(&r);
+                }
             }
             let did = pass.invocations;
             report.add(&pass);
