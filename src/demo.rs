@@ -127,6 +127,9 @@ pub struct DemoReport {
     pub restore_points_created: usize,
     /// Messages and events given up on by the host, with why (must be none).
     pub dead_letters: BTreeMap<String, Vec<String>>,
+    /// Handler crashes and ledger races injected on ferry's side.
+    pub injected_crashes: u64,
+    pub injected_conflicts: u64,
     pub arm: Value,
     pub host: Value,
     pub per_chain: Vec<ChainReport>,
@@ -413,6 +416,20 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     let ledger = crate::bootstrap::ledger(&config, &tokens)
         .await
         .map_err(|e| DemoError::Setup(e.to_string()))?;
+    // ferry's own trouble: crashes mid-invocation and lost ledger races.
+    let (crash_rate, conflict_rate) = match args.faults.as_str() {
+        "heavy" => (0.02, 0.05),
+        "default" => (0.002, 0.01),
+        _ => (0.0, 0.0),
+    };
+    let chaos = Arc::new(crate::chaos::Chaos::new(
+        args.seed,
+        crash_rate,
+        conflict_rate,
+    ));
+    let report_ledger = ledger.clone();
+    let ledger: Arc<dyn Ledger> =
+        Arc::new(crate::chaos::ConflictingLedger::new(ledger, chaos.clone()));
     let mut app = crate::bootstrap::app(&config, tokens.clone(), ledger.clone())
         .map_err(|e| DemoError::Setup(e.to_string()))?;
     let late = Arc::new(LateSender::default());
@@ -420,6 +437,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     // One copy polled at a time: the emulator draws its random outcomes in request order, so
     // a fixed order makes a run reproducible.
     app.poll_concurrency = 1;
+    app.chaos = Some(chaos.clone());
     app.arm = crate::arm::ArmClient::new(
         crate::arm::ArmConfig {
             endpoint: config.arm_endpoint.clone(),
@@ -641,8 +659,9 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         &sc,
         &emu,
         &host,
+        &chaos,
         (config.copy_queue.clone(), config.events_queue.clone()),
-        ledger.as_ref(),
+        report_ledger.as_ref(),
         &created,
         &status_body,
         clock.now(),
@@ -661,6 +680,7 @@ async fn build_report(
     sc: &Scenario,
     emu: &Emulator,
     host: &Host,
+    chaos: &crate::chaos::Chaos,
     queues: (String, String),
     ledger: &dyn Ledger,
     created: &[(usize, String)],
@@ -852,6 +872,8 @@ async fn build_report(
         stuck_chains: stuck,
         restore_points_created: created.len(),
         dead_letters,
+        injected_crashes: chaos.crashes(),
+        injected_conflicts: chaos.conflicts(),
         arm: serde_json::to_value(&stats).unwrap_or(Value::Null),
         host: serde_json::to_value(&host_stats).unwrap_or(Value::Null),
         per_chain,
@@ -904,6 +926,10 @@ fn print_human(r: &DemoReport) {
         } else {
             alerts.join(", ")
         }
+    );
+    println!(
+        "injected on ferry's side: {} handler crashes, {} ledger write conflicts",
+        r.injected_crashes, r.injected_conflicts
     );
     println!("ARM: {}", r.arm);
     println!("host: {}", r.host);

@@ -24,6 +24,7 @@ pub mod arm;
 pub mod auth;
 pub mod bootstrap;
 pub mod bus;
+pub mod chaos;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -41,9 +41,19 @@ pub struct App {
     pub stall_after: Duration,
     pub expiry_warning: Duration,
     pub poll_concurrency: usize,
+    /// Injected crashes (the soak only; `None` in `serve`).
+    pub chaos: Option<Arc<crate::chaos::Chaos>>,
 }
 
 impl App {
+    /// A point where a crash would hurt: the soak may kill the invocation here.
+    pub(crate) fn crash_point(&self, at: &'static str) -> Result<(), FnError> {
+        match &self.chaos {
+            Some(c) => c.crash_point(at).map_err(FnError::from),
+            None => Ok(()),
+        }
+    }
+
     fn limits(&self, max_duration: Duration) -> CopyLimits {
         CopyLimits {
             max_duration,
@@ -92,6 +102,8 @@ pub enum FnError {
     Contention(String),
     #[error("{0}")]
     Other(String),
+    #[error(transparent)]
+    Crash(#[from] crate::chaos::Crash),
 }
 
 /// Why a copy request message was sent.

@@ -407,6 +407,7 @@ async fn check_copy(
                 .delete_restore_point(&copy.target_restore_point)
                 .await?;
         }
+        app.crash_point("after reading progress, before recording it")?;
         let mut ops = vec![Op::Insert(reading.to_entity()), replace_copy(&copy)?];
         if chain_changed {
             ops.insert(0, replace_chain(&chain)?);
