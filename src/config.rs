@@ -70,8 +70,13 @@ pub fn running_in_azure(env: &BTreeMap<String, String>) -> bool {
     env.contains_key("WEBSITE_SITE_NAME") || env.contains_key("WEBSITE_INSTANCE_ID")
 }
 
+/// Service Bus entity names (Microsoft.ServiceBus naming rules): letters, digits, `.`, `-`,
+/// `_`, starting and ending with a letter or digit. The ends matter: a name of `.` would
+/// vanish from the request URL path (`url` drops dot segments) and ferry would send to the
+/// namespace's `/messages` instead.
 fn queue_name_ok(s: &str) -> bool {
-    !s.is_empty()
+    s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
         && s.len() <= 260
         && !s.contains("..")
         && s.chars()
@@ -333,6 +338,18 @@ mod tests {
 
     const POLICY: &str =
         r#"{"rules":[{"scope":"/subscriptions/s1","targets":[{"region":"westus2"}]}]}"#;
+
+    #[test]
+    fn queue_names_start_and_end_with_a_letter_or_digit() {
+        for ok in ["copy-requests", "a", "q.v2_x"] {
+            assert!(queue_name_ok(ok), "{ok}");
+        }
+        for bad in [
+            "", ".", "-q", "q-", "q.", "_q", "a..b", "a/b", "a?b", "a#b", "a%2Fb",
+        ] {
+            assert!(!queue_name_ok(bad), "{bad}");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

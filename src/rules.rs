@@ -465,7 +465,9 @@ pub fn readiness(disks: &[DiskProgress]) -> Readiness {
                 reason: format!("disk {} replication failed", d.disk),
             };
         }
-        if !code_is(&d.code, "succeeded") || d.percent.is_none_or(|p| p < 100.0) {
+        // Written as "not at least 100" so an unordered value (NaN) is never ready, exactly
+        // as `replication_state` never calls it succeeded.
+        if !code_is(&d.code, "succeeded") || !d.percent.is_some_and(|p| p >= 100.0) {
             return Readiness::NotReady {
                 reason: format!(
                     "disk {} at {}% ({})",
@@ -1076,6 +1078,15 @@ mod tests {
             overall_percent(&[disk(Some(80.0), None), disk(None, None)]),
             Some(0.0)
         );
+    }
+
+    /// Regression (arm_responses fuzz target): a NaN percentage with a succeeded code was
+    /// Ready here but InProgress in `replication_state`.
+    #[test]
+    fn nan_percent_is_neither_ready_nor_succeeded() {
+        let d = [disk(Some(f64::NAN), Some("ReplicationState/succeeded"))];
+        assert!(matches!(readiness(&d), Readiness::NotReady { .. }));
+        assert_eq!(replication_state(&d), ReplicationState::InProgress);
     }
 
     #[test]

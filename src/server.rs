@@ -35,8 +35,7 @@ pub fn routes(
         .and(warp::header::optional::<String>(
             "x-azure-functions-invocationid",
         ))
-        .and(warp::body::content_length_limit(MAX_BODY))
-        .and(warp::body::bytes())
+        .and(limited_body(MAX_BODY))
         .and_then(
             move |name: String, id: Option<String>, body: bytes::Bytes| {
                 let app = app.clone();
@@ -49,10 +48,17 @@ pub fn routes(
         .recover(|rej: warp::Rejection| async move {
             let (status, msg) = if rej.is_not_found() {
                 (StatusCode::NOT_FOUND, "no such function".to_string())
-            } else if rej.find::<warp::reject::PayloadTooLarge>().is_some() {
+            } else if rej.find::<BodyTooLarge>().is_some()
+                || rej.find::<warp::reject::PayloadTooLarge>().is_some()
+            {
                 (
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("invocation body larger than {MAX_BODY} bytes"),
+                )
+            } else if let Some(BodyUnreadable(why)) = rej.find::<BodyUnreadable>() {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the body: {why}"),
                 )
             } else if rej.find::<warp::reject::MethodNotAllowed>().is_some() {
                 (
@@ -65,6 +71,70 @@ pub fn routes(
             Ok::<_, Infallible>(json_reply(status, &json!({"error": msg})))
         })
         .unify()
+}
+
+/// The request body was larger than the limit.
+#[derive(Debug)]
+pub(crate) struct BodyTooLarge;
+
+impl warp::reject::Reject for BodyTooLarge {}
+
+/// The request body, at most `limit` bytes, with or without a `Content-Length`.
+///
+/// The Functions host sends invocations as `ObjectContent` (azure-functions-host,
+/// `HttpScriptInvocationContextExtensions.ToHttpRequestMessage`), which has no length, so
+/// they arrive chunked: `warp::body::content_length_limit` would refuse every one of them
+/// (411). A declared length over the limit is refused before reading; an undeclared one is
+/// read only until it passes the limit.
+pub(crate) fn limited_body(
+    limit: u64,
+) -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(move |declared: Option<u64>, body| async move {
+            if declared.is_some_and(|n| n > limit) {
+                return Err(warp::reject::custom(BodyTooLarge));
+            }
+            read_limited(body, limit).await.map_err(|e| match e {
+                ReadError::TooLarge => warp::reject::custom(BodyTooLarge),
+                ReadError::Transport(m) => warp::reject::custom(BodyUnreadable(m)),
+            })
+        })
+}
+
+/// The body could not be read (the client went away mid-request).
+#[derive(Debug)]
+pub(crate) struct BodyUnreadable(pub String);
+
+impl warp::reject::Reject for BodyUnreadable {}
+
+pub(crate) enum ReadError {
+    TooLarge,
+    Transport(String),
+}
+
+/// Collects a body stream, stopping as soon as it passes `limit` bytes.
+pub(crate) async fn read_limited<S, B>(body: S, limit: u64) -> Result<bytes::Bytes, ReadError>
+where
+    S: futures::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use futures::StreamExt;
+    let mut body = std::pin::pin!(body);
+    let mut out = bytes::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|e| ReadError::Transport(e.to_string()))?;
+        if (out.len() + chunk.remaining()) as u64 > limit {
+            return Err(ReadError::TooLarge);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            out.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(out.freeze())
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> warp::reply::Response {
@@ -109,6 +179,25 @@ fn rejected(name: &str, what: String, now: OffsetDateTime) -> Outcome {
     out
 }
 
+/// The host's clock (`Metadata.sys.UtcNow`) when it is a time ferry can compute with: in
+/// UTC, inside Edm.DateTime's years with room for the days added when scheduling retries
+/// (`now + delay` past year 9999 would panic). Otherwise this machine's clock.
+fn host_now(inv: &Invocation) -> OffsetDateTime {
+    match inv.utc_now() {
+        None => OffsetDateTime::now_utc(),
+        Some(t) => match t
+            .checked_to_offset(time::UtcOffset::UTC)
+            .filter(|u| (1601..=9998).contains(&u.year()))
+        {
+            Some(u) => u,
+            None => {
+                tracing::warn!("ignoring the host's UtcNow {t}: outside 1601..9998");
+                OffsetDateTime::now_utc()
+            }
+        },
+    }
+}
+
 /// Handles one invocation.
 pub async fn invoke(
     app: &App,
@@ -132,7 +221,7 @@ pub async fn invoke(
         }
     };
     // The host's clock: the stand-in runs it simulated, and every decision uses one "now".
-    let now = inv.utc_now().unwrap_or_else(OffsetDateTime::now_utc);
+    let now = host_now(&inv);
     drop(_enter);
     let result = match name {
         functions::INGEST | functions::INGEST_EVENTGRID => match inv.data_json("event") {
@@ -205,4 +294,60 @@ pub async fn serve(
         .graceful(shutdown)
         .run();
     Ok((local, tokio::spawn(server)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::stream;
+
+    fn with_now(now: &str) -> Invocation {
+        Invocation::from_value(json!({"Data": {}, "Metadata": {"sys": {"UtcNow": now}}}))
+            .expect("valid invocation")
+    }
+
+    /// A host clock at the end of time made `now + retry delay` overflow (a panic) in the
+    /// functions; it is not trusted past 9998.
+    #[test]
+    fn host_clock_is_used_only_when_it_can_be_computed_with() {
+        let normal = host_now(&with_now("2026-11-01T00:00:00Z"));
+        assert_eq!(normal, time::macros::datetime!(2026-11-01 00:00 UTC));
+        let offset = host_now(&with_now("2026-11-01T01:00:00+01:00"));
+        assert_eq!(offset.offset(), time::UtcOffset::UTC);
+        assert_eq!(offset, normal);
+        for extreme in [
+            "9999-12-31T23:59:59Z",
+            "9999-12-31T23:59:59-01:00",
+            "0001-01-01T00:00:00Z",
+        ] {
+            let t = host_now(&with_now(extreme));
+            assert!((2000..9000).contains(&t.year()), "{extreme} -> {t}");
+            assert!(t.checked_add(time::Duration::days(30)).is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_only_up_to_the_limit() {
+        let chunks = |n: usize| {
+            stream::iter(
+                (0..n).map(|_| Ok::<_, warp::Error>(bytes::Bytes::from_static(&[b'x'; 1024]))),
+            )
+        };
+        let b = read_limited(chunks(4), 4096)
+            .await
+            .ok()
+            .expect("at the limit");
+        assert_eq!(b.len(), 4096);
+        assert!(matches!(
+            read_limited(chunks(5), 4096).await,
+            Err(ReadError::TooLarge)
+        ));
+        // The reader stops at the first chunk past the limit, not at the end of the stream.
+        let endless =
+            stream::repeat_with(|| Ok::<_, warp::Error>(bytes::Bytes::from_static(&[b'x'; 1024])));
+        assert!(matches!(
+            read_limited(endless, 4096).await,
+            Err(ReadError::TooLarge)
+        ));
+    }
 }

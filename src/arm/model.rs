@@ -1028,11 +1028,15 @@ fn lenient_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Err
     match Option::<N>::deserialize(d)? {
         None => Ok(None),
         Some(N::Num(n)) => Ok(Some(n)),
+        // Rust's parser also reads "NaN" and "inf"; no percentage is ever that, and a NaN
+        // would read as "ready" to one rule and "in progress" to another.
         Some(N::Str(s)) => s
             .trim()
             .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
             .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("not a number: {s:?}"))),
+            .ok_or_else(|| serde::de::Error::custom(format!("not a number: {s:?}"))),
     }
 }
 
@@ -1049,6 +1053,24 @@ fn compact_number<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Erro
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Found by the `arm_responses` fuzz target
+    /// (fuzz/regressions/arm_responses/completion-percent-nan-string.json): `"NaN"` was read
+    /// as a percentage, written back as `null`, and made `readiness` say Ready while
+    /// `replication_state` said InProgress.
+    #[test]
+    fn non_finite_percent_strings_are_refused() {
+        for bad in ["NaN", "inf", "-Infinity", "nan"] {
+            let r = serde_json::from_value::<DiskRestorePointReplication>(
+                json!({"status": {"code": "ReplicationState/succeeded"}, "completionPercent": bad}),
+            );
+            let e = r.unwrap_err().to_string();
+            assert!(e.contains("not a number"), "{bad}: {e}");
+        }
+        let ok: DiskRestorePointReplication =
+            serde_json::from_value(json!({"completionPercent": " 42.5 "})).unwrap();
+        assert_eq!(ok.completion_percent, Some(42.5));
+    }
 
     const SRC: &str = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/src/restorePoints/rp1";
 

@@ -153,6 +153,10 @@ impl ServiceBusRest {
     }
 
     fn entity_url(&self, queue: &str) -> Result<Url, BusError> {
+        // `push` encodes `/`, `?` and `#` but silently drops `.` and `..`, which would send
+        // to another entity; names are checked at start (config), and here again because
+        // `send` takes any string.
+        super::message::validate_entity_name(queue)?;
         let mut url = self.endpoint.clone();
         url.set_query(None);
         url.path_segments_mut()
@@ -352,6 +356,34 @@ impl MessageSender for ServiceBusRest {
                 }
                 Err((e, _)) => return Err(e),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_urls_keep_the_name_as_one_segment_and_refuse_dot_names() {
+        let bus = ServiceBusRest::new(
+            Url::parse("https://ns.servicebus.windows.net/").unwrap(),
+            BusAuth::Sas {
+                key_name: "k".into(),
+                key: "c2VjcmV0".into(),
+            },
+        )
+        .unwrap();
+        let u = bus.entity_url("copy-requests").unwrap();
+        assert_eq!(
+            u.as_str(),
+            "https://ns.servicebus.windows.net/copy-requests"
+        );
+        for bad in ["", ".", "..", "a/../b", "a//b", "a?b", "a#b"] {
+            assert!(
+                matches!(bus.entity_url(bad), Err(BusError::Config { .. })),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -190,7 +190,24 @@ pub(crate) fn filter(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static
 {
     let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
-    let body = warp::body::bytes().or(warp::any().map(Bytes::new)).unify();
+    // Bounded while reading (None = over MAX_BODY), so a huge upload is never buffered.
+    let body = warp::header::optional::<u64>("content-length")
+        .or(warp::any().map(|| None))
+        .unify()
+        .and(warp::body::stream())
+        .then(|declared: Option<u64>, body| async move {
+            if declared.is_some_and(|n| n > MAX_BODY as u64) {
+                return None;
+            }
+            match crate::server::read_limited(body, MAX_BODY as u64).await {
+                Ok(b) => Some(b),
+                Err(crate::server::ReadError::TooLarge) => None,
+                // A client gone mid-body gets no useful answer anyway.
+                Err(crate::server::ReadError::Transport(_)) => Some(Bytes::new()),
+            }
+        })
+        .or(warp::any().map(|| Some(Bytes::new())))
+        .unify();
     warp::any()
         .and(warp::method())
         .and(warp::path::full())
@@ -203,10 +220,18 @@ pub(crate) fn filter(
                   path: warp::path::FullPath,
                   raw_query: String,
                   headers: HeaderMap,
-                  body: Bytes,
+                  body: Option<Bytes>,
                   kill: Option<ConnKill>| {
                 let emu = emu.clone();
                 async move {
+                    let Some(body) = body else {
+                        return Reply::error(
+                            413,
+                            "RequestEntityTooLarge",
+                            "The request body is larger than 4 MiB.",
+                        )
+                        .into_response();
+                    };
                     let query = url::form_urlencoded::parse(raw_query.as_bytes())
                         .into_owned()
                         .collect();

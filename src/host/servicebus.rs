@@ -430,9 +430,16 @@ pub async fn serve(
     let route = warp::post()
         .and(warp::path!(String / "messages"))
         .and(warp::header::headers_cloned())
-        .and(warp::body::bytes())
-        .map(move |entity: String, headers: HeaderMap, body: Bytes| {
-            let (status, detail) = handle_send(&broker, &entity, &headers, &body);
+        // Bounded while reading, so an oversized send is refused without buffering it all.
+        .and(crate::server::limited_body(MAX_MESSAGE_BYTES as u64).map(Some).or(warp::any().map(|| None)).unify())
+        .map(move |entity: String, headers: HeaderMap, body: Option<Bytes>| {
+            let (status, detail) = match body {
+                Some(body) => handle_send(&broker, &entity, &headers, &body),
+                None => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("The message is larger than the limit of {MAX_MESSAGE_BYTES} bytes, or its body could not be read."),
+                ),
+            };
             reply(status, detail)
         });
     let not_found = warp::any().map(|| {

@@ -110,7 +110,12 @@ pub(crate) fn validate_entity(e: &Entity) -> Result<(), LedgerError> {
                     s.encode_utf16().count() * 2
                 )))
             }
-            Value::DateTime(t) if !(1601..=9999).contains(&t.to_offset(time::UtcOffset::UTC).year()) => {
+            // Checked: `to_offset` panics when the UTC time is past year ±9999.
+            Value::DateTime(t)
+                if !t
+                    .checked_to_offset(time::UtcOffset::UTC)
+                    .is_some_and(|u| (1601..=9999).contains(&u.year())) =>
+            {
                 return Err(LedgerError::Invalid(format!(
                     "entity {}: DateTime property {name} ({t}) is outside Edm.DateTime's 1601..9999 range",
                     at()
@@ -288,5 +293,25 @@ mod tests {
     #[tokio::test]
     async fn conformance() {
         crate::ledger::conformance::run(&MemoryLedger::new()).await;
+    }
+
+    /// A time ARM or an event can carry (`9999-12-31T23:59:59-05:00` parses as RFC 3339)
+    /// whose UTC reading is past year 9999 made `to_offset` panic here; now it is refused
+    /// like any other time outside Edm.DateTime.
+    #[test]
+    fn datetime_past_9999_in_utc_is_refused_not_a_panic() {
+        let t = time::OffsetDateTime::parse(
+            "9999-12-31T23:59:59-05:00",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        let e = Entity::new("p", "r").with("SourceTime", Value::DateTime(t));
+        let err = validate_entity(&e).unwrap_err();
+        assert!(err.to_string().contains("1601..9999"), "{err}");
+        let ok = Entity::new("p", "r").with(
+            "SourceTime",
+            Value::DateTime(time::macros::datetime!(2026-11-01 00:00 -05:00)),
+        );
+        assert!(validate_entity(&ok).is_ok());
     }
 }

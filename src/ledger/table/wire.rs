@@ -17,7 +17,10 @@ pub const STRICT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// `Edm.DateTime` as Azure writes it: UTC, seven fraction digits (100 ns ticks).
 pub fn format_datetime(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
+    // `to_offset` panics when the UTC time falls outside year ±9999 (e.g. 9999-12-31T23:00
+    // at -02:00); such a value is outside Edm.DateTime and refused before any write, so the
+    // local reading only ever reaches a query literal, which then matches nothing.
+    let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
         t.year(),
@@ -31,9 +34,12 @@ pub fn format_datetime(t: OffsetDateTime) -> String {
 }
 
 pub fn parse_datetime(s: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map(|t| t.to_offset(UtcOffset::UTC))
-        .map_err(|e| format!("invalid Edm.DateTime {s:?}: {e}"))
+    let t = OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|e| format!("invalid Edm.DateTime {s:?}: {e}"))?;
+    // Checked: an offset can push the UTC time past year 9999, where `to_offset` panics.
+    t.checked_to_offset(UtcOffset::UTC).ok_or_else(|| {
+        format!("invalid Edm.DateTime {s:?}: outside the representable range in UTC")
+    })
 }
 
 /// An OData string literal: single quotes, inner quotes doubled.
@@ -192,6 +198,23 @@ pub fn entity_from_json(obj: &Map<String, Json>, etag: Option<ETag>) -> Result<E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `copy_request_message` fuzz target
+    /// (fuzz/regressions/copy_request_message/datetime-offset-past-9999.json): the offset
+    /// moves the UTC time into year 10000 and `to_offset` panicked.
+    #[test]
+    fn datetime_whose_utc_is_out_of_range_is_an_error_not_a_panic() {
+        let e = parse_datetime("9999-12-31T23:59:59-01:00").unwrap_err();
+        assert!(e.contains("outside the representable range"), "{e}");
+        let obj = serde_json::json!({"PartitionKey": "p", "RowKey": "r",
+            "X@odata.type": "Edm.DateTime", "X": "9999-12-31T23:59:59-01:00"});
+        let e = entity_from_json(obj.as_object().unwrap(), None).unwrap_err();
+        assert!(e.contains("9999-12-31T23:59:59-01:00"), "{e}");
+        assert_eq!(
+            parse_datetime("0000-01-01T00:30:00+01:00").map(|t| t.year()),
+            Ok(-1)
+        );
+    }
     use time::macros::datetime;
 
     #[test]
