@@ -154,6 +154,6 @@ mod tests {
         let rb: Vec<bool> = (0..64).map(|_| b.crash_point("x").is_err()).collect();
         assert_eq!(ra, rb);
         assert!(a.crashes() > 10 && a.crashes() < 54);
-        assert_eq!(Chaos::new(1, 0.0, 0.0).crash_point("x").is_ok(), true);
+        assert!(Chaos::new(1, 0.0, 0.0).crash_point("x").is_ok());
     }
 }

@@ -438,6 +438,21 @@ async fn reload(app: &App, key: &str, copy: &Copy) -> Result<Copy, FnError> {
         .ok_or_else(|| FnError::Other(format!("copy {} vanished from the ledger", copy.row_key())))
 }
 
+fn summarize(disks: &[DiskProgress]) -> String {
+    disks
+        .iter()
+        .map(|d| {
+            format!(
+                "{}={}%/{}",
+                d.disk,
+                d.percent.unwrap_or(0.0),
+                d.code.as_deref().unwrap_or("-")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,19 +467,4 @@ mod tests {
             assert_eq!(due, 2, "{key}: twice in 12 hours");
         }
     }
-}
-
-fn summarize(disks: &[DiskProgress]) -> String {
-    disks
-        .iter()
-        .map(|d| {
-            format!(
-                "{}={}%/{}",
-                d.disk,
-                d.percent.unwrap_or(0.0),
-                d.code.as_deref().unwrap_or("-")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
