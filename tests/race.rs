@@ -129,7 +129,10 @@ async fn two_handlers_racing_on_one_chain_never_double_start() {
         .collect();
 
     let mut seq = 0;
-    for _round in 0..40 {
+    for _round in 0..80 {
+        if world.emu.stats().copies_succeeded as usize == RPS * REGIONS.len() {
+            break;
+        }
         let now = ferry::clock::Clock::now(&world.clock);
         let mut calls = Vec::new();
         for (h, other) in [(&a, &b), (&b, &a)] {
@@ -170,6 +173,26 @@ async fn two_handlers_racing_on_one_chain_never_double_start() {
     }
 
     let stats = world.emu.stats();
+    if stats.copies_started as usize != RPS * REGIONS.len() {
+        let (_, body) = host
+            .call_http("status", "GET", "/api/status/chains", &[], None)
+            .await
+            .unwrap();
+        for c in body["chains"].as_array().cloned().unwrap_or_default() {
+            let key = c["key"].as_str().unwrap_or_default().to_string();
+            let (_, detail) = host
+                .call_http(
+                    "status",
+                    "GET",
+                    &format!("/api/status/chain?key={key}"),
+                    &[],
+                    None,
+                )
+                .await
+                .unwrap();
+            eprintln!("{}", serde_json::to_string_pretty(&detail).unwrap());
+        }
+    }
     assert_eq!(stats.duplicate_copies, 0, "{stats:?}");
     assert_eq!(
         stats.rule_violations, 0,
