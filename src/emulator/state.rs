@@ -190,6 +190,9 @@ pub(crate) struct State {
     pub rng_faults: ChaCha8Rng,
     pub buckets: BTreeMap<(String, bool), TokenBucket>,
     pub copy_windows: BTreeMap<String, CopyWindow>,
+    /// No copy can change phase before this time (from the last full scan in `settle`);
+    /// `None` forces a scan. Without it every request walked every restore point.
+    pub settle_due: Option<OffsetDateTime>,
 }
 
 impl State {
@@ -210,6 +213,7 @@ impl State {
             rng_faults: ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_fa17_u64),
             buckets: BTreeMap::new(),
             copy_windows: BTreeMap::new(),
+            settle_due: None,
         }
     }
 
@@ -252,14 +256,20 @@ impl State {
 
     /// Finalizes copies that reached a terminal phase by `now` (counted once in stats).
     pub fn settle(&mut self, now: OffsetDateTime) {
+        if self.settle_due.is_some_and(|due| now < due) {
+            return;
+        }
         let mut done = Vec::new();
+        let mut next: Option<OffsetDateTime> = None;
         for c in self.collections.values_mut() {
             for rp in &mut c.rps {
-                let disks = rp.disks.clone();
                 if let RpKind::Copy(cs) = &mut rp.kind {
                     if cs.finalized.is_none() {
-                        let p = copy_phase(cs, &disks, now);
-                        if p != Phase::InProgress {
+                        let p = copy_phase(cs, &rp.disks, now);
+                        if p == Phase::InProgress {
+                            let due = cs.started + phase_change_after(cs, &rp.disks);
+                            next = Some(next.map_or(due, |n| n.min(due)));
+                        } else {
                             cs.finalized = Some(p);
                             done.push(p);
                         }
@@ -267,6 +277,8 @@ impl State {
                 }
             }
         }
+        // Nothing in progress: nothing to do until a copy is created (which resets this).
+        self.settle_due = Some(next.unwrap_or(now + COPY_LIMIT));
         for p in done {
             match p {
                 Phase::Succeeded => self.stats.copies_succeeded += 1,
@@ -318,6 +330,16 @@ fn longest(disks: &[DiskRp]) -> Duration {
         .filter_map(|d| d.copy.as_ref().map(|c| c.duration))
         .max()
         .unwrap_or(Duration::ZERO)
+}
+
+/// How long after its start a copy may first leave `InProgress` (the visible elapsed time
+/// never exceeds the real one, so before this `copy_phase` cannot change).
+fn phase_change_after(cs: &CopyState, disks: &[DiskRp]) -> Duration {
+    match cs.fate {
+        Fate::Normal => longest(disks).min(COPY_LIMIT),
+        Fate::FailAt(t) => t.min(COPY_LIMIT),
+        Fate::NeverProgress => COPY_LIMIT,
+    }
 }
 
 /// The phase of a copy as the platform publishes it at `now`.

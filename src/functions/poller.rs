@@ -10,7 +10,7 @@ use super::chain::{
 use super::{App, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind, LastReading};
 use crate::ledger::records::{Chain, Copy, CopyState, Reading, CHAIN_ROW};
-use crate::ledger::{query_all, Op, Query};
+use crate::ledger::{Continuation, Op, Query};
 use crate::rules::{self, Assessment, DiskProgress, InFlight, ReplicationState};
 use futures::StreamExt;
 use time::OffsetDateTime;
@@ -31,33 +31,40 @@ pub async fn poller(app: &App, now: OffsetDateTime) -> Result<(Outcome, SweepSta
         row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
         ..Query::default()
     };
-    let rows = query_all(app.ledger.as_ref(), &q).await?;
-    let mut stats = SweepStats {
-        chains: rows.len(),
-        ..Default::default()
-    };
+    let mut stats = SweepStats::default();
     let mut out = Outcome::default();
-    let results: Vec<_> = futures::stream::iter(rows.into_iter().map(|e| async move {
-        let mut o = Outcome::default();
-        let key = e.partition_key.clone();
-        let r = match Chain::from_entity(&e) {
-            Ok(c) => poll_chain(app, c, now, &mut o).await,
-            Err(err) => Err(FnError::Other(err.to_string())),
-        };
-        (key, r, o)
-    }))
-    .buffer_unordered(app.poll_concurrency.max(1))
-    .collect()
-    .await;
-    for (key, r, o) in results {
-        out.merge(o);
-        match r {
-            Ok(polled) => stats.polled += polled as usize,
-            Err(e) => {
-                // One chain's trouble must not stop the sweep; the next tick retries it.
-                stats.errors += 1;
-                out.log(format!("chain {key}: {e}"));
+    // Page by page, results folded as they come: memory stays at one page of chain rows
+    // (1,000) plus the copies being polled, however many chains there are.
+    let mut next: Option<Continuation> = None;
+    loop {
+        let page = app.ledger.query(&q, next.as_ref()).await?;
+        stats.chains += page.entities.len();
+        futures::stream::iter(page.entities.into_iter().map(|e| async move {
+            let mut o = Outcome::default();
+            let key = e.partition_key.clone();
+            let r = match Chain::from_entity(&e) {
+                Ok(c) => poll_chain(app, c, now, &mut o).await,
+                Err(err) => Err(FnError::Other(err.to_string())),
+            };
+            (key, r, o)
+        }))
+        .buffer_unordered(app.poll_concurrency.max(1))
+        .for_each(|(key, r, o)| {
+            out.merge(o);
+            match r {
+                Ok(polled) => stats.polled += polled as usize,
+                Err(e) => {
+                    // One chain's trouble must not stop the sweep; the next tick retries it.
+                    stats.errors += 1;
+                    out.log(format!("chain {key}: {e}"));
+                }
             }
+            futures::future::ready(())
+        })
+        .await;
+        match page.continuation {
+            Some(c) => next = Some(c),
+            None => break,
         }
     }
     out.log(format!(

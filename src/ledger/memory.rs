@@ -181,12 +181,16 @@ impl Ledger for MemoryLedger {
             .unwrap_or(MAX_PAGE)
             .clamp(1, MAX_PAGE);
         let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
-        let start = continuation.map(|c| {
-            (
+        let start = match (continuation, &query.partition_key) {
+            (Some(c), _) => Some((
                 c.next_partition_key.clone(),
                 c.next_row_key.clone().unwrap_or_default(),
-            )
-        });
+            )),
+            // A partition query starts at its partition instead of walking every row before
+            // it (the sequencer and poller query one chain's partition per invocation).
+            (None, Some(pk)) => Some((pk.clone(), query.row_key_from.clone().unwrap_or_default())),
+            (None, None) => None,
+        };
         let iter: Box<dyn Iterator<Item = (&(String, String), &Entity)>> = match &start {
             Some(s) => Box::new(rows.range(s.clone()..)),
             None => Box::new(rows.iter()),
@@ -194,6 +198,14 @@ impl Ledger for MemoryLedger {
         let mut entities = Vec::new();
         let mut continuation = None;
         for ((pk, rk), e) in iter {
+            // Rows are in (partition, row) order: past the queried partition nothing matches.
+            if let Some(want) = &query.partition_key {
+                match pk.cmp(want) {
+                    std::cmp::Ordering::Less => continue,
+                    std::cmp::Ordering::Greater => break,
+                    std::cmp::Ordering::Equal => {}
+                }
+            }
             if !matches(query, e) {
                 continue;
             }
