@@ -346,6 +346,7 @@ async fn run(
             stall_after: time::Duration::hours(6),
             expiry_warning: time::Duration::days(2),
             poll_concurrency: concurrency,
+            chaos: None,
         })
     };
 
