@@ -130,7 +130,14 @@ async fn two_handlers_racing_on_one_chain_never_double_start() {
 
     let mut seq = 0;
     for _round in 0..80 {
-        if world.emu.stats().copies_succeeded as usize == RPS * REGIONS.len() {
+        let (_, body) = host
+            .call_http("status", "GET", "/api/status/chains", &[], None)
+            .await
+            .unwrap();
+        let done = body["chains"].as_array().is_some_and(|cs| {
+            cs.len() == REGIONS.len() && cs.iter().all(|c| c["copies"]["Succeeded"] == RPS)
+        });
+        if done {
             break;
         }
         let now = ferry::clock::Clock::now(&world.clock);

@@ -555,25 +555,31 @@ pub(crate) async fn discover(
             found.push(new_copy(chain, &id, t, now));
         }
     }
-    let mut recorded = 0;
-    for c in &found {
-        match app
-            .ledger
-            .batch(&chain.key, vec![Op::Insert(c.to_entity())])
-            .await
-        {
-            Ok(_) => {
-                recorded += 1;
+    if found.is_empty() {
+        return Ok(0);
+    }
+    // Recorded together with a write of the chain row: a concurrent instance that read the
+    // pending list before these rows existed then loses its claim (ETag) and looks again,
+    // instead of starting a newer copy and making these uncopyable.
+    found.truncate(99);
+    let mut c = chain.clone();
+    c.active = true;
+    let mut ops = vec![replace_chain(&c)?];
+    ops.extend(found.iter().map(|cp| Op::Insert(cp.to_entity())));
+    match app.ledger.batch(&chain.key, ops).await {
+        Ok(_) => {
+            for cp in &found {
                 out.log(format!(
                     "{} → {}: found in the collection without its event; recorded, pending",
-                    c.source_restore_point, chain.target_region
+                    cp.source_restore_point, chain.target_region
                 ));
             }
-            Err(LedgerError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
+            Ok(found.len())
         }
+        // Someone else changed the chain or recorded one of these first: look again.
+        Err(e) if e.is_race() => Ok(1),
+        Err(e) => Err(e.into()),
     }
-    Ok(recorded)
 }
 
 /// Sends the copy PUT for a claimed copy, or adopts the copy if a previous attempt (maybe a
