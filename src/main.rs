@@ -27,6 +27,24 @@ enum Command {
     },
     /// Run the whole pipeline on the built-in ARM emulator and Functions host stand-in.
     Demo(ferry::demo::DemoArgs),
+    /// Print chains, copies and RPO from the ledger (same JSON as the status function).
+    Status {
+        /// One chain (its key) with every copy; default: every chain.
+        #[arg(long)]
+        chain: Option<String>,
+    },
+    /// Whether a copied restore point can be restored from now (every disk at 100 % and
+    /// succeeded), with its lineage.
+    Readiness {
+        /// Target restore point id.
+        restore_point: String,
+    },
+    /// Show what the policy does with a source restore point collection: the rule, the
+    /// chains, the target collections and disk encryption set mappings.
+    Plan {
+        /// Source restore point collection id.
+        collection: String,
+    },
     /// Run the ARM emulator as a standalone server.
     Emulate {
         #[arg(long, default_value = "127.0.0.1:8089")]
@@ -116,12 +134,117 @@ async fn serve(port: Option<u16>) -> ExitCode {
     }
 }
 
+/// Operator commands read the same settings as `serve` (the Service Bus endpoint is not
+/// used but must be valid).
+async fn operator(view: &str, query: std::collections::BTreeMap<String, String>) -> ExitCode {
+    let mut env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    env.entry("FERRY_SERVICEBUS_ENDPOINT".into())
+        .or_insert_with(|| "https://unused.servicebus.windows.net".into());
+    let config = match Config::from_env(&env, Mode::Serve) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(LogFormat::Text);
+    let app = match ferry::bootstrap::build(&config).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (status, body) =
+        ferry::functions::status::status(&app, view, &query, time::OffsetDateTime::now_utc()).await;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&body).unwrap_or_default()
+    );
+    if status == 200 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn plan(collection: &str) -> ExitCode {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let Some(text) = env.get("FERRY_POLICY") else {
+        eprintln!("ferry plan: FERRY_POLICY is not set");
+        return ExitCode::from(2);
+    };
+    let text = if text.trim_start().starts_with('{') {
+        text.clone()
+    } else {
+        std::fs::read_to_string(text).unwrap_or_default()
+    };
+    let policy = match ferry::policy::Policy::parse(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ferry plan: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let id: ferry::ids::CollectionId = match collection.parse() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("ferry plan: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rules: Vec<serde_json::Value> = policy
+        .candidates(&id)
+        .map(|r| {
+            serde_json::json!({
+                "scope": r.scope,
+                "tag": r.tag.as_ref().map(|(n, v)| serde_json::json!({"name": n, "value": v})),
+                "maxCopyDurationHours": r.max_copy_duration.whole_hours(),
+                "rpoObjectiveHours": r.rpo_objective.whole_hours(),
+                "minConsistency": r.min_consistency.to_string(),
+                "createTargetCollections": r.create_target_collections,
+                "chains": r.targets.iter().map(|t| serde_json::json!({
+                    "targetRegion": t.region,
+                    "chain": ferry::ledger::records::chain_key(&id, &t.region),
+                    "targetCollection": t.collection_for(&id).map(|c| c.to_string()).unwrap_or_else(|e| e),
+                    "diskEncryptionSets": t.disk_encryption_sets,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let note = if rules.is_empty() {
+        "no rule covers this collection: its restore points are not copied"
+    } else {
+        "the first rule whose tag matches the collection applies"
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(
+            &serde_json::json!({"collection": id.to_string(), "rules": rules, "note": note})
+        )
+        .unwrap_or_default()
+    );
+    ExitCode::SUCCESS
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { port } => serve(port).await,
         Command::Demo(args) => ferry::demo::run_cli(args).await,
+        Command::Status { chain } => match chain {
+            Some(k) => operator("chain", [("key".to_string(), k)].into()).await,
+            None => operator("chains", Default::default()).await,
+        },
+        Command::Readiness { restore_point } => {
+            operator(
+                "readiness",
+                [("restorePoint".to_string(), restore_point)].into(),
+            )
+            .await
+        }
+        Command::Plan { collection } => plan(&collection),
         Command::Emulate {
             listen,
             time_scale,
