@@ -225,16 +225,9 @@ pub async fn invoke(
     drop(_enter);
     let result = match name {
         functions::INGEST | functions::INGEST_EVENTGRID => match inv.data_json("event") {
-            Ok(v) => {
-                let delivery = if name == functions::INGEST {
-                    functions::ingest::Delivery::Queue
-                } else {
-                    functions::ingest::Delivery::EventGrid
-                };
-                functions::ingest::ingest(app, &v, delivery, now)
-                    .await
-                    .map(|o| (o, None))
-            }
+            Ok(v) => functions::ingest::ingest(app, &v, now)
+                .await
+                .map(|o| (o, None)),
             Err(e) => Ok((rejected(name, e.to_string(), now), None)),
         },
         functions::SEQUENCER => match inv.data_json("request") {

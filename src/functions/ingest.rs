@@ -11,15 +11,6 @@ use crate::rules::RejectReason;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-/// How the event reached ingest, which decides how a transient failure is retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    /// Event Grid → Service Bus queue → `ingest`: re-enqueued with a delay.
-    Queue,
-    /// `eventGridTrigger`: fail the invocation; Event Grid retries with its own backoff.
-    EventGrid,
-}
-
 /// An event put back on the events queue while ARM was unavailable.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -33,12 +24,12 @@ struct RetryEnvelope {
 const ENVELOPE_KEY: &str = "ferryRetry";
 
 /// Handles one event payload (an event, an array of events, or a retry envelope).
-pub async fn ingest(
-    app: &App,
-    payload: &Value,
-    delivery: Delivery,
-    now: OffsetDateTime,
-) -> Result<Outcome, FnError> {
+///
+/// When ARM is unavailable, the event is put back on the events queue with a delay rather
+/// than failing the invocation: Event Grid resends a whole batch when one event fails, and
+/// Service Bus dead-letters after ten quick redeliveries, so either would turn a throttling
+/// burst into lost events.
+pub async fn ingest(app: &App, payload: &Value, now: OffsetDateTime) -> Result<Outcome, FnError> {
     let mut out = Outcome::default();
     let (payload, attempt, first) = match payload.get(ENVELOPE_KEY) {
         Some(env) => match serde_json::from_value::<RetryEnvelope>(env.clone()) {
@@ -91,7 +82,7 @@ pub async fn ingest(
         };
         match result {
             Ok(()) => {}
-            Err(e) if e.is_transient() && delivery == Delivery::Queue => {
+            Err(e) if e.is_transient() => {
                 retry_later(app, raw, attempt, first, &e, now, &mut out).await?
             }
             Err(e) => return Err(e),

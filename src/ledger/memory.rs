@@ -191,32 +191,47 @@ impl Ledger for MemoryLedger {
             (None, Some(pk)) => Some((pk.clone(), query.row_key_from.clone().unwrap_or_default())),
             (None, None) => None,
         };
-        let iter: Box<dyn Iterator<Item = (&(String, String), &Entity)>> = match &start {
-            Some(s) => Box::new(rows.range(s.clone()..)),
-            None => Box::new(rows.iter()),
-        };
         let mut entities = Vec::new();
         let mut continuation = None;
-        for ((pk, rk), e) in iter {
-            // Rows are in (partition, row) order: past the queried partition nothing matches.
-            if let Some(want) = &query.partition_key {
-                match pk.cmp(want) {
-                    std::cmp::Ordering::Less => continue,
-                    std::cmp::Ordering::Greater => break,
-                    std::cmp::Ordering::Equal => {}
+        // Walk in (partition, row) order, seeking past what cannot match: rows outside the
+        // row-key range of every partition are skipped with one lookup, so a query for one
+        // row kind across all partitions (the poller's chain rows) does not read the history.
+        let mut cursor = start.unwrap_or_default();
+        'seek: loop {
+            for ((pk, rk), e) in rows.range(cursor.clone()..) {
+                if let Some(want) = &query.partition_key {
+                    match pk.cmp(want) {
+                        std::cmp::Ordering::Less => continue,
+                        std::cmp::Ordering::Greater => break 'seek,
+                        std::cmp::Ordering::Equal => {}
+                    }
                 }
+                if let Some(from) = &query.row_key_from {
+                    if rk < from {
+                        cursor = (pk.clone(), from.clone());
+                        continue 'seek;
+                    }
+                }
+                if let Some(to) = &query.row_key_to {
+                    if rk >= to {
+                        // The smallest key after this whole partition.
+                        cursor = (format!("{pk}\u{0}"), String::new());
+                        continue 'seek;
+                    }
+                }
+                if !matches(query, e) {
+                    continue;
+                }
+                if entities.len() == limit {
+                    continuation = Some(Continuation {
+                        next_partition_key: pk.clone(),
+                        next_row_key: Some(rk.clone()),
+                    });
+                    break 'seek;
+                }
+                entities.push(e.clone());
             }
-            if !matches(query, e) {
-                continue;
-            }
-            if entities.len() == limit {
-                continuation = Some(Continuation {
-                    next_partition_key: pk.clone(),
-                    next_row_key: Some(rk.clone()),
-                });
-                break;
-            }
-            entities.push(e.clone());
+            break;
         }
         Ok(Page {
             entities,
