@@ -24,19 +24,10 @@ fn settings() -> BTreeMap<String, String> {
     .collect()
 }
 
+/// The host stand-in spawning `ferry serve` itself (it sets FERRY_SERVICEBUS_ENDPOINT).
 async fn start_host(world: &World, arm: &str, ledger: &str) -> Host {
-    let mut env = settings();
-    for (k, v) in [
-        ("FERRY_ARM_ENDPOINT", arm.to_string()),
-        ("FERRY_POLICY", policy()),
-        ("FERRY_LEDGER", ledger.to_string()),
-        ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
-        ("FERRY_ARM_READ_RATE", "off".into()),
-        ("FERRY_ARM_WRITE_RATE", "off".into()),
-        ("FERRY_LOG", "warn".into()),
-    ] {
-        env.insert(k.into(), v);
-    }
+    let mut env = handler_env(arm, ledger, "");
+    env.remove("FERRY_SERVICEBUS_ENDPOINT");
     let target = HandlerTarget::Process {
         exe: env!("CARGO_BIN_EXE_ferry").into(),
         args: vec!["serve".into()],
