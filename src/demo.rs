@@ -582,15 +582,24 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         // Day 12: a burst of reads from another tool drains the subscription's ARM read
         // bucket; ferry must back off and catch up, not storm.
         if now == START + Duration::days(12) + Duration::hours(1) {
-            for _ in 0..300 {
-                let _ = op
+            // Until the bucket answers 429 a few times (bounded: a tick's budget is ~15,250).
+            let mut throttled = 0;
+            for _ in 0..20_000 {
+                let (status, _) = op
                     .call_with(
                         reqwest::Method::GET,
                         &format!("{}/restorePointCollections", rg_path(SOURCE_RG)),
                         None,
                         1,
                     )
-                    .await;
+                    .await
+                    .unwrap_or((429, Value::Null));
+                if status == 429 {
+                    throttled += 1;
+                    if throttled >= 20 {
+                        break;
+                    }
+                }
             }
         }
 
