@@ -262,7 +262,7 @@ pub(crate) async fn advance(
             };
             match copy.state {
                 CopyState::Starting => {
-                    match resume_start(app, rule, target, chain, copy, now, out).await? {
+                    match resume_start(app, target, chain, copy, now, out).await? {
                         Flow::Again => continue,
                         Flow::Done => return Ok(()),
                     }
@@ -509,7 +509,7 @@ async fn try_start(
     ) else {
         return Ok(Flow::Again);
     };
-    resume_start(app, rule, target, chain, copy, now, out).await
+    resume_start(app, target, chain, copy, now, out).await
 }
 
 /// How far back before a chain's creation discovery looks: restore points older than
@@ -587,7 +587,6 @@ pub(crate) async fn discover(
 /// restore point tells.
 async fn resume_start(
     app: &App,
-    _rule: &Rule,
     target: &Target,
     chain: Chain,
     copy: Copy,

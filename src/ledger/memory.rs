@@ -154,6 +154,37 @@ pub(crate) fn validate_property_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a batch the way Table Storage does before sending or applying it: size, keys,
+/// one partition, no row twice, entity limits. Shared by both ledgers.
+pub(crate) fn validate_batch(pk: &str, ops: &[Op]) -> Result<(), LedgerError> {
+    if ops.len() > MAX_BATCH {
+        return Err(LedgerError::Invalid(format!(
+            "batch of {} operations exceeds {MAX_BATCH}",
+            ops.len()
+        )));
+    }
+    validate_key(pk)?;
+    let mut seen = std::collections::HashSet::new();
+    for op in ops {
+        validate_key(op.row_key())?;
+        if !seen.insert(op.row_key()) {
+            return Err(LedgerError::Invalid(format!(
+                "row {} appears twice in one batch",
+                op.row_key()
+            )));
+        }
+        if let Op::Insert(e) | Op::Replace(e, _) | Op::Upsert(e) = op {
+            if e.partition_key != pk {
+                return Err(LedgerError::Invalid(
+                    "batch spans more than one partition".into(),
+                ));
+            }
+            validate_entity(e)?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl Ledger for MemoryLedger {
     async fn ensure(&self) -> Result<(), LedgerError> {
@@ -243,31 +274,7 @@ impl Ledger for MemoryLedger {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        if ops.len() > MAX_BATCH {
-            return Err(LedgerError::Invalid(format!(
-                "batch of {} operations exceeds {MAX_BATCH}",
-                ops.len()
-            )));
-        }
-        validate_key(pk)?;
-        let mut seen = std::collections::HashSet::new();
-        for op in &ops {
-            validate_key(op.row_key())?;
-            if !seen.insert(op.row_key().to_string()) {
-                return Err(LedgerError::Invalid(format!(
-                    "row {} appears twice in one batch",
-                    op.row_key()
-                )));
-            }
-            if let Op::Insert(e) | Op::Replace(e, _) | Op::Upsert(e) = op {
-                if e.partition_key != pk {
-                    return Err(LedgerError::Invalid(
-                        "batch spans more than one partition".into(),
-                    ));
-                }
-                validate_entity(e)?;
-            }
-        }
+        validate_batch(pk, &ops)?;
         let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         // Check every precondition before changing anything: all or nothing.
         for op in &ops {

@@ -10,12 +10,11 @@ pub mod setting;
 pub mod sign;
 pub mod wire;
 
-use super::memory::{validate_entity, validate_key, MAX_BATCH, MAX_PAGE};
+use super::memory::{validate_batch, validate_key, MAX_PAGE};
 use super::{Continuation, ETag, Entity, Ledger, LedgerError, Op, Page, Query};
 use crate::auth::{AuthError, TokenProvider, STORAGE_SCOPE};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
@@ -498,35 +497,6 @@ fn xml_element(body: &str, name: &str) -> Option<String> {
     Some(body[start..end].to_string())
 }
 
-fn validate_ops(pk: &str, ops: &[Op]) -> Result<(), LedgerError> {
-    if ops.len() > MAX_BATCH {
-        return Err(LedgerError::Invalid(format!(
-            "batch of {} operations exceeds {MAX_BATCH}",
-            ops.len()
-        )));
-    }
-    validate_key(pk)?;
-    let mut seen = HashSet::new();
-    for op in ops {
-        validate_key(op.row_key())?;
-        if !seen.insert(op.row_key()) {
-            return Err(LedgerError::Invalid(format!(
-                "row {} appears twice in one batch",
-                op.row_key()
-            )));
-        }
-        if let Op::Insert(e) | Op::Replace(e, _) | Op::Upsert(e) = op {
-            if e.partition_key != pk {
-                return Err(LedgerError::Invalid(
-                    "batch spans more than one partition".into(),
-                ));
-            }
-            validate_entity(e)?;
-        }
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl Ledger for TableLedger {
     async fn ensure(&self) -> Result<(), LedgerError> {
@@ -662,7 +632,7 @@ impl Ledger for TableLedger {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        validate_ops(pk, &ops)?;
+        validate_batch(pk, &ops)?;
         // A lone write needs no entity group transaction.
         if let [op] = ops.as_slice() {
             return Ok(vec![self.single(pk, op).await?]);
