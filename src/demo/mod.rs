@@ -1,0 +1,474 @@
+//! `ferry demo`: the whole pipeline, for real, on this machine. The ARM emulator, the
+//! handler (`serve`'s server) and the Functions host stand-in run in one process and talk
+//! over loopback HTTP exactly as they would in Azure; a simulated clock runs weeks of daily
+//! restore points through them in seconds. The scenario includes what the platform throws
+//! at a DR tool (see [`Scenario`]); the report says what happened, and the exit code says
+//! whether every invariant held.
+
+mod report;
+mod scenario;
+
+pub use report::{ChainReport, CopyCounts, DemoReport, StuckCopy};
+
+use crate::auth::DevToken;
+use crate::bus::{BusAuth, BusError, MessageSender, OutgoingMessage, ServiceBusRest};
+use crate::clock::{Clock, ManualClock};
+use crate::config::{Config, Mode};
+use crate::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig};
+use crate::host::{EventDelivery, HandlerTarget, Host, HostConfig};
+use crate::ids::RestorePointId;
+use crate::ledger::Ledger;
+use report::{build_report, print_human};
+use scenario::{
+    collection_id, policy_json, rg_path, role, rp_id, setup_world, Operator, Role, Scenario,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const SUBSCRIPTION: &str = "00000000-0000-0000-0000-0000000fe77e";
+const SOURCE_RG: &str = "rg-app";
+const TARGET_RG: &str = "rg-dr";
+const SOURCE_REGION: &str = "eastus";
+const TARGET_REGIONS: [&str; 2] = ["westus2", "centralus"];
+const TOKEN: &str = "demo-token";
+const START: OffsetDateTime = datetime!(2026-11-01 00:00 UTC);
+const TICK: Duration = Duration::minutes(10);
+/// Options of `ferry demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Print one JSON object instead of the human report.
+    #[arg(long)]
+    pub json: bool,
+    /// Source VMs (the first six play special roles: CMK, confidential, failing copy,
+    /// never-progressing copy, deleted base).
+    #[arg(long, default_value_t = 8)]
+    pub vms: usize,
+    /// Simulated days.
+    #[arg(long, default_value_t = 20)]
+    pub days: u32,
+    /// Platform trouble: none | default | heavy.
+    #[arg(long, default_value = "default")]
+    pub faults: String,
+    /// Seed of every random choice: same seed, same outcome.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Show a progress bar (default: when stderr is a terminal and not --json).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        DemoArgs {
+            json: false,
+            vms: 8,
+            days: 20,
+            faults: "default".into(),
+            seed: 7,
+            no_progress: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("bad option: {0}")]
+    Args(String),
+    #[error("setup failed: {0}")]
+    Setup(String),
+    #[error("the scenario could not drive the emulator: {0}")]
+    Arm(String),
+    #[error("host stand-in: {0}")]
+    Host(String),
+}
+
+/// A sender whose endpoint is known only once the host stand-in is up (the host needs the
+/// handler's address first, the handler needs the host's Service Bus endpoint).
+#[derive(Default)]
+struct LateSender(OnceLock<ServiceBusRest>);
+
+#[async_trait::async_trait]
+impl MessageSender for LateSender {
+    async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<(), BusError> {
+        match self.0.get() {
+            Some(s) => s.send(queue, messages).await,
+            None => Err(BusError::Transient(
+                "Service Bus endpoint not ready yet".into(),
+            )),
+        }
+    }
+}
+
+/// Finds the app root (host.json and functions/): the working directory when run from a
+/// checkout, else the crate's own directory.
+fn app_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    if cwd.join("host.json").is_file() && cwd.join("functions").is_dir() {
+        cwd
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+}
+
+/// Runs the demo and returns its report.
+pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, DemoError> {
+    let wall = std::time::Instant::now();
+    let faults = FaultConfig::preset(&args.faults).ok_or_else(|| {
+        DemoError::Args(format!(
+            "--faults {:?}: use none, default or heavy",
+            args.faults
+        ))
+    })?;
+    if args.vms == 0 || args.days == 0 {
+        return Err(DemoError::Args(
+            "--vms and --days must be at least 1".into(),
+        ));
+    }
+    let sc = Scenario {
+        vms: args.vms,
+        days: args.days,
+    };
+    let clock = ManualClock::new(START);
+    let shared: crate::clock::SharedClock = Arc::new(clock.clone());
+
+    // ARM emulator.
+    let mut ecfg = EmulatorConfig::new(shared.clone());
+    ecfg.seed = args.seed;
+    // Added latency is real time, not simulated: it would only make the demo slower.
+    ecfg.faults = FaultConfig {
+        latency: None,
+        ..faults
+    };
+    let emu = Emulator::new(ecfg);
+    let (emu_addr, _emu_task) = emu
+        .serve("127.0.0.1:0".parse().expect("literal"))
+        .await
+        .map_err(|e| DemoError::Setup(format!("emulator: {e}")))?;
+    let arm_url = format!("http://{emu_addr}");
+
+    // The handler, configured like `serve` from settings.
+    let mut env: BTreeMap<String, String> = [
+        ("FERRY_ARM_ENDPOINT", arm_url.clone()),
+        (
+            "FERRY_SERVICEBUS_ENDPOINT",
+            "http://127.0.0.1:9".to_string(),
+        ),
+        ("FERRY_POLICY", policy_json()),
+        ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
+        // Real ARM limits are per real second; the emulator enforces them on its simulated
+        // clock, so client-side pacing would only slow the demo down.
+        ("FERRY_ARM_READ_RATE", "off".to_string()),
+        ("FERRY_ARM_WRITE_RATE", "off".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Ok(l) = std::env::var("FERRY_LEDGER") {
+        env.insert("FERRY_LEDGER".into(), l);
+    }
+    let config = Config::from_env(&env, Mode::Demo).map_err(|e| DemoError::Setup(e.to_string()))?;
+    let tokens: Arc<dyn crate::auth::TokenProvider> = Arc::new(DevToken::new(TOKEN));
+    let ledger = crate::bootstrap::ledger(&config, &tokens)
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    // ferry's own trouble: crashes mid-invocation and lost ledger races.
+    let (crash_rate, conflict_rate) = match args.faults.as_str() {
+        "heavy" => (0.02, 0.05),
+        "default" => (0.002, 0.01),
+        _ => (0.0, 0.0),
+    };
+    let chaos = Arc::new(crate::chaos::Chaos::new(
+        args.seed,
+        crash_rate,
+        conflict_rate,
+    ));
+    let report_ledger = ledger.clone();
+    let ledger: Arc<dyn Ledger> =
+        Arc::new(crate::chaos::ConflictingLedger::new(ledger, chaos.clone()));
+    let mut app = crate::bootstrap::app(&config, tokens.clone(), ledger.clone())
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let late = Arc::new(LateSender::default());
+    app.bus = late.clone();
+    // One copy polled at a time: the emulator draws its random outcomes in request order, so
+    // a fixed order makes a run reproducible.
+    app.poll_concurrency = 1;
+    app.chaos = Some(chaos.clone());
+    app.arm = crate::arm::ArmClient::new(
+        crate::arm::ArmConfig {
+            endpoint: config.arm_endpoint.clone(),
+            read_limit: None,
+            write_limit: None,
+            // Retry-After is in simulated seconds: a short real wait, then reschedule.
+            max_backoff: std::time::Duration::from_millis(1),
+            max_attempts: 4,
+            ..crate::arm::ArmConfig::default()
+        },
+        tokens.clone(),
+    )
+    .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (handler_addr, handler_task) = crate::server::serve(
+        Arc::new(app),
+        "127.0.0.1:0".parse().expect("literal"),
+        async {
+            let _ = stop_rx.await;
+        },
+    )
+    .await
+    .map_err(|e| DemoError::Setup(format!("handler: {e}")))?;
+
+    // The Functions host stand-in, reading the project's own host.json and function.json.
+    let settings: BTreeMap<String, String> = [
+        ("FERRY_COPY_QUEUE", config.copy_queue.clone()),
+        ("FERRY_EVENTS_QUEUE", config.events_queue.clone()),
+        ("FERRY_ALERTS_TOPIC", config.alerts_topic.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let handler_url = url::Url::parse(&format!("http://{handler_addr}/"))
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let mut hcfg = HostConfig::new(app_root(), HandlerTarget::Url(handler_url), shared.clone());
+    hcfg.settings = settings;
+    hcfg.sequential = true;
+    let host = Host::start(hcfg)
+        .await
+        .map_err(|e| DemoError::Setup(format!("host stand-in: {e}")))?;
+    let sender = ServiceBusRest::new(host.service_bus_endpoint(), BusAuth::Token(tokens.clone()))
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let _ = late.0.set(sender);
+
+    let mut op = Operator {
+        http: reqwest::Client::new(),
+        base: url::Url::parse(&format!("{arm_url}/"))
+            .map_err(|e| DemoError::Setup(e.to_string()))?,
+        waits_on: Some(clock.clone()),
+    };
+    setup_world(&op, &sc).await?;
+    op.waits_on = None;
+    // Setting up a large estate takes simulated time (ARM's write limits); the scenario's
+    // ticks start at the next 10-minute boundary after it.
+    let begin_tick =
+        ((clock.now() - START).whole_seconds() + TICK.whole_seconds() - 1) / TICK.whole_seconds();
+
+    let total_ticks = i64::from(sc.days) * 144;
+    let bar = if show_progress {
+        let b = indicatif::ProgressBar::new(total_ticks as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} day {msg} [{bar:40}] {percent}%")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+
+    let mut created: Vec<(usize, String)> = Vec::new();
+    let mut held_back: Vec<(OffsetDateTime, Value)> = Vec::new();
+    for tick in begin_tick..total_ticks {
+        let now = START + TICK * tick as i32;
+        clock.set(now);
+        let day = (tick / 144) as u32;
+        let window_end = now + TICK;
+        // Scheduled world actions within this tick.
+        for i in 0..sc.vms {
+            let at = Scenario::rp_time(i, day);
+            if at >= now && at < window_end {
+                let name = Scenario::rp_name(day);
+                if role(i) == Role::FailingCopy && day == 3 {
+                    emu.plan_copy_outcome(
+                        &rp_id(i, &name)
+                            .parse::<RestorePointId>()
+                            .map_err(|e| DemoError::Arm(e.to_string()))?,
+                        CopyOutcome::Fail,
+                    );
+                }
+                if role(i) == Role::NeverProgresses && day == 2 {
+                    emu.plan_copy_outcome(
+                        &rp_id(i, &name)
+                            .parse::<RestorePointId>()
+                            .map_err(|e| DemoError::Arm(e.to_string()))?,
+                        CopyOutcome::NeverProgress,
+                    );
+                }
+                op.put(&rp_id(i, &name), json!({"properties": {}})).await?;
+                created.push((i, name.clone()));
+            }
+            // Day 7: an ad-hoc restore point ten minutes after vm-00's daily one; the two
+            // events will arrive in reverse order.
+            if i == 0 && day == 7 && at + TICK >= now && at + TICK < window_end {
+                let extra = format!("{}-adhoc", Scenario::rp_name(day));
+                op.put(&rp_id(i, &extra), json!({"properties": {}})).await?;
+                created.push((i, extra));
+            }
+        }
+        // Day 8, noon: someone deletes the base (first, full) restore point of vm-05.
+        if sc.vms > 5 && now == START + Duration::days(8) + Duration::hours(12) {
+            let _ = op
+                .call(
+                    reqwest::Method::DELETE,
+                    &rp_id(5, &Scenario::rp_name(0)),
+                    None,
+                )
+                .await?;
+        }
+        // Day 6: an operator copies a restore point by hand into northeurope, inside the
+        // policy's scope: a copy, which must never be copied again.
+        if now == START + Duration::days(6) + Duration::hours(6) {
+            let manual = format!(
+                "{}/restorePointCollections/rpc-vm-00-manual",
+                rg_path(SOURCE_RG)
+            );
+            op.put(&manual, json!({"location": "northeurope", "properties": {"source": {"id": collection_id(0)}}})).await?;
+            op.put(&format!("{manual}/restorePoints/{}", Scenario::rp_name(5)), json!({"properties": {"sourceRestorePoint": {"id": rp_id(0, &Scenario::rp_name(5))}}})).await?;
+        }
+        // Day 12: a burst of reads from another tool drains the subscription's ARM read
+        // bucket; ferry must back off and catch up, not storm.
+        if now == START + Duration::days(12) + Duration::hours(1) {
+            // Until the bucket answers 429 a few times (bounded: a tick's budget is ~15,250).
+            let mut throttled = 0;
+            for _ in 0..20_000 {
+                let (status, _) = op
+                    .call_with(
+                        reqwest::Method::GET,
+                        &format!("{}/restorePointCollections", rg_path(SOURCE_RG)),
+                        None,
+                        1,
+                    )
+                    .await
+                    .unwrap_or((429, Value::Null));
+                if status == 429 {
+                    throttled += 1;
+                    if throttled >= 20 {
+                        break;
+                    }
+                }
+            }
+        }
+
+        // Events: what Event Grid delivers, with its real-world quirks.
+        let mut events = emu.drain_events();
+        if day == 5 || tick % 37 == 0 {
+            let dup = events.clone();
+            events.extend(dup); // at-least-once delivery: duplicates
+        }
+        // Day 7: vm-00's daily event arrives after the ad-hoc one made ten minutes later.
+        // Day 9: vm-00's event is delayed by two days.
+        let mut ready: Vec<Value> = Vec::new();
+        for e in events {
+            let is = |d: u32| {
+                e["subject"].as_str().is_some_and(|s| {
+                    s.ends_with(&format!("rpc-vm-00/restorePoints/{}", Scenario::rp_name(d)))
+                })
+            };
+            if is(7) {
+                held_back.push((now + TICK, e));
+            } else if is(9) {
+                held_back.push((now + Duration::days(2), e));
+            } else {
+                ready.push(e);
+            }
+        }
+        held_back.retain(|(at, e)| {
+            if *at <= now {
+                ready.push(e.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if !ready.is_empty() {
+            // Both deliveries in use: Event Grid → Service Bus (recommended) on even days,
+            // the eventGridTrigger on odd days.
+            let via = if day.is_multiple_of(2) {
+                EventDelivery::Queue(config.events_queue.clone())
+            } else {
+                EventDelivery::EventGridTrigger
+            };
+            host.publish_events(ready, via)
+                .await
+                .map_err(|e| DemoError::Host(e.to_string()))?;
+        }
+        host.run_until_idle()
+            .await
+            .map_err(|e| DemoError::Host(e.to_string()))?;
+        host.fire_timer(crate::functions::POLLER)
+            .await
+            .map_err(|e| DemoError::Host(e.to_string()))?;
+        host.run_until_idle()
+            .await
+            .map_err(|e| DemoError::Host(e.to_string()))?;
+        if let Some(b) = &bar {
+            b.set_position(tick as u64 + 1);
+            b.set_message(format!("{}/{}", day + 1, sc.days));
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+
+    // The status function, through the host, as an operator's dashboard would call it.
+    let (status, status_body) = host
+        .call_http(
+            crate::functions::STATUS,
+            "GET",
+            "/api/status/chains",
+            &[],
+            None,
+        )
+        .await
+        .map_err(|e| DemoError::Host(e.to_string()))?;
+    if status != 200 {
+        return Err(DemoError::Host(format!(
+            "status function answered {status}: {status_body}"
+        )));
+    }
+
+    let report = build_report(
+        args,
+        &sc,
+        &emu,
+        &host,
+        &chaos,
+        (config.copy_queue.clone(), config.events_queue.clone()),
+        report_ledger.as_ref(),
+        &created,
+        &status_body,
+        clock.now(),
+        wall,
+    )
+    .await?;
+    let _ = stop_tx.send(());
+    host.shutdown().await;
+    let _ = handler_task.await;
+    Ok(report)
+}
+
+/// `ferry demo` from the command line.
+pub async fn run_cli(args: DemoArgs) -> ExitCode {
+    let show =
+        !args.json && !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    match run(&args, show).await {
+        Ok(r) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+            } else {
+                print_human(&r);
+            }
+            if r.invariants_held {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("ferry demo: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The demo's report: what the ledger, the emulator and the host saw at the end, checked
+//! against the invariants (no rule broken, no copy twice, no alert twice, nothing lost,
+//! nothing stuck), as JSON or as a table.
+
+use super::scenario::{rp_id, Scenario};
+use super::{DemoArgs, DemoError, TARGET_REGIONS, TICK};
+use crate::alerts::AlertKind;
+use crate::emulator::Emulator;
+use crate::host::Host;
+use crate::ledger::records::{Chain, Copy, CopyState, CHAIN_ROW, COPY_PREFIX};
+use crate::ledger::{query_all, Ledger, Query};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use time::OffsetDateTime;
+
+/// Counts of copies by state.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct CopyCounts {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub expired: usize,
+    pub rejected: usize,
+    pub in_flight: usize,
+    pub pending: usize,
+}
+
+/// One chain's line in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainReport {
+    pub source_collection: String,
+    pub target_region: String,
+    pub copies: CopyCounts,
+    pub rpo_hours: Option<f64>,
+    pub rpo_breached: bool,
+}
+
+/// A copy still in flight past the platform's maximum duration, as the ledger has it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StuckCopy {
+    pub chain: String,
+    pub copy: String,
+    pub state: String,
+    pub started_at: Option<String>,
+    pub last_reading_at: Option<String>,
+    pub readings: u32,
+    pub last_status: Option<String>,
+    /// The chain row's view: which copy it thinks is in flight, and whether the poller
+    /// looks at it.
+    pub chain_in_flight: Option<String>,
+    pub chain_active: bool,
+}
+
+/// What `ferry demo --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoReport {
+    pub simulated_days: u32,
+    pub vms: usize,
+    pub seed: u64,
+    pub faults: String,
+    pub chains: usize,
+    pub copies: CopyCounts,
+    pub alerts: BTreeMap<String, usize>,
+    /// Requests the emulator refused because ferry broke a platform rule (must be 0).
+    pub rule_violations: u64,
+    pub violations_by_rule: BTreeMap<String, u64>,
+    /// Second copies of one source restore point into one region (must be 0).
+    pub duplicate_copies: u64,
+    /// Alerts with the same id sent more than once (must be 0).
+    pub duplicate_alerts: usize,
+    /// Restore points in scope with no copy record for a target region (must be 0).
+    pub lost_requests: usize,
+    /// Chains whose copy in flight is older than its maximum duration (must be 0).
+    pub stuck_chains: usize,
+    /// What each stuck copy looked like at the end (empty when `stuck_chains` is 0), so a
+    /// failing soak names the chains to look at.
+    pub stuck: Vec<StuckCopy>,
+    pub restore_points_created: usize,
+    /// Messages and events given up on by the host, with why (must be none).
+    pub dead_letters: BTreeMap<String, Vec<String>>,
+    /// Handler crashes and ledger races injected on ferry's side.
+    pub injected_crashes: u64,
+    pub injected_conflicts: u64,
+    pub arm: Value,
+    pub host: Value,
+    pub per_chain: Vec<ChainReport>,
+    pub invariants_held: bool,
+    pub broken_invariants: Vec<String>,
+    pub wall_seconds: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn build_report(
+    args: &DemoArgs,
+    sc: &Scenario,
+    emu: &Emulator,
+    host: &Host,
+    chaos: &crate::chaos::Chaos,
+    queues: (String, String),
+    ledger: &dyn Ledger,
+    created: &[(usize, String)],
+    status: &Value,
+    now: OffsetDateTime,
+    wall: std::time::Instant,
+) -> Result<DemoReport, DemoError> {
+    let q = Query {
+        row_key_from: Some(CHAIN_ROW.into()),
+        row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
+        ..Query::default()
+    };
+    let chain_rows = query_all(ledger, &q)
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let mut copies_total = CopyCounts::default();
+    let mut per_chain = Vec::new();
+    let mut known: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut stuck = 0;
+    let mut stuck_list = Vec::new();
+    for row in &chain_rows {
+        let chain = Chain::from_entity(row).map_err(|e| DemoError::Setup(e.to_string()))?;
+        let rows = query_all(
+            ledger,
+            &Query::partition(&chain.key).row_prefix(COPY_PREFIX),
+        )
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+        let mut counts = CopyCounts::default();
+        for r in &rows {
+            let c = Copy::from_entity(r).map_err(|e| DemoError::Setup(e.to_string()))?;
+            known.insert((c.source_restore_point.key(), chain.target_region.clone()));
+            match c.state {
+                CopyState::Succeeded => counts.succeeded += 1,
+                CopyState::Failed => counts.failed += 1,
+                CopyState::Expired => counts.expired += 1,
+                CopyState::Rejected => counts.rejected += 1,
+                CopyState::InFlight | CopyState::Starting => {
+                    counts.in_flight += 1;
+                    if c.started_at
+                        .is_some_and(|s| now - s > crate::rules::PLATFORM_MAX_COPY + TICK)
+                    {
+                        stuck += 1;
+                        let fmt = |t: Option<OffsetDateTime>| {
+                            t.and_then(|t| {
+                                t.format(&time::format_description::well_known::Rfc3339)
+                                    .ok()
+                            })
+                        };
+                        stuck_list.push(StuckCopy {
+                            chain: chain.key.clone(),
+                            copy: c.row_key(),
+                            state: format!("{:?}", c.state),
+                            started_at: fmt(c.started_at),
+                            last_reading_at: fmt(c.last_reading_at),
+                            readings: c.readings,
+                            last_status: c.last_status.clone(),
+                            chain_in_flight: chain.in_flight.clone(),
+                            chain_active: chain.active,
+                        });
+                    }
+                }
+                CopyState::Pending => counts.pending += 1,
+            }
+        }
+        for (a, b) in [
+            (&mut copies_total.succeeded, counts.succeeded),
+            (&mut copies_total.failed, counts.failed),
+            (&mut copies_total.expired, counts.expired),
+            (&mut copies_total.rejected, counts.rejected),
+            (&mut copies_total.in_flight, counts.in_flight),
+            (&mut copies_total.pending, counts.pending),
+        ] {
+            *a += b;
+        }
+        let status_chain = status["chains"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["key"] == chain.key.as_str()));
+        per_chain.push(ChainReport {
+            source_collection: chain.source_collection.name.clone(),
+            target_region: chain.target_region.clone(),
+            copies: counts,
+            rpo_hours: status_chain.and_then(|c| c["rpo"]["currentHours"].as_f64()),
+            rpo_breached: status_chain
+                .and_then(|c| c["rpo"]["breached"].as_bool())
+                .unwrap_or(false),
+        });
+    }
+    per_chain.sort_by(|a, b| {
+        (&a.source_collection, &a.target_region).cmp(&(&b.source_collection, &b.target_region))
+    });
+
+    // Every restore point created in scope must have a record per target region (copied,
+    // in flight, pending, or rejected/failed/expired with an alert).
+    let mut lost_list = Vec::new();
+    for (i, name) in created {
+        let rp = rp_id(*i, name).to_ascii_lowercase();
+        for region in TARGET_REGIONS {
+            if !known.contains(&(rp.clone(), region.to_string())) {
+                lost_list.push(format!("{} → {region}", rp_id(*i, name)));
+            }
+        }
+    }
+    let lost = lost_list.len();
+
+    let mut alerts: BTreeMap<String, usize> = AlertKind::ALL
+        .iter()
+        .map(|k| (k.as_str().to_string(), 0))
+        .collect();
+    let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+    for v in host.take_outputs("alerts") {
+        let a: Value = match &v {
+            Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+            other => other.clone(),
+        };
+        if let Some(k) = a["kind"].as_str() {
+            *alerts.entry(k.to_string()).or_default() += 1;
+        }
+        if let Some(id) = a["id"].as_str() {
+            *ids.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    let duplicate_alerts = ids.values().filter(|n| **n > 1).map(|n| n - 1).sum();
+    let stats = emu.stats();
+    let host_stats = host.stats();
+
+    let mut broken = Vec::new();
+    if stats.rule_violations != 0 {
+        broken.push(format!(
+            "rule_violations = {} ({:?})",
+            stats.rule_violations, stats.violations_by_rule
+        ));
+    }
+    if stats.duplicate_copies != 0 {
+        broken.push(format!("duplicate_copies = {}", stats.duplicate_copies));
+    }
+    if duplicate_alerts != 0 {
+        broken.push(format!("duplicate_alerts = {duplicate_alerts}"));
+    }
+    if lost != 0 {
+        broken.push(format!(
+            "lost_requests = {lost}: {}",
+            lost_list
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if stuck != 0 {
+        broken.push(format!("stuck_chains = {stuck}"));
+    }
+    let mut dead_letters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for q in [
+        queues.0.clone(),
+        queues.1.clone(),
+        format!("eventgrid:{}", crate::functions::INGEST_EVENTGRID),
+    ] {
+        let d = host.dead_letters(&q);
+        if !d.is_empty() {
+            dead_letters.insert(
+                q,
+                d.iter()
+                    .map(|d| {
+                        format!(
+                            "{}: {}",
+                            d.reason,
+                            d.description.chars().take(300).collect::<String>()
+                        )
+                    })
+                    .collect(),
+            );
+        }
+    }
+    let dead: usize = dead_letters.values().map(Vec::len).sum();
+    if dead != 0 {
+        broken.push(format!("dead_lettered_messages = {dead}"));
+    }
+    // The scenario plants each of these; a run that doesn't see them didn't test them.
+    for (kind, min_vms, min_days) in [
+        (AlertKind::CopyRejected, 2, 0),
+        (AlertKind::CopyFailed, 3, 4),
+        (AlertKind::CopyExpired, 4, 17),
+        (AlertKind::BaseRestorePointDeleted, 5, 9),
+    ] {
+        if sc.vms > min_vms
+            && sc.days > min_days
+            && alerts.get(kind.as_str()).copied().unwrap_or(0) == 0
+        {
+            broken.push(format!("expected at least one {} alert", kind.as_str()));
+        }
+    }
+    Ok(DemoReport {
+        simulated_days: sc.days,
+        vms: sc.vms,
+        seed: args.seed,
+        faults: args.faults.clone(),
+        chains: chain_rows.len(),
+        copies: copies_total,
+        alerts,
+        rule_violations: stats.rule_violations,
+        violations_by_rule: stats.violations_by_rule.clone(),
+        duplicate_copies: stats.duplicate_copies,
+        duplicate_alerts,
+        lost_requests: lost,
+        stuck_chains: stuck,
+        stuck: stuck_list,
+        restore_points_created: created.len(),
+        dead_letters,
+        injected_crashes: chaos.crashes(),
+        injected_conflicts: chaos.conflicts(),
+        arm: serde_json::to_value(&stats).unwrap_or(Value::Null),
+        host: serde_json::to_value(&host_stats).unwrap_or(Value::Null),
+        per_chain,
+        invariants_held: broken.is_empty(),
+        broken_invariants: broken,
+        wall_seconds: (wall.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    })
+}
+
+pub(super) fn print_human(r: &DemoReport) {
+    println!(
+        "restore-point-ferry demo: {} VMs, {} simulated days, faults {}, seed {} ({} s)",
+        r.vms, r.simulated_days, r.faults, r.seed, r.wall_seconds
+    );
+    println!();
+    println!(
+        "{:<22} {:<11} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9}",
+        "chain", "region", "done", "fly", "fail", "exp", "rej", "pend", "RPO (h)"
+    );
+    for c in &r.per_chain {
+        let rpo = c
+            .rpo_hours
+            .map(|h| format!("{h:.1}{}", if c.rpo_breached { "!" } else { "" }))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<22} {:<11} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9}",
+            c.source_collection,
+            c.target_region,
+            c.copies.succeeded,
+            c.copies.in_flight,
+            c.copies.failed,
+            c.copies.expired,
+            c.copies.rejected,
+            c.copies.pending,
+            rpo
+        );
+    }
+    println!();
+    println!("copies: {} succeeded, {} in flight, {} pending, {} failed, {} expired, {} rejected ({} restore points created)", r.copies.succeeded, r.copies.in_flight, r.copies.pending, r.copies.failed, r.copies.expired, r.copies.rejected, r.restore_points_created);
+    let alerts: Vec<String> = r
+        .alerts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    println!(
+        "alerts: {}",
+        if alerts.is_empty() {
+            "none".to_string()
+        } else {
+            alerts.join(", ")
+        }
+    );
+    println!(
+        "injected on ferry's side: {} handler crashes, {} ledger write conflicts",
+        r.injected_crashes, r.injected_conflicts
+    );
+    println!("ARM: {}", r.arm);
+    println!("host: {}", r.host);
+    println!();
+    println!("invariants: rule_violations {}, duplicate_copies {}, duplicate_alerts {}, lost_requests {}, stuck_chains {} → {}", r.rule_violations, r.duplicate_copies, r.duplicate_alerts, r.lost_requests, r.stuck_chains, if r.invariants_held { "all held" } else { "BROKEN" });
+    for b in &r.broken_invariants {
+        println!("  broken: {b}");
+    }
+}
