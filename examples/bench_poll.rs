@@ -346,6 +346,8 @@ async fn run(
             stall_after: time::Duration::hours(6),
             expiry_warning: time::Duration::days(2),
             poll_concurrency: concurrency,
+            // One whole sweep is measured, however long the rate limit makes it.
+            poll_budget: std::time::Duration::from_secs(3600),
             chaos: None,
         })
     };

@@ -82,6 +82,7 @@ pub fn app(
         stall_after: config.stall_after,
         expiry_warning: config.expiry_warning,
         poll_concurrency: config.poll_concurrency,
+        poll_budget: config.poll_budget.unsigned_abs(),
         chaos: None,
     })
 }

@@ -51,7 +51,15 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Copies polled at once by one poller invocation.
     pub poll_concurrency: usize,
+    /// How long one poll sweep may run before it stops and leaves the rest to the next
+    /// tick (which starts where this one stopped).
+    pub poll_budget: Duration,
 }
+
+/// The longest sweep budget accepted: the sweep must end well inside `host.json`'s
+/// `functionTimeout` (30 minutes), or the host kills it before it can record where it
+/// stopped.
+pub const MAX_POLL_BUDGET: Duration = Duration::minutes(25);
 
 /// All the problems found, one per line.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -234,6 +242,13 @@ impl Config {
         };
         let stall_after = dur("FERRY_STALL_AFTER", Duration::hours(6));
         let expiry_warning = dur("FERRY_EXPIRY_WARNING", Duration::days(2));
+        let poll_budget = dur("FERRY_POLL_BUDGET", Duration::minutes(8));
+        if poll_budget > MAX_POLL_BUDGET {
+            problems.push(format!(
+                "FERRY_POLL_BUDGET: must be at most PT25M (the function timeout is 30 minutes), got {} minutes",
+                poll_budget.whole_minutes()
+            ));
+        }
 
         let api = |name: &str, default: &str, problems: &mut Vec<String>| {
             let v = get(name).unwrap_or_else(|| default.to_string());
@@ -323,6 +338,7 @@ impl Config {
             expiry_warning,
             log_format,
             poll_concurrency,
+            poll_budget,
         })
     }
 
@@ -378,6 +394,7 @@ mod tests {
         assert_eq!(c.copy_queue, "copy-requests");
         assert_eq!(c.credential, "managed-identity");
         assert_eq!(c.stall_after, Duration::hours(6));
+        assert_eq!(c.poll_budget, Duration::minutes(8));
         assert_eq!(
             c.arm_read_rate,
             Some(Rate {
@@ -398,6 +415,7 @@ mod tests {
                 ("FERRY_STALL_AFTER", "6 hours"),
                 ("FERRY_COMPUTE_API_VERSION", "2019-07-01"),
                 ("FERRY_ARM_READ_RATE", "lots"),
+                ("FERRY_POLL_BUDGET", "PT40M"),
                 ("FERRY_POLICY", "{\"rules\":[]}"),
             ]),
             Mode::Serve,
@@ -414,6 +432,7 @@ mod tests {
             "FERRY_STALL_AFTER",
             "FERRY_COMPUTE_API_VERSION",
             "FERRY_ARM_READ_RATE",
+            "FERRY_POLL_BUDGET",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

@@ -52,6 +52,7 @@ fn app() -> Arc<App> {
         stall_after: time::Duration::hours(6),
         expiry_warning: time::Duration::days(2),
         poll_concurrency: 4,
+        poll_budget: std::time::Duration::from_secs(480),
         chaos: None,
     })
 }

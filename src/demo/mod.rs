@@ -14,7 +14,7 @@ use crate::auth::DevToken;
 use crate::bus::{BusAuth, BusError, MessageSender, OutgoingMessage, ServiceBusRest};
 use crate::clock::{Clock, ManualClock};
 use crate::config::{Config, Mode};
-use crate::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig};
+use crate::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use crate::host::{EventDelivery, HandlerTarget, Host, HostConfig};
 use crate::ids::RestorePointId;
 use crate::ledger::Ledger;
@@ -139,6 +139,17 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     // ARM emulator.
     let mut ecfg = EmulatorConfig::new(shared.clone());
     ecfg.seed = args.seed;
+    // ARM's buckets refill per second of the emulator's clock, but the simulated clock jumps a
+    // whole tick at a time and stands still while the tick's work runs. A bucket that holds
+    // only the 250-request burst would give each 10-minute tick 250 reads, not the 15,250
+    // (250 + 25/s × 600 s) real ARM grants over those ten minutes; so the buckets hold one
+    // tick's budget. (tests/sweep.rs covers a budget too small for a sweep.)
+    let tick_s = TICK.whole_seconds() as u32;
+    ecfg.limits = LimitConfig {
+        reads: Some((250 + 25 * tick_s, 25.0)),
+        writes: Some((200 + 10 * tick_s, 10.0)),
+        ..LimitConfig::default()
+    };
     // Added latency is real time, not simulated: it would only make the demo slower.
     ecfg.faults = FaultConfig {
         latency: None,
@@ -330,25 +341,8 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         // Day 12: a burst of reads from another tool drains the subscription's ARM read
         // bucket; ferry must back off and catch up, not storm.
         if now == START + Duration::days(12) + Duration::hours(1) {
-            // Until the bucket answers 429 a few times (bounded: a tick's budget is ~15,250).
-            let mut throttled = 0;
-            for _ in 0..20_000 {
-                let (status, _) = op
-                    .call_with(
-                        reqwest::Method::GET,
-                        &format!("{}/restorePointCollections", rg_path(SOURCE_RG)),
-                        None,
-                        1,
-                    )
-                    .await
-                    .unwrap_or((429, Value::Null));
-                if status == 429 {
-                    throttled += 1;
-                    if throttled >= 20 {
-                        break;
-                    }
-                }
-            }
+            // Until the bucket itself refuses (bounded: a tick's budget is ~15,250 reads).
+            op.drain_reads(&collection_id(0), 20_000).await;
         }
 
         // Events: what Event Grid delivers, with its real-world quirks.

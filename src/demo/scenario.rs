@@ -154,6 +154,36 @@ impl Operator {
         Err(DemoError::Arm(format!("{method} {path}: {last}")))
     }
 
+    /// Another tool's burst of reads: GETs `path` until ARM's read bucket itself answers 429
+    /// (its refusals carry `x-ms-ratelimit-remaining-subscription-reads: 0`; injected faults
+    /// don't) or `max` requests were sent. Returns (requests sent, bucket refusals).
+    pub(super) async fn drain_reads(&self, path: &str, max: usize) -> (usize, usize) {
+        let Ok(mut url) = self.base.join(path.trim_start_matches('/')) else {
+            return (0, 0);
+        };
+        url.query_pairs_mut()
+            .append_pair("api-version", "2025-11-01");
+        let mut refused = 0;
+        for sent in 1..=max {
+            let Ok(resp) = self.http.get(url.clone()).bearer_auth(TOKEN).send().await else {
+                continue;
+            };
+            let bucket_empty = resp.status().as_u16() == 429
+                && resp
+                    .headers()
+                    .get("x-ms-ratelimit-remaining-subscription-reads")
+                    .is_some_and(|v| v == "0");
+            let _ = resp.bytes().await;
+            if bucket_empty {
+                refused += 1;
+                if refused >= 3 {
+                    return (sent, refused);
+                }
+            }
+        }
+        (max, refused)
+    }
+
     pub(super) async fn put(&self, path: &str, body: Value) -> Result<Value, DemoError> {
         let (status, v) = self.call(reqwest::Method::PUT, path, Some(body)).await?;
         if (200..300).contains(&status) {

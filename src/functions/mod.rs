@@ -41,6 +41,8 @@ pub struct App {
     pub stall_after: Duration,
     pub expiry_warning: Duration,
     pub poll_concurrency: usize,
+    /// Real time one poll sweep may take before it stops (see [`poller::poller`]).
+    pub poll_budget: std::time::Duration,
     /// Injected crashes (the soak only; `None` in `serve`).
     pub chaos: Option<Arc<crate::chaos::Chaos>>,
 }

@@ -10,7 +10,7 @@ use super::chain::{
 use super::{App, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind, LastReading};
 use crate::ledger::records::{Chain, Copy, CopyState, Reading, CHAIN_ROW};
-use crate::ledger::{Continuation, Op, Query};
+use crate::ledger::{Continuation, Entity, Op, Query, Value};
 use crate::rules::{self, Assessment, DiskProgress, InFlight, ReplicationState};
 use futures::StreamExt;
 use time::OffsetDateTime;
@@ -21,57 +21,228 @@ pub struct SweepStats {
     pub chains: usize,
     pub polled: usize,
     pub errors: usize,
+    /// Why the sweep stopped before the last chain (`None`: it went all the way round).
+    pub stopped: Option<String>,
+    /// The chain the next sweep starts at.
+    pub resume_at: Option<String>,
 }
 
+/// Where the sweep keeps its place between invocations: one row outside every chain's
+/// partition (chain keys are UUIDs, so `~` sorts after all of them and never collides).
+const SWEEP_PARTITION: &str = "~poller";
+const SWEEP_ROW: &str = "sweep";
+
+/// Chains in a row whose poll ended in ARM throttling (after the client's own retries)
+/// before the sweep stops: ARM's read budget is spent, and polling on would only add
+/// refused requests (a 429 storm) and push the budget's refill further out.
+pub const THROTTLED_IN_A_ROW: usize = 5;
+
 /// One timer invocation.
+///
+/// The sweep is fair under pressure: it starts where the previous one stopped (the first
+/// chain it could not finish), wraps around the key space, and stops early when ARM keeps
+/// throttling or its time budget ([`App::poll_budget`], well inside the function timeout)
+/// runs out. Without that, a sweep that can never finish would always spend ARM's budget
+/// on the same chains and never reach the rest, whose copies would then run to the
+/// platform's two-week termination unwatched.
 pub async fn poller(app: &App, now: OffsetDateTime) -> Result<(Outcome, SweepStats), FnError> {
+    let control = SweepControl::new(std::time::Instant::now() + app.poll_budget);
+    let resume = load_resume(app).await?;
+    let mut stats = SweepStats::default();
+    let mut out = Outcome::default();
     // Only the chain rows: the history (copies, readings) is never scanned.
-    let q = Query {
+    let chains = Query {
         row_key_from: Some(CHAIN_ROW.into()),
         row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
         ..Query::default()
     };
-    let mut stats = SweepStats::default();
-    let mut out = Outcome::default();
-    // Page by page, results folded as they come: memory stays at one page of chain rows
-    // (1,000) plus the copies being polled, however many chains there are.
-    let mut next: Option<Continuation> = None;
-    loop {
-        let page = app.ledger.query(&q, next.as_ref()).await?;
-        stats.chains += page.entities.len();
-        futures::stream::iter(page.entities.into_iter().map(|e| async move {
-            let mut o = Outcome::default();
-            let key = e.partition_key.clone();
-            let r = match Chain::from_entity(&e) {
-                Ok(c) => poll_chain(app, c, now, &mut o).await,
-                Err(err) => Err(FnError::Other(err.to_string())),
-            };
-            (key, r, o)
-        }))
-        .buffer_unordered(app.poll_concurrency.max(1))
-        .for_each(|(key, r, o)| {
-            out.merge(o);
-            match r {
-                Ok(polled) => stats.polled += polled as usize,
-                Err(e) => {
-                    // One chain's trouble must not stop the sweep; the next tick retries it.
-                    stats.errors += 1;
-                    out.log(format!("chain {key}: {e}"));
+    let segments = match resume.as_deref() {
+        Some(k) => vec![
+            chains.clone().partitions(Some(k), None),
+            chains.partitions(None, Some(k)),
+        ],
+        None => vec![chains],
+    };
+    let mut seq = 0u64;
+    'segments: for q in &segments {
+        // Page by page, results folded as they come: memory stays at one page of chain
+        // rows (1,000) plus the copies being polled, however many chains there are.
+        let mut next: Option<Continuation> = None;
+        loop {
+            let page = app.ledger.query(q, next.as_ref()).await?;
+            let control = &control;
+            let first = seq;
+            seq += page.entities.len() as u64;
+            futures::stream::iter(
+                page.entities
+                    .into_iter()
+                    .zip(first..)
+                    .map_while(|(e, n)| control.may_start(n, &e.partition_key).then_some((e, n)))
+                    .map(|(e, n)| async move {
+                        let mut o = Outcome::default();
+                        let key = e.partition_key.clone();
+                        let r = match Chain::from_entity(&e) {
+                            Ok(c) => poll_chain(app, c, now, &mut o).await,
+                            Err(err) => Err(FnError::Other(err.to_string())),
+                        };
+                        (n, key, r, o)
+                    }),
+            )
+            .buffer_unordered(app.poll_concurrency.max(1))
+            .for_each(|(n, key, r, o)| {
+                out.merge(o);
+                stats.chains += 1;
+                match &r {
+                    Ok(polled) => stats.polled += usize::from(*polled),
+                    Err(e) => {
+                        // One chain's trouble must not stop the sweep; the next tick retries
+                        // it (first: the next sweep starts at the first chain that failed).
+                        stats.errors += 1;
+                        out.log(format!("chain {key}: {e}"));
+                    }
                 }
+                control.finished(
+                    n,
+                    &key,
+                    r.as_ref().err().is_some_and(is_throttled),
+                    r.is_ok(),
+                );
+                futures::future::ready(())
+            })
+            .await;
+            if control.stopped().is_some() {
+                break 'segments;
             }
-            futures::future::ready(())
-        })
-        .await;
-        match page.continuation {
-            Some(c) => next = Some(c),
-            None => break,
+            match page.continuation {
+                Some(c) => next = Some(c),
+                None => break,
+            }
+        }
+    }
+    stats.stopped = control.stopped();
+    stats.resume_at = control.resume_at().or(resume.clone());
+    if stats.resume_at != resume {
+        if let Some(k) = &stats.resume_at {
+            save_resume(app, k, now).await?;
         }
     }
     out.log(format!(
-        "poll sweep: {} chains, {} copies polled, {} errors",
-        stats.chains, stats.polled, stats.errors
+        "poll sweep: {} chains, {} copies polled, {} errors{}{}",
+        stats.chains,
+        stats.polled,
+        stats.errors,
+        stats
+            .stopped
+            .as_deref()
+            .map(|s| format!("; stopped early: {s}"))
+            .unwrap_or_default(),
+        stats
+            .resume_at
+            .as_deref()
+            .map(|k| format!("; next sweep starts at chain {k}"))
+            .unwrap_or_default(),
     ));
     Ok((out, stats))
+}
+
+fn is_throttled(e: &FnError) -> bool {
+    matches!(e, FnError::Arm(a) if a.status() == Some(429))
+}
+
+async fn load_resume(app: &App) -> Result<Option<String>, FnError> {
+    Ok(app
+        .ledger
+        .get(SWEEP_PARTITION, SWEEP_ROW)
+        .await?
+        .and_then(|e| e.str("ResumeAt").map(str::to_string))
+        .filter(|k| !k.is_empty()))
+}
+
+async fn save_resume(app: &App, key: &str, now: OffsetDateTime) -> Result<(), FnError> {
+    // Unconditional: the timer runs one sweep at a time, and the newest place wins.
+    let row = Entity::new(SWEEP_PARTITION, SWEEP_ROW)
+        .with("ResumeAt", Value::String(key.to_string()))
+        .with("At", Value::DateTime(now));
+    app.ledger
+        .batch(SWEEP_PARTITION, vec![Op::Upsert(row)])
+        .await?;
+    Ok(())
+}
+
+/// The sweep's decisions about itself, apart from any I/O: when to stop starting chains,
+/// and where the next sweep should start. Chains are numbered in sweep order.
+#[derive(Debug)]
+struct SweepControl {
+    deadline: std::time::Instant,
+    state: std::sync::Mutex<ControlState>,
+}
+
+#[derive(Debug, Default)]
+struct ControlState {
+    stopped: Option<String>,
+    throttled_streak: usize,
+    /// The earliest chain (in sweep order) not finished: failed, or never started.
+    resume: Option<(u64, String)>,
+}
+
+impl SweepControl {
+    fn new(deadline: std::time::Instant) -> Self {
+        SweepControl {
+            deadline,
+            state: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ControlState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether chain `n` may be polled now; once the sweep stops, the first chain refused
+    /// is where the next sweep starts.
+    fn may_start(&self, n: u64, key: &str) -> bool {
+        let mut s = self.lock();
+        if s.stopped.is_none() && std::time::Instant::now() >= self.deadline {
+            s.stopped = Some("time budget spent".into());
+        }
+        if s.stopped.is_some() {
+            s.offer(n, key);
+            return false;
+        }
+        true
+    }
+
+    fn finished(&self, n: u64, key: &str, throttled: bool, ok: bool) {
+        let mut s = self.lock();
+        if !ok {
+            s.offer(n, key);
+        }
+        if throttled {
+            s.throttled_streak += 1;
+            if s.throttled_streak >= THROTTLED_IN_A_ROW && s.stopped.is_none() {
+                s.stopped = Some(format!(
+                    "ARM throttled {THROTTLED_IN_A_ROW} chains in a row"
+                ));
+            }
+        } else {
+            s.throttled_streak = 0;
+        }
+    }
+
+    fn stopped(&self) -> Option<String> {
+        self.lock().stopped.clone()
+    }
+
+    fn resume_at(&self) -> Option<String> {
+        self.lock().resume.as_ref().map(|(_, k)| k.clone())
+    }
+}
+
+impl ControlState {
+    fn offer(&mut self, n: u64, key: &str) {
+        if self.resume.as_ref().is_none_or(|(m, _)| n < *m) {
+            self.resume = Some((n, key.to_string()));
+        }
+    }
 }
 
 /// Polls one chain; returns whether a copy was read from ARM.
@@ -463,6 +634,78 @@ fn summarize(disks: &[DiskProgress]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn later() -> std::time::Instant {
+        std::time::Instant::now() + std::time::Duration::from_secs(3600)
+    }
+
+    #[test]
+    fn a_clean_sweep_goes_all_the_way_and_keeps_no_place() {
+        let c = SweepControl::new(later());
+        for n in 0..10 {
+            assert!(c.may_start(n, &format!("k{n}")));
+            c.finished(n, &format!("k{n}"), false, true);
+        }
+        assert_eq!(c.stopped(), None);
+        assert_eq!(c.resume_at(), None);
+    }
+
+    #[test]
+    fn the_next_sweep_starts_at_the_first_chain_that_failed() {
+        let c = SweepControl::new(later());
+        for n in 0..6 {
+            assert!(c.may_start(n, &format!("k{n}")));
+        }
+        // Completion order differs from sweep order (polls run concurrently).
+        c.finished(4, "k4", false, false);
+        c.finished(0, "k0", false, true);
+        c.finished(2, "k2", false, false);
+        c.finished(5, "k5", false, false);
+        assert_eq!(c.resume_at().as_deref(), Some("k2"));
+        assert_eq!(c.stopped(), None, "failures alone do not stop a sweep");
+    }
+
+    #[test]
+    fn throttling_in_a_row_stops_the_sweep_and_the_first_unstarted_chain_is_next() {
+        let c = SweepControl::new(later());
+        // A throttled chain followed by a success resets the streak.
+        c.finished(0, "k0", true, false);
+        c.finished(1, "k1", false, true);
+        for n in 2..2 + THROTTLED_IN_A_ROW as u64 - 1 {
+            c.finished(n, &format!("k{n}"), true, false);
+            assert_eq!(c.stopped(), None);
+        }
+        let last = 1 + THROTTLED_IN_A_ROW as u64;
+        c.finished(last, &format!("k{last}"), true, false);
+        assert!(c.stopped().unwrap().contains("throttled"));
+        assert!(!c.may_start(last + 1, "later"));
+        // k0 failed first: the next sweep starts there, not at the refused chain.
+        assert_eq!(c.resume_at().as_deref(), Some("k0"));
+    }
+
+    #[test]
+    fn a_spent_time_budget_stops_at_the_next_chain() {
+        let c = SweepControl::new(std::time::Instant::now());
+        assert!(!c.may_start(7, "k7"));
+        assert!(!c.may_start(8, "k8"));
+        assert_eq!(c.stopped().as_deref(), Some("time budget spent"));
+        assert_eq!(c.resume_at().as_deref(), Some("k7"));
+    }
+
+    #[test]
+    fn only_429_counts_as_throttling() {
+        let throttled = FnError::Arm(crate::arm::ArmError::Throttled {
+            retry_after: std::time::Duration::from_secs(1),
+            attempts: 2,
+        });
+        let unavailable = FnError::Arm(crate::arm::ArmError::Unavailable {
+            status: Some(503),
+            message: "x".into(),
+        });
+        assert!(is_throttled(&throttled));
+        assert!(!is_throttled(&unavailable));
+        assert!(!is_throttled(&FnError::Contention("k".into())));
+    }
 
     #[test]
     fn every_chain_reconciles_once_per_period() {

@@ -569,6 +569,37 @@ async fn queries(ledger: &dyn Ledger, run: &str) {
         all
     );
 
+    // A partition range, as a resumed sweep asks: [p2, ∞) then [start, p2).
+    let q = Query::default()
+        .row_prefix("chain")
+        .where_eq("Run", Value::String(run.to_string()))
+        .partitions(Some(&p2), None);
+    assert_eq!(
+        rows(query_all(ledger, &q).await.expect("partition range from")),
+        keys(&p2, &["chain"]),
+        "partition key range starts at `from`, inclusive"
+    );
+    let q = Query::default()
+        .row_prefix("chain")
+        .where_eq("Run", Value::String(run.to_string()))
+        .partitions(Some(run), Some(&p2));
+    assert_eq!(
+        rows(query_all(ledger, &q).await.expect("partition range to")),
+        keys(&p1, &["chain"]),
+        "partition key range ends before `to`"
+    );
+    let q = Query {
+        top: Some(1),
+        ..Query::default()
+            .where_eq("Run", Value::String(run.to_string()))
+            .partitions(Some(&p1), Some(&p2))
+    };
+    assert_eq!(
+        rows(query_all(ledger, &q).await.expect("partition range paged")).len(),
+        5,
+        "a partition range pages like any query"
+    );
+
     // $top smaller than the result: pages of that size with continuations.
     let q = Query {
         top: Some(2),

@@ -34,6 +34,16 @@ pub(crate) fn matches(query: &Query, e: &Entity) -> bool {
             return false;
         }
     }
+    if let Some(from) = &query.partition_key_from {
+        if e.partition_key.as_str() < from.as_str() {
+            return false;
+        }
+    }
+    if let Some(to) = &query.partition_key_to {
+        if e.partition_key.as_str() >= to.as_str() {
+            return false;
+        }
+    }
     if let Some(from) = &query.row_key_from {
         if e.row_key.as_str() < from.as_str() {
             return false;
@@ -220,7 +230,10 @@ impl Ledger for MemoryLedger {
             // A partition query starts at its partition instead of walking every row before
             // it (the sequencer and poller query one chain's partition per invocation).
             (None, Some(pk)) => Some((pk.clone(), query.row_key_from.clone().unwrap_or_default())),
-            (None, None) => None,
+            (None, None) => query
+                .partition_key_from
+                .clone()
+                .map(|pk| (pk, String::new())),
         };
         let mut entities = Vec::new();
         let mut continuation = None;
@@ -235,6 +248,15 @@ impl Ledger for MemoryLedger {
                         std::cmp::Ordering::Less => continue,
                         std::cmp::Ordering::Greater => break 'seek,
                         std::cmp::Ordering::Equal => {}
+                    }
+                }
+                if query.partition_key_to.as_ref().is_some_and(|to| pk >= to) {
+                    break 'seek;
+                }
+                if let Some(from) = &query.partition_key_from {
+                    if pk < from {
+                        cursor = (from.clone(), String::new());
+                        continue 'seek;
                     }
                 }
                 if let Some(from) = &query.row_key_from {

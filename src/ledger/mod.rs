@@ -125,6 +125,10 @@ impl Op {
 pub struct Query {
     /// Only this partition (cheap). `None` scans every partition.
     pub partition_key: Option<String>,
+    /// Only partition keys `>= start` and `< end` (a sweep that resumes where the last one
+    /// stopped).
+    pub partition_key_from: Option<String>,
+    pub partition_key_to: Option<String>,
     /// Only row keys `>= start` and `< end`.
     pub row_key_from: Option<String>,
     pub row_key_to: Option<String>,
@@ -146,6 +150,13 @@ impl Query {
     pub fn row_prefix(mut self, prefix: &str) -> Self {
         self.row_key_from = Some(prefix.to_string());
         self.row_key_to = Some(format!("{prefix}\u{10FFFF}"));
+        self
+    }
+
+    /// Partition keys in `[from, to)`; `None` leaves that side open.
+    pub fn partitions(mut self, from: Option<&str>, to: Option<&str>) -> Self {
+        self.partition_key_from = from.map(str::to_string);
+        self.partition_key_to = to.map(str::to_string);
         self
     }
 

@@ -72,11 +72,16 @@ pub struct World {
 
 impl World {
     pub async fn new(bandwidth_mbps: f64) -> World {
+        Self::with_config(|cfg| cfg.bandwidth_mbps = bandwidth_mbps).await
+    }
+
+    /// An emulator configured by `configure` (limits, faults, bandwidth...).
+    pub async fn with_config(configure: impl FnOnce(&mut EmulatorConfig)) -> World {
         let clock = ManualClock::new(T0);
         let shared: SharedClock = Arc::new(clock.clone());
         let mut cfg = EmulatorConfig::new(shared);
         cfg.seed = 1;
-        cfg.bandwidth_mbps = bandwidth_mbps;
+        configure(&mut cfg);
         let emu = Emulator::new(cfg);
         let (addr, _task) = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
         World {

@@ -71,6 +71,12 @@ pub fn filter(q: &Query) -> Result<Option<String>, LedgerError> {
     if let Some(pk) = &q.partition_key {
         parts.push(format!("PartitionKey eq {}", quote(pk)));
     }
+    if let Some(from) = &q.partition_key_from {
+        parts.push(format!("PartitionKey ge {}", quote(from)));
+    }
+    if let Some(to) = &q.partition_key_to {
+        parts.push(format!("PartitionKey lt {}", quote(to)));
+    }
     if let Some(from) = &q.row_key_from {
         parts.push(format!("RowKey ge {}", quote(from)));
     }
