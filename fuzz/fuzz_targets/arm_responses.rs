@@ -12,7 +12,7 @@ use ferry::arm::model::{
     RestorePoint, RestorePointCollection, RestorePointCollectionList,
 };
 use ferry::ids::{DiskEncryptionSetId, RestorePointId};
-use ferry::rules::{self, DiskProgress, Readiness, ReplicationState};
+use ferry::rules::{self, Readiness, ReplicationState};
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -69,31 +69,16 @@ fn restore_point(rp: &RestorePoint) {
             Err(e) => assert!(!e.to_string().is_empty()),
         }
     }
-    // Progress as the poller reads it, through the public rules.
-    let disks: Vec<DiskProgress> = rp
-        .instance_view_disks()
-        .iter()
-        .map(|d| {
-            if let Some(r) = &d.replication_status {
-                let _ = (r.is_succeeded(), r.is_failed());
-                if let Some(p) = r.percent() {
-                    assert!(p <= 100);
-                }
+    // Progress as the poller reads it (its own reduction), through the public rules.
+    for d in rp.instance_view_disks() {
+        if let Some(r) = &d.replication_status {
+            let _ = (r.is_succeeded(), r.is_failed());
+            if let Some(p) = r.percent() {
+                assert!(p <= 100);
             }
-            DiskProgress {
-                disk: d.id.clone().unwrap_or_default(),
-                percent: d
-                    .replication_status
-                    .as_ref()
-                    .and_then(|r| r.completion_percent),
-                code: d
-                    .replication_status
-                    .as_ref()
-                    .and_then(|r| r.status.as_ref())
-                    .and_then(|s| s.code.clone()),
-            }
-        })
-        .collect();
+        }
+    }
+    let disks = ferry::functions::poller::disk_progress(rp);
     let state = rules::replication_state(&disks);
     let _ = rules::overall_percent(&disks);
     // Restorable exactly when the copy counts as succeeded.

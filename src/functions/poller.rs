@@ -359,7 +359,7 @@ fn fmt_dur(d: time::Duration) -> String {
 }
 
 /// The disk progress in an instance view.
-pub(crate) fn disk_progress(rp: &crate::arm::model::RestorePoint) -> Vec<DiskProgress> {
+pub fn disk_progress(rp: &crate::arm::model::RestorePoint) -> Vec<DiskProgress> {
     rp.instance_view_disks()
         .iter()
         .map(|d| DiskProgress {
