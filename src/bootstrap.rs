@@ -65,6 +65,7 @@ pub fn app(
             disk_api_version: config.disk_api_version.clone(),
             read_limit: rate(config.arm_read_rate),
             write_limit: rate(config.arm_write_rate),
+            max_backoff: config.arm_max_retry_wait.unsigned_abs(),
             ..ArmConfig::default()
         },
         tokens.clone(),

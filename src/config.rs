@@ -51,6 +51,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Copies polled at once by one poller invocation.
     pub poll_concurrency: usize,
+    /// The longest `Retry-After` (or backoff) ferry waits out inside an invocation; a longer
+    /// one ends the call and the work is rescheduled (the queue, the next tick).
+    pub arm_max_retry_wait: Duration,
     /// How long one poll sweep may run before it stops and leaves the rest to the next
     /// tick (which starts where this one stopped).
     pub poll_budget: Duration,
@@ -243,6 +246,21 @@ impl Config {
         let stall_after = dur("FERRY_STALL_AFTER", Duration::hours(6));
         let expiry_warning = dur("FERRY_EXPIRY_WARNING", Duration::days(2));
         let poll_budget = dur("FERRY_POLL_BUDGET", Duration::minutes(8));
+        // Zero is allowed: never wait in-process, always reschedule.
+        let arm_max_retry_wait = match get("FERRY_ARM_MAX_RETRY_WAIT") {
+            None => Duration::minutes(1),
+            Some(v) => match parse_duration(&v) {
+                Ok(d) if !d.is_negative() && d <= Duration::minutes(5) => d,
+                Ok(_) => {
+                    problems.push("FERRY_ARM_MAX_RETRY_WAIT: must be from PT0S to PT5M".into());
+                    Duration::minutes(1)
+                }
+                Err(e) => {
+                    problems.push(format!("FERRY_ARM_MAX_RETRY_WAIT: {e}"));
+                    Duration::minutes(1)
+                }
+            },
+        };
         if poll_budget > MAX_POLL_BUDGET {
             problems.push(format!(
                 "FERRY_POLL_BUDGET: must be at most PT25M (the function timeout is 30 minutes), got {} minutes",
@@ -338,6 +356,7 @@ impl Config {
             expiry_warning,
             log_format,
             poll_concurrency,
+            arm_max_retry_wait,
             poll_budget,
         })
     }
@@ -395,6 +414,11 @@ mod tests {
         assert_eq!(c.credential, "managed-identity");
         assert_eq!(c.stall_after, Duration::hours(6));
         assert_eq!(c.poll_budget, Duration::minutes(8));
+        assert_eq!(c.arm_max_retry_wait, Duration::minutes(1));
+        let mut e = minimal();
+        e.insert("FERRY_ARM_MAX_RETRY_WAIT".into(), "PT0S".into());
+        let c = Config::from_env(&e, Mode::Serve).unwrap();
+        assert_eq!(c.arm_max_retry_wait, Duration::ZERO);
         assert_eq!(
             c.arm_read_rate,
             Some(Rate {
@@ -416,6 +440,7 @@ mod tests {
                 ("FERRY_COMPUTE_API_VERSION", "2019-07-01"),
                 ("FERRY_ARM_READ_RATE", "lots"),
                 ("FERRY_POLL_BUDGET", "PT40M"),
+                ("FERRY_ARM_MAX_RETRY_WAIT", "PT1H"),
                 ("FERRY_POLICY", "{\"rules\":[]}"),
             ]),
             Mode::Serve,
@@ -433,6 +458,7 @@ mod tests {
             "FERRY_COMPUTE_API_VERSION",
             "FERRY_ARM_READ_RATE",
             "FERRY_POLL_BUDGET",
+            "FERRY_ARM_MAX_RETRY_WAIT",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

@@ -57,6 +57,11 @@ pub struct DemoArgs {
     /// Seed of every random choice: same seed, same outcome.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Where the handler runs: `in-process` (reproducible; crashes are injected at the
+    /// riskiest points) or `process` (`ferry serve` as a child of the host stand-in, killed
+    /// with SIGKILL at random moments under --faults; needs FERRY_LEDGER on Table Storage).
+    #[arg(long, value_enum, default_value_t = HandlerMode::InProcess)]
+    pub handler: HandlerMode,
     /// Show a progress bar (default: when stderr is a terminal and not --json).
     #[arg(long)]
     pub no_progress: bool,
@@ -70,9 +75,17 @@ impl Default for DemoArgs {
             days: 20,
             faults: "default".into(),
             seed: 7,
+            handler: HandlerMode::InProcess,
             no_progress: true,
         }
     }
+}
+
+/// Where `ferry demo` runs the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HandlerMode {
+    InProcess,
+    Process,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,10 +200,12 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     let ledger = crate::bootstrap::ledger(&config, &tokens)
         .await
         .map_err(|e| DemoError::Setup(e.to_string()))?;
-    // ferry's own trouble: crashes mid-invocation and lost ledger races.
-    let (crash_rate, conflict_rate) = match args.faults.as_str() {
-        "heavy" => (0.02, 0.05),
-        "default" => (0.002, 0.01),
+    // ferry's own trouble: crashes mid-invocation and lost ledger races (in-process), or
+    // SIGKILL of the handler process at random moments (`--handler process`).
+    let (crash_rate, conflict_rate) = match (args.handler, args.faults.as_str()) {
+        (HandlerMode::Process, _) => (0.0, 0.0),
+        (_, "heavy") => (0.02, 0.05),
+        (_, "default") => (0.002, 0.01),
         _ => (0.0, 0.0),
     };
     let chaos = Arc::new(crate::chaos::Chaos::new(
@@ -199,39 +214,76 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         conflict_rate,
     ));
     let report_ledger = ledger.clone();
-    let ledger: Arc<dyn Ledger> =
-        Arc::new(crate::chaos::ConflictingLedger::new(ledger, chaos.clone()));
-    let mut app = crate::bootstrap::app(&config, tokens.clone(), ledger.clone())
-        .map_err(|e| DemoError::Setup(e.to_string()))?;
+
+    // The handler: `serve`'s server in this process, or `ferry serve` as a child process
+    // that the host stand-in starts (and the soak kills).
+    let mut in_process = None;
     let late = Arc::new(LateSender::default());
-    app.bus = late.clone();
-    // One copy polled at a time: the emulator draws its random outcomes in request order, so
-    // a fixed order makes a run reproducible.
-    app.poll_concurrency = 1;
-    app.chaos = Some(chaos.clone());
-    app.arm = crate::arm::ArmClient::new(
-        crate::arm::ArmConfig {
-            endpoint: config.arm_endpoint.clone(),
-            read_limit: None,
-            write_limit: None,
-            // Retry-After is in simulated seconds: a short real wait, then reschedule.
-            max_backoff: std::time::Duration::from_millis(1),
-            max_attempts: 4,
-            ..crate::arm::ArmConfig::default()
-        },
-        tokens.clone(),
-    )
-    .map_err(|e| DemoError::Setup(e.to_string()))?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (handler_addr, handler_task) = crate::server::serve(
-        Arc::new(app),
-        "127.0.0.1:0".parse().expect("literal"),
-        async {
-            let _ = stop_rx.await;
-        },
-    )
-    .await
-    .map_err(|e| DemoError::Setup(format!("handler: {e}")))?;
+    let target = match args.handler {
+        HandlerMode::InProcess => {
+            let ledger: Arc<dyn Ledger> =
+                Arc::new(crate::chaos::ConflictingLedger::new(ledger, chaos.clone()));
+            let mut app = crate::bootstrap::app(&config, tokens.clone(), ledger)
+                .map_err(|e| DemoError::Setup(e.to_string()))?;
+            app.bus = late.clone();
+            // One copy polled at a time: the emulator draws its random outcomes in request
+            // order, so a fixed order makes a run reproducible.
+            app.poll_concurrency = 1;
+            app.chaos = Some(chaos.clone());
+            app.arm = crate::arm::ArmClient::new(
+                crate::arm::ArmConfig {
+                    endpoint: config.arm_endpoint.clone(),
+                    read_limit: None,
+                    write_limit: None,
+                    // Retry-After is in simulated seconds: a short real wait, then reschedule.
+                    max_backoff: std::time::Duration::from_millis(1),
+                    max_attempts: 4,
+                    ..crate::arm::ArmConfig::default()
+                },
+                tokens.clone(),
+            )
+            .map_err(|e| DemoError::Setup(e.to_string()))?;
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let (handler_addr, handler_task) = crate::server::serve(
+                Arc::new(app),
+                "127.0.0.1:0".parse().expect("literal"),
+                async {
+                    let _ = stop_rx.await;
+                },
+            )
+            .await
+            .map_err(|e| DemoError::Setup(format!("handler: {e}")))?;
+            in_process = Some((stop_tx, handler_task));
+            HandlerTarget::Url(
+                url::Url::parse(&format!("http://{handler_addr}/"))
+                    .map_err(|e| DemoError::Setup(e.to_string()))?,
+            )
+        }
+        HandlerMode::Process => {
+            if matches!(config.ledger, crate::config::LedgerSetting::Memory) {
+                return Err(DemoError::Args(
+                    "--handler process needs a durable ledger that outlives a killed process: set FERRY_LEDGER (e.g. UseDevelopmentStorage=true with Azurite running)".into(),
+                ));
+            }
+            let exe = std::env::current_exe()
+                .map_err(|e| DemoError::Setup(format!("cannot find ferry's own binary: {e}")))?;
+            let mut child = env.clone();
+            // The host stand-in gives the child its own Service Bus namespace.
+            child.remove("FERRY_SERVICEBUS_ENDPOINT");
+            // Retry-After is in simulated seconds: never wait it out in real time.
+            child.insert("FERRY_ARM_MAX_RETRY_WAIT".into(), "PT0S".into());
+            child.insert("FERRY_POLL_CONCURRENCY".into(), "1".into());
+            child.insert("FERRY_LOG_FORMAT".into(), "text".into());
+            child
+                .entry("RUST_LOG".into())
+                .or_insert_with(|| "warn".into());
+            HandlerTarget::Process {
+                exe,
+                args: vec!["serve".into()],
+                env: child,
+            }
+        }
+    };
 
     // The Functions host stand-in, reading the project's own host.json and function.json.
     let settings: BTreeMap<String, String> = [
@@ -242,9 +294,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let handler_url = url::Url::parse(&format!("http://{handler_addr}/"))
-        .map_err(|e| DemoError::Setup(e.to_string()))?;
-    let mut hcfg = HostConfig::new(app_root(), HandlerTarget::Url(handler_url), shared.clone());
+    let mut hcfg = HostConfig::new(app_root(), target, shared.clone());
     hcfg.settings = settings;
     hcfg.sequential = true;
     let host = Host::start(hcfg)
@@ -281,127 +331,139 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
 
     let mut created: Vec<(usize, String)> = Vec::new();
     let mut held_back: Vec<(OffsetDateTime, Value)> = Vec::new();
-    for tick in begin_tick..total_ticks {
-        let now = START + TICK * tick as i32;
-        clock.set(now);
-        let day = (tick / 144) as u32;
-        let window_end = now + TICK;
-        // Scheduled world actions within this tick.
-        for i in 0..sc.vms {
-            let at = Scenario::rp_time(i, day);
-            if at >= now && at < window_end {
-                let name = Scenario::rp_name(day);
-                if role(i) == Role::FailingCopy && day == 3 {
-                    emu.plan_copy_outcome(
-                        &rp_id(i, &name)
-                            .parse::<RestorePointId>()
-                            .map_err(|e| DemoError::Arm(e.to_string()))?,
-                        CopyOutcome::Fail,
-                    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let ticks = async {
+        let r: Result<(), DemoError> = async {
+            for tick in begin_tick..total_ticks {
+                let now = START + TICK * tick as i32;
+                clock.set(now);
+                let day = (tick / 144) as u32;
+                let window_end = now + TICK;
+                // Scheduled world actions within this tick.
+                for i in 0..sc.vms {
+                    let at = Scenario::rp_time(i, day);
+                    if at >= now && at < window_end {
+                        let name = Scenario::rp_name(day);
+                        if role(i) == Role::FailingCopy && day == 3 {
+                            emu.plan_copy_outcome(
+                                &rp_id(i, &name)
+                                    .parse::<RestorePointId>()
+                                    .map_err(|e| DemoError::Arm(e.to_string()))?,
+                                CopyOutcome::Fail,
+                            );
+                        }
+                        if role(i) == Role::NeverProgresses && day == 2 {
+                            emu.plan_copy_outcome(
+                                &rp_id(i, &name)
+                                    .parse::<RestorePointId>()
+                                    .map_err(|e| DemoError::Arm(e.to_string()))?,
+                                CopyOutcome::NeverProgress,
+                            );
+                        }
+                        op.put(&rp_id(i, &name), json!({"properties": {}})).await?;
+                        created.push((i, name.clone()));
+                    }
+                    // Day 7: an ad-hoc restore point ten minutes after vm-00's daily one; the two
+                    // events will arrive in reverse order.
+                    if i == 0 && day == 7 && at + TICK >= now && at + TICK < window_end {
+                        let extra = format!("{}-adhoc", Scenario::rp_name(day));
+                        op.put(&rp_id(i, &extra), json!({"properties": {}})).await?;
+                        created.push((i, extra));
+                    }
                 }
-                if role(i) == Role::NeverProgresses && day == 2 {
-                    emu.plan_copy_outcome(
-                        &rp_id(i, &name)
-                            .parse::<RestorePointId>()
-                            .map_err(|e| DemoError::Arm(e.to_string()))?,
-                        CopyOutcome::NeverProgress,
-                    );
+                // Day 8, noon: someone deletes the base (first, full) restore point of vm-05.
+                if sc.vms > 5 && now == START + Duration::days(8) + Duration::hours(12) {
+                    let _ = op
+                        .call(
+                            reqwest::Method::DELETE,
+                            &rp_id(5, &Scenario::rp_name(0)),
+                            None,
+                        )
+                        .await?;
                 }
-                op.put(&rp_id(i, &name), json!({"properties": {}})).await?;
-                created.push((i, name.clone()));
-            }
-            // Day 7: an ad-hoc restore point ten minutes after vm-00's daily one; the two
-            // events will arrive in reverse order.
-            if i == 0 && day == 7 && at + TICK >= now && at + TICK < window_end {
-                let extra = format!("{}-adhoc", Scenario::rp_name(day));
-                op.put(&rp_id(i, &extra), json!({"properties": {}})).await?;
-                created.push((i, extra));
-            }
-        }
-        // Day 8, noon: someone deletes the base (first, full) restore point of vm-05.
-        if sc.vms > 5 && now == START + Duration::days(8) + Duration::hours(12) {
-            let _ = op
-                .call(
-                    reqwest::Method::DELETE,
-                    &rp_id(5, &Scenario::rp_name(0)),
-                    None,
-                )
-                .await?;
-        }
-        // Day 6: an operator copies a restore point by hand into northeurope, inside the
-        // policy's scope: a copy, which must never be copied again.
-        if now == START + Duration::days(6) + Duration::hours(6) {
-            let manual = format!(
-                "{}/restorePointCollections/rpc-vm-00-manual",
-                rg_path(SOURCE_RG)
-            );
-            op.put(&manual, json!({"location": "northeurope", "properties": {"source": {"id": collection_id(0)}}})).await?;
-            op.put(&format!("{manual}/restorePoints/{}", Scenario::rp_name(5)), json!({"properties": {"sourceRestorePoint": {"id": rp_id(0, &Scenario::rp_name(5))}}})).await?;
-        }
-        // Day 12: a burst of reads from another tool drains the subscription's ARM read
-        // bucket; ferry must back off and catch up, not storm.
-        if now == START + Duration::days(12) + Duration::hours(1) {
-            // Until the bucket itself refuses (bounded: a tick's budget is ~15,250 reads).
-            op.drain_reads(&collection_id(0), 20_000).await;
-        }
+                // Day 6: an operator copies a restore point by hand into northeurope, inside the
+                // policy's scope: a copy, which must never be copied again.
+                if now == START + Duration::days(6) + Duration::hours(6) {
+                    let manual = format!(
+                        "{}/restorePointCollections/rpc-vm-00-manual",
+                        rg_path(SOURCE_RG)
+                    );
+                    op.put(&manual, json!({"location": "northeurope", "properties": {"source": {"id": collection_id(0)}}})).await?;
+                    op.put(&format!("{manual}/restorePoints/{}", Scenario::rp_name(5)), json!({"properties": {"sourceRestorePoint": {"id": rp_id(0, &Scenario::rp_name(5))}}})).await?;
+                }
+                // Day 12: a burst of reads from another tool drains the subscription's ARM read
+                // bucket; ferry must back off and catch up, not storm.
+                if now == START + Duration::days(12) + Duration::hours(1) {
+                    // Until the bucket itself refuses (bounded: a tick's budget is ~15,250 reads).
+                    op.drain_reads(&collection_id(0), 20_000).await;
+                }
 
-        // Events: what Event Grid delivers, with its real-world quirks.
-        let mut events = emu.drain_events();
-        if day == 5 || tick % 37 == 0 {
-            let dup = events.clone();
-            events.extend(dup); // at-least-once delivery: duplicates
-        }
-        // Day 7: vm-00's daily event arrives after the ad-hoc one made ten minutes later.
-        // Day 9: vm-00's event is delayed by two days.
-        let mut ready: Vec<Value> = Vec::new();
-        for e in events {
-            let is = |d: u32| {
-                e["subject"].as_str().is_some_and(|s| {
-                    s.ends_with(&format!("rpc-vm-00/restorePoints/{}", Scenario::rp_name(d)))
-                })
-            };
-            if is(7) {
-                held_back.push((now + TICK, e));
-            } else if is(9) {
-                held_back.push((now + Duration::days(2), e));
-            } else {
-                ready.push(e);
+                // Events: what Event Grid delivers, with its real-world quirks.
+                let mut events = emu.drain_events();
+                if day == 5 || tick % 37 == 0 {
+                    let dup = events.clone();
+                    events.extend(dup); // at-least-once delivery: duplicates
+                }
+                // Day 7: vm-00's daily event arrives after the ad-hoc one made ten minutes later.
+                // Day 9: vm-00's event is delayed by two days.
+                let mut ready: Vec<Value> = Vec::new();
+                for e in events {
+                    let is = |d: u32| {
+                        e["subject"].as_str().is_some_and(|s| {
+                            s.ends_with(&format!("rpc-vm-00/restorePoints/{}", Scenario::rp_name(d)))
+                        })
+                    };
+                    if is(7) {
+                        held_back.push((now + TICK, e));
+                    } else if is(9) {
+                        held_back.push((now + Duration::days(2), e));
+                    } else {
+                        ready.push(e);
+                    }
+                }
+                held_back.retain(|(at, e)| {
+                    if *at <= now {
+                        ready.push(e.clone());
+                        false
+                    } else {
+                        true
+                    }
+                });
+                if !ready.is_empty() {
+                    // Both deliveries in use: Event Grid → Service Bus (recommended) on even days,
+                    // the eventGridTrigger on odd days.
+                    let via = if day.is_multiple_of(2) {
+                        EventDelivery::Queue(config.events_queue.clone())
+                    } else {
+                        EventDelivery::EventGridTrigger
+                    };
+                    host.publish_events(ready, via)
+                        .await
+                        .map_err(|e| DemoError::Host(e.to_string()))?;
+                }
+                host.run_until_idle()
+                    .await
+                    .map_err(|e| DemoError::Host(e.to_string()))?;
+                host.fire_timer(crate::functions::POLLER)
+                    .await
+                    .map_err(|e| DemoError::Host(e.to_string()))?;
+                host.run_until_idle()
+                    .await
+                    .map_err(|e| DemoError::Host(e.to_string()))?;
+                if let Some(b) = &bar {
+                    b.set_position(tick as u64 + 1);
+                    b.set_message(format!("{}/{}", day + 1, sc.days));
+                }
             }
+            Ok(())
         }
-        held_back.retain(|(at, e)| {
-            if *at <= now {
-                ready.push(e.clone());
-                false
-            } else {
-                true
-            }
-        });
-        if !ready.is_empty() {
-            // Both deliveries in use: Event Grid → Service Bus (recommended) on even days,
-            // the eventGridTrigger on odd days.
-            let via = if day.is_multiple_of(2) {
-                EventDelivery::Queue(config.events_queue.clone())
-            } else {
-                EventDelivery::EventGridTrigger
-            };
-            host.publish_events(ready, via)
-                .await
-                .map_err(|e| DemoError::Host(e.to_string()))?;
-        }
-        host.run_until_idle()
-            .await
-            .map_err(|e| DemoError::Host(e.to_string()))?;
-        host.fire_timer(crate::functions::POLLER)
-            .await
-            .map_err(|e| DemoError::Host(e.to_string()))?;
-        host.run_until_idle()
-            .await
-            .map_err(|e| DemoError::Host(e.to_string()))?;
-        if let Some(b) = &bar {
-            b.set_position(tick as u64 + 1);
-            b.set_message(format!("{}/{}", day + 1, sc.days));
-        }
-    }
+        .await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        r
+    };
+    let (ticks, kills) = tokio::join!(ticks, kill_handler(&host, args, &done));
+    ticks?;
+    kills?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -437,10 +499,44 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         wall,
     )
     .await?;
-    let _ = stop_tx.send(());
     host.shutdown().await;
-    let _ = handler_task.await;
+    if let Some((stop_tx, handler_task)) = in_process {
+        let _ = stop_tx.send(());
+        let _ = handler_task.await;
+    }
     Ok(report)
+}
+
+/// Under `--handler process` and faults, kills the handler process (SIGKILL) at random
+/// moments, seeded, until `done`; the host stand-in starts it again as the real host
+/// restarts a dead worker. Whatever invocation was running dies with it.
+async fn kill_handler(
+    host: &Host,
+    args: &DemoArgs,
+    done: &std::sync::atomic::AtomicBool,
+) -> Result<(), DemoError> {
+    use rand::{Rng, SeedableRng};
+    let mean = match (args.handler, args.faults.as_str()) {
+        (HandlerMode::Process, "heavy") => std::time::Duration::from_millis(700),
+        (HandlerMode::Process, "default") => std::time::Duration::from_secs(5),
+        _ => return Ok(()),
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed ^ 0x6b11_0ff5);
+    loop {
+        let deadline = std::time::Instant::now() + mean.mul_f64(rng.random_range(0.0..2.0));
+        while std::time::Instant::now() < deadline {
+            if done.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if done.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        host.restart_handler()
+            .await
+            .map_err(|e| DemoError::Host(format!("restarting the killed handler: {e}")))?;
+    }
 }
 
 /// `ferry demo` from the command line.

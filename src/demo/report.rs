@@ -78,8 +78,12 @@ pub struct DemoReport {
     pub restore_points_created: usize,
     /// Messages and events given up on by the host, with why (must be none).
     pub dead_letters: BTreeMap<String, Vec<String>>,
-    /// Handler crashes and ledger races injected on ferry's side.
+    /// Where the handler ran: `in-process` or `process`.
+    pub handler: String,
+    /// Handler crashes and ledger races injected on ferry's side (in-process).
     pub injected_crashes: u64,
+    /// Times the handler process was killed with SIGKILL and restarted (`--handler process`).
+    pub handler_kills: u64,
     pub injected_conflicts: u64,
     pub arm: Value,
     pub host: Value,
@@ -306,7 +310,12 @@ pub(super) async fn build_report(
         stuck: stuck_list,
         restore_points_created: created.len(),
         dead_letters,
+        handler: match args.handler {
+            super::HandlerMode::InProcess => "in-process".into(),
+            super::HandlerMode::Process => "process".into(),
+        },
         injected_crashes: chaos.crashes(),
+        handler_kills: host_stats.handler_restarts,
         injected_conflicts: chaos.conflicts(),
         arm: serde_json::to_value(&stats).unwrap_or(Value::Null),
         host: serde_json::to_value(&host_stats).unwrap_or(Value::Null),
@@ -362,8 +371,8 @@ pub(super) fn print_human(r: &DemoReport) {
         }
     );
     println!(
-        "injected on ferry's side: {} handler crashes, {} ledger write conflicts",
-        r.injected_crashes, r.injected_conflicts
+        "injected on ferry's side ({} handler): {} handler crashes, {} ledger write conflicts, {} handler processes killed",
+        r.handler, r.injected_crashes, r.injected_conflicts, r.handler_kills
     );
     println!("ARM: {}", r.arm);
     println!("host: {}", r.host);

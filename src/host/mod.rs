@@ -382,6 +382,14 @@ impl Host {
         )
         .await;
         lock(&self.stats).invocations += 1;
+        if o.status.is_none() {
+            // No answer at all: the worker may have died. Like the real host, bring it back
+            // before dispatching anything else (its listeners pause while the worker
+            // restarts), instead of burning every queued message's deliveries on a dead port.
+            if let Err(e) = self.recover_handler().await {
+                self.warn(format!("the handler could not be restarted: {e}"));
+            }
+        }
         if o.succeeded {
             {
                 let mut logs = lock(&self.logs);
@@ -929,6 +937,30 @@ impl Host {
         s.messages_sent = c.accepted;
         s.messages_expired = c.expired;
         s
+    }
+
+    /// Waits for a restart in progress, and restarts a spawned handler that has exited.
+    async fn recover_handler(&self) -> Result<(), HostError> {
+        let Some(spec) = &self.spawn_spec else {
+            return Ok(());
+        };
+        let mut h = self.handler.lock().await;
+        let exited = match h.child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(Some(status))) => Some(status.to_string()),
+            Some(Err(e)) => Some(e.to_string()),
+            None => Some("no process".into()),
+            Some(Ok(None)) => None,
+        };
+        let Some(why) = exited else {
+            return Ok(());
+        };
+        tracing::warn!(target: "ferry::host", "handler process exited ({why}); restarting it");
+        invoke::kill(&mut h).await;
+        *h = invoke::spawn(spec)?;
+        invoke::probe(&self.client, &mut h, PROBE_LIMIT).await?;
+        *lock(&self.handler_base) = h.base.clone();
+        lock(&self.stats).handler_restarts += 1;
+        Ok(())
     }
 
     /// Kills a spawned handler with SIGKILL and starts it again (new port), then re-probes.
