@@ -112,13 +112,10 @@ pub struct Alert {
 impl Alert {
     /// A new alert; `subject` is what it is about (a copy, a chain episode, an event id)
     /// and fixes the alert's id.
-    pub fn new(
-        kind: AlertKind,
-        subject: &str,
-        message: impl Into<String>,
-        now: OffsetDateTime,
-    ) -> Alert {
-        let id = uuid::Uuid::new_v5(
+    /// The stable id of the alert of `kind` about `subject`: the same condition raised twice
+    /// has the same id, so consumers (and Service Bus duplicate detection) can drop repeats.
+    pub fn id_for(kind: AlertKind, subject: &str) -> String {
+        uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_URL,
             format!(
                 "ferry-alert|{}|{}",
@@ -126,9 +123,18 @@ impl Alert {
                 subject.to_ascii_lowercase()
             )
             .as_bytes(),
-        );
+        )
+        .to_string()
+    }
+
+    pub fn new(
+        kind: AlertKind,
+        subject: &str,
+        message: impl Into<String>,
+        now: OffsetDateTime,
+    ) -> Alert {
         Alert {
-            id: id.to_string(),
+            id: Alert::id_for(kind, subject),
             kind,
             severity: kind.severity(),
             message: message.into(),

@@ -268,6 +268,14 @@ pub async fn invoke(
             );
         }
     };
+    // The soak may kill the invocation after its ledger writes, before the host gets its
+    // outputs: the moment a process crash loses whatever only the response carries.
+    let result = match result {
+        Ok(r) if !r.0.alerts.is_empty() => app
+            .crash_point("after the ledger writes, before the host gets the outputs")
+            .map(|()| r),
+        other => other,
+    };
     match result {
         Ok((out, http)) => respond(out, http),
         Err(e) => retry(name, &e),

@@ -4,7 +4,7 @@
 
 use super::scenario::{rp_id, Scenario};
 use super::{DemoArgs, DemoError, TARGET_REGIONS, TICK};
-use crate::alerts::AlertKind;
+use crate::alerts::{Alert, AlertKind};
 use crate::emulator::Emulator;
 use crate::host::Host;
 use crate::ledger::records::{Chain, Copy, CopyState, CHAIN_ROW, COPY_PREFIX};
@@ -70,6 +70,9 @@ pub struct DemoReport {
     pub duplicate_alerts: usize,
     /// Restore points in scope with no copy record for a target region (must be 0).
     pub lost_requests: usize,
+    /// Alerts the ledger records as sent for a copy that never reached the alerts topic
+    /// (must be 0: "rejected/failed/expired with an alert" must be true).
+    pub missing_alerts: usize,
     /// Chains whose copy in flight is older than its maximum duration (must be 0).
     pub stuck_chains: usize,
     /// What each stuck copy looked like at the end (empty when `stuck_chains` is 0), so a
@@ -120,6 +123,8 @@ pub(super) async fn build_report(
     let mut known: BTreeSet<(String, String)> = BTreeSet::new();
     let mut stuck = 0;
     let mut stuck_list = Vec::new();
+    // (alert id, what it is about) of every alert the ledger says was sent for a copy.
+    let mut recorded: Vec<(String, String)> = Vec::new();
     for row in &chain_rows {
         let chain = Chain::from_entity(row).map_err(|e| DemoError::Setup(e.to_string()))?;
         let rows = query_all(
@@ -132,6 +137,17 @@ pub(super) async fn build_report(
         for r in &rows {
             let c = Copy::from_entity(r).map_err(|e| DemoError::Setup(e.to_string()))?;
             known.insert((c.source_restore_point.key(), chain.target_region.clone()));
+            for kind in &c.alerts {
+                recorded.push((
+                    Alert::id_for(*kind, &format!("{}|{}", chain.key, c.row_key())),
+                    format!(
+                        "{} {} → {}",
+                        kind.as_str(),
+                        c.source_restore_point,
+                        chain.target_region
+                    ),
+                ));
+            }
             match c.state {
                 CopyState::Succeeded => counts.succeeded += 1,
                 CopyState::Failed => counts.failed += 1,
@@ -223,6 +239,11 @@ pub(super) async fn build_report(
         }
     }
     let duplicate_alerts = ids.values().filter(|n| **n > 1).map(|n| n - 1).sum();
+    let missing: Vec<&String> = recorded
+        .iter()
+        .filter(|(id, _)| !ids.contains_key(id))
+        .map(|(_, what)| what)
+        .collect();
     let stats = emu.stats();
     let host_stats = host.stats();
 
@@ -246,6 +267,18 @@ pub(super) async fn build_report(
                 .iter()
                 .take(5)
                 .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !missing.is_empty() {
+        broken.push(format!(
+            "missing_alerts = {}: {}",
+            missing.len(),
+            missing
+                .iter()
+                .take(5)
+                .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -306,6 +339,7 @@ pub(super) async fn build_report(
         duplicate_copies: stats.duplicate_copies,
         duplicate_alerts,
         lost_requests: lost,
+        missing_alerts: missing.len(),
         stuck_chains: stuck,
         stuck: stuck_list,
         restore_points_created: created.len(),
@@ -377,7 +411,7 @@ pub(super) fn print_human(r: &DemoReport) {
     println!("ARM: {}", r.arm);
     println!("host: {}", r.host);
     println!();
-    println!("invariants: rule_violations {}, duplicate_copies {}, duplicate_alerts {}, lost_requests {}, stuck_chains {} → {}", r.rule_violations, r.duplicate_copies, r.duplicate_alerts, r.lost_requests, r.stuck_chains, if r.invariants_held { "all held" } else { "BROKEN" });
+    println!("invariants: rule_violations {}, duplicate_copies {}, duplicate_alerts {}, missing_alerts {}, lost_requests {}, stuck_chains {} → {}", r.rule_violations, r.duplicate_copies, r.duplicate_alerts, r.missing_alerts, r.lost_requests, r.stuck_chains, if r.invariants_held { "all held" } else { "BROKEN" });
     for b in &r.broken_invariants {
         println!("  broken: {b}");
     }
