@@ -342,6 +342,7 @@ async fn run(
             ),
             policy: policy.clone(),
             copy_queue: "copy-requests".into(),
+            alerts_topic: "alerts".into(),
             events_queue: "restore-point-events".into(),
             stall_after: time::Duration::hours(6),
             expiry_warning: time::Duration::days(2),

@@ -79,6 +79,7 @@ pub fn app(
         bus: Arc::new(bus),
         policy: config.policy.clone(),
         copy_queue: config.copy_queue.clone(),
+        alerts_topic: config.alerts_topic.clone(),
         events_queue: config.events_queue.clone(),
         stall_after: config.stall_after,
         expiry_warning: config.expiry_warning,

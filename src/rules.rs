@@ -577,6 +577,9 @@ pub struct Rpo {
     /// Age of the newest restore point safely in the target region (`None`: none yet).
     pub current: Option<Duration>,
     pub breached: bool,
+    /// When the breach began (the measured point plus the objective): the same instant on
+    /// every tick of one breach, so it names the breach.
+    pub breached_since: Option<OffsetDateTime>,
 }
 
 /// RPO = now − creation time of the newest source restore point whose copy completed.
@@ -589,10 +592,12 @@ pub fn rpo(
     objective: Duration,
 ) -> Rpo {
     let current = newest_copied.map(|t| now - t);
-    let age = current.unwrap_or(now - chain_since);
+    let measured_from = newest_copied.unwrap_or(chain_since);
+    let breached = now - measured_from > objective;
     Rpo {
         current,
-        breached: age > objective,
+        breached,
+        breached_since: breached.then(|| measured_from + objective),
     }
 }
 
@@ -1345,7 +1350,8 @@ mod tests {
             r,
             Rpo {
                 current: Some(Duration::hours(24)),
-                breached: false
+                breached: false,
+                breached_since: None,
             }
         );
         let r = rpo(
@@ -1355,15 +1361,27 @@ mod tests {
             obj,
         );
         assert!(r.breached);
+        assert_eq!(r.breached_since, Some(T0 + obj));
+        // The same breach names the same instant on a later tick.
+        let later = rpo(
+            Some(T0),
+            T0 - Duration::days(10),
+            T0 + Duration::hours(50),
+            obj,
+        );
+        assert_eq!(later.breached_since, r.breached_since);
         // Never copied: measured from when the chain was first seen.
         let r = rpo(None, T0, T0 + Duration::hours(30), obj);
         assert_eq!(
             r,
             Rpo {
                 current: None,
-                breached: false
+                breached: false,
+                breached_since: None,
             }
         );
-        assert!(rpo(None, T0, T0 + Duration::hours(37), obj).breached);
+        let never = rpo(None, T0, T0 + Duration::hours(37), obj);
+        assert!(never.breached);
+        assert_eq!(never.breached_since, Some(T0 + obj));
     }
 }

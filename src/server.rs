@@ -19,8 +19,6 @@ use warp::Filter;
 /// Largest invocation body accepted (Service Bus Premium messages are up to 100 MB, but
 /// ferry's inputs are events and small requests; anything this large is not ours).
 pub const MAX_BODY: u64 = 4 * 1024 * 1024;
-/// The output binding alerts are sent through.
-pub const ALERTS_BINDING: &str = "alerts";
 
 /// The warp filter serving the handler protocol.
 pub fn routes(
@@ -142,15 +140,8 @@ fn json_reply(status: StatusCode, body: &Value) -> warp::reply::Response {
 }
 
 fn respond(out: Outcome, http: Option<(u16, Value)>) -> warp::reply::Response {
+    // Alerts are not outputs: ferry sent them itself before recording them (`App::raise`).
     let mut resp = InvocationResponse::new();
-    if !out.alerts.is_empty() {
-        let alerts: Vec<Value> = out
-            .alerts
-            .iter()
-            .map(|a| Value::String(a.to_json()))
-            .collect();
-        resp = resp.output(ALERTS_BINDING, Value::Array(alerts));
-    }
     for l in out.logs {
         resp = resp.log(l);
     }
@@ -166,7 +157,12 @@ fn retry(name: &str, e: &FnError) -> warp::reply::Response {
     json_reply(StatusCode::INTERNAL_SERVER_ERROR, &resp.to_json())
 }
 
-fn rejected(name: &str, what: String, now: OffsetDateTime) -> Outcome {
+async fn rejected(
+    app: &App,
+    name: &str,
+    what: String,
+    now: OffsetDateTime,
+) -> Result<Outcome, FnError> {
     let mut out = Outcome::default();
     let mut a = Alert::new(
         AlertKind::EventRejected,
@@ -175,8 +171,8 @@ fn rejected(name: &str, what: String, now: OffsetDateTime) -> Outcome {
         now,
     );
     a.reason = Some(what);
-    out.alert(a);
-    out
+    app.alert_now(&mut out, a).await?;
+    Ok(out)
 }
 
 /// The host's clock (`Metadata.sys.UtcNow`) when it is a time ferry can compute with: in
@@ -211,24 +207,29 @@ pub async fn invoke(
         id = invocation_id.unwrap_or("-")
     );
     let _enter = span.enter();
-    let inv = match Invocation::from_slice(body) {
-        Ok(i) => i,
+    // The host's clock: the stand-in runs it simulated, and every decision uses one "now".
+    let parsed = Invocation::from_slice(body).map(|i| {
+        let now = host_now(&i);
+        (i, now)
+    });
+    drop(_enter);
+    let (inv, now) = match parsed {
+        Ok(p) => p,
         Err(e) => {
-            return respond(
-                rejected(name, e.to_string(), OffsetDateTime::now_utc()),
-                None,
-            )
+            return match rejected(app, name, e.to_string(), OffsetDateTime::now_utc()).await {
+                Ok(out) => respond(out, None),
+                Err(e) => retry(name, &e),
+            };
         }
     };
-    // The host's clock: the stand-in runs it simulated, and every decision uses one "now".
-    let now = host_now(&inv);
-    drop(_enter);
     let result = match name {
         functions::INGEST | functions::INGEST_EVENTGRID => match inv.data_json("event") {
             Ok(v) => functions::ingest::ingest(app, &v, now)
                 .await
                 .map(|o| (o, None)),
-            Err(e) => Ok((rejected(name, e.to_string(), now), None)),
+            Err(e) => rejected(app, name, e.to_string(), now)
+                .await
+                .map(|o| (o, None)),
         },
         functions::SEQUENCER => match inv.data_json("request") {
             Ok(Value::String(s)) => functions::sequencer::sequencer(app, &s, now)
@@ -241,7 +242,9 @@ pub async fn invoke(
                 Ok(s) => functions::sequencer::sequencer(app, &s, now)
                     .await
                     .map(|o| (o, None)),
-                Err(_) => Ok((rejected(name, e.to_string(), now), None)),
+                Err(_) => rejected(app, name, e.to_string(), now)
+                    .await
+                    .map(|o| (o, None)),
             },
         },
         functions::POLLER => functions::poller::poller(app, now)

@@ -48,6 +48,7 @@ fn app() -> Arc<App> {
         bus: Arc::new(Recorder::default()),
         policy,
         copy_queue: "copy-requests".into(),
+        alerts_topic: "alerts".into(),
         events_queue: "restore-point-events".into(),
         stall_after: time::Duration::hours(6),
         expiry_warning: time::Duration::days(2),

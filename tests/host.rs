@@ -104,8 +104,38 @@ async fn start_handler(
     (h, url::Url::parse(&format!("http://{addr}/")).unwrap())
 }
 
+/// ferry's own host.json and function.json files, plus an `alerts` Service Bus output
+/// binding on every non-HTTP function, so the host's output binders are exercised (ferry
+/// itself sends its alerts over REST and declares no output binding).
 fn app_root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    static ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let project = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let root = tempfile::tempdir().unwrap().keep();
+        std::fs::copy(project.join("host.json"), root.join("host.json")).unwrap();
+        for f in [
+            "ingest",
+            "ingest-eventgrid",
+            "sequencer",
+            "poller",
+            "status",
+        ] {
+            let dir = root.join("functions").join(f);
+            std::fs::create_dir_all(&dir).unwrap();
+            let text =
+                std::fs::read_to_string(project.join("functions").join(f).join("function.json"))
+                    .unwrap();
+            let mut def: Value = serde_json::from_str(&text).unwrap();
+            if f != "status" {
+                def["bindings"].as_array_mut().unwrap().push(json!({
+                    "type": "serviceBus", "direction": "out", "name": "alerts",
+                    "topicName": "%FERRY_ALERTS_TOPIC%", "connection": "ServiceBusConnection"}));
+            }
+            std::fs::write(dir.join("function.json"), def.to_string()).unwrap();
+        }
+        root
+    })
+    .clone()
 }
 
 fn settings() -> BTreeMap<String, String> {

@@ -81,6 +81,7 @@ async fn two_handlers_racing_on_one_chain_never_double_start() {
     );
     cfg.settings = env(&world.url, &ledger);
     let host = Host::start(cfg).await.unwrap();
+    host.declare_topic("alerts").unwrap();
     let a = host.handler_url();
     // ...and handler B, a second process on the same ledger.
     let port = free_port();

@@ -33,6 +33,7 @@ async fn app(world: &World) -> App {
     let clock: ferry::clock::SharedClock = Arc::new(world.clock.clone());
     let broker = Arc::new(Broker::new(clock, time::Duration::minutes(10)));
     broker.declare("copy-requests", false, true).unwrap();
+    broker.declare("alerts", true, false).unwrap();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     std::mem::forget(stop); // the broker lives as long as the test
     let bus_addr = ferry::host::servicebus::serve(broker, rx).await.unwrap();
@@ -69,6 +70,7 @@ async fn app(world: &World) -> App {
         )
         .unwrap(),
         copy_queue: "copy-requests".into(),
+        alerts_topic: "alerts".into(),
         events_queue: "restore-point-events".into(),
         stall_after: time::Duration::hours(6),
         expiry_warning: time::Duration::days(2),

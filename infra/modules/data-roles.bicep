@@ -115,7 +115,7 @@ resource copyQueueReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
-// Every function's `alerts` output binding sends to the alerts topic.
+// ferry sends its alerts to the alerts topic itself (REST, MessageId = the alert's id).
 resource alertsTopicSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(alertsTopic.id, principalId, roles.serviceBusDataSender)
   scope: alertsTopic

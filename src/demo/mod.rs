@@ -297,8 +297,12 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     let mut hcfg = HostConfig::new(app_root(), target, shared.clone());
     hcfg.settings = settings;
     hcfg.sequential = true;
+    // As infra/modules/servicebus.bicep sets the alerts topic's (the copy queue's is longer).
+    hcfg.duplicate_detection_window = Duration::hours(1);
     let host = Host::start(hcfg)
         .await
+        .map_err(|e| DemoError::Setup(format!("host stand-in: {e}")))?;
+    host.declare_topic(&config.alerts_topic)
         .map_err(|e| DemoError::Setup(format!("host stand-in: {e}")))?;
     let sender = ServiceBusRest::new(host.service_bus_endpoint(), BusAuth::Token(tokens.clone()))
         .map_err(|e| DemoError::Setup(e.to_string()))?;
@@ -492,6 +496,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         &host,
         &chaos,
         (config.copy_queue.clone(), config.events_queue.clone()),
+        &config.alerts_topic,
         report_ledger.as_ref(),
         &created,
         &status_body,

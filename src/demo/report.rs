@@ -104,6 +104,7 @@ pub(super) async fn build_report(
     host: &Host,
     chaos: &crate::chaos::Chaos,
     queues: (String, String),
+    alerts_topic: &str,
     ledger: &dyn Ledger,
     created: &[(usize, String)],
     status: &Value,
@@ -226,11 +227,10 @@ pub(super) async fn build_report(
         .map(|k| (k.as_str().to_string(), 0))
         .collect();
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
-    for v in host.take_outputs("alerts") {
-        let a: Value = match &v {
-            Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
-            other => other.clone(),
-        };
+    // What an operator's subscription receives: every message on the topic (Service Bus
+    // duplicate detection has already dropped repeats of one MessageId within its window).
+    for m in host.peek(alerts_topic) {
+        let a: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
         if let Some(k) = a["kind"].as_str() {
             *alerts.entry(k.to_string()).or_default() += 1;
         }

@@ -357,6 +357,7 @@ async fn reject(
     let quiet = quiet(&reason, own_copy);
     if !quiet {
         copy.alerts.insert(AlertKind::CopyRejected);
+        app.raise(std::slice::from_ref(&alert)).await?;
     }
     if !settle(
         app,
@@ -739,6 +740,7 @@ async fn fail_start(
     );
     let mut copy = copy;
     copy.alerts.insert(AlertKind::CopyFailed);
+    app.raise(std::slice::from_ref(&alert)).await?;
     if settle(app, chain, copy, CopyState::Failed, reason, now).await? {
         out.alert(alert);
     }

@@ -45,7 +45,7 @@ pub async fn ingest(app: &App, payload: &Value, now: OffsetDateTime) -> Result<O
                     now,
                 );
                 a.reason = Some(e.to_string());
-                out.alert(a);
+                app.alert_now(&mut out, a).await?;
                 return Ok(out);
             }
         },
@@ -68,7 +68,7 @@ pub async fn ingest(app: &App, payload: &Value, now: OffsetDateTime) -> Result<O
                     now,
                 );
                 a.reason = Some(e.reason.clone());
-                out.alert(a);
+                app.alert_now(&mut out, a).await?;
                 Ok(())
             }
             Ok(Parsed::Ignored(why)) => {
@@ -113,7 +113,7 @@ async fn retry_later(
             now,
         );
         a.reason = Some(e.to_string());
-        out.alert(a);
+        app.alert_now(out, a).await?;
         return Ok(());
     }
     let next = attempt + 1;
@@ -185,7 +185,7 @@ async fn on_write(
             a.reason = Some(reason.code().into());
             a.source_restore_point = Some(ev.restore_point.to_string());
             a.source_collection = Some(coll.to_string());
-            out.alert(a);
+            app.alert_now(out, a).await?;
         }
         return Ok(());
     }
@@ -239,9 +239,6 @@ async fn on_delete(
             }
             // The next copy will be a full copy and becomes the new base.
             chain.base_restore_point = None;
-            if !commit(app, &chain, vec![replace_chain(&chain)?]).await? {
-                continue;
-            }
             let mut a = Alert::new(
                 AlertKind::BaseRestorePointDeleted,
                 &format!("{key}|{}", ev.restore_point.name),
@@ -253,6 +250,11 @@ async fn on_delete(
             a.target_region = Some(region.clone());
             a.source_restore_point = Some(ev.restore_point.to_string());
             a.source_vm = chain.source_vm.clone();
+            // Sent before the write that forgets the base (see `App::raise`).
+            app.raise(std::slice::from_ref(&a)).await?;
+            if !commit(app, &chain, vec![replace_chain(&chain)?]).await? {
+                continue;
+            }
             out.alert(a);
             break;
         }

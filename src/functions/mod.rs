@@ -36,6 +36,8 @@ pub struct App {
     pub bus: Arc<dyn MessageSender>,
     pub policy: Policy,
     pub copy_queue: String,
+    /// The topic alerts go to (sent by ferry itself: see [`App::raise`]).
+    pub alerts_topic: String,
     /// Where events wait when ARM is unavailable (the Service Bus ingest path).
     pub events_queue: String,
     pub stall_after: Duration,
@@ -56,6 +58,39 @@ impl App {
         }
     }
 
+    /// Sends alerts to the alerts topic now, each with its stable id as `MessageId`.
+    ///
+    /// Called *before* the ledger write that records an alert as sent. A crash between the
+    /// two re-runs the decision, which raises the same alert (same id) again, and Service
+    /// Bus duplicate detection drops the repeat. The other order, or handing alerts to the
+    /// host's output binding after the write, loses the alert when the process dies in
+    /// between: the ledger says it was sent, so nothing ever sends it (found by the soak).
+    pub(crate) async fn raise(&self, alerts: &[Alert]) -> Result<(), FnError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let messages = alerts
+            .iter()
+            .map(|a| {
+                let body = serde_json::to_string(a).map_err(|e| {
+                    FnError::Other(format!("alert {} does not serialize: {e}", a.id))
+                })?;
+                let mut m = crate::bus::OutgoingMessage::json(a.id.clone(), body);
+                m.label = Some(a.kind.as_str().to_string());
+                Ok(m)
+            })
+            .collect::<Result<Vec<_>, FnError>>()?;
+        self.bus.send(&self.alerts_topic, messages).await?;
+        Ok(())
+    }
+
+    /// Raises an alert that no ledger write records (bad input): send it, then note it.
+    pub(crate) async fn alert_now(&self, out: &mut Outcome, alert: Alert) -> Result<(), FnError> {
+        self.raise(std::slice::from_ref(&alert)).await?;
+        out.alert(alert);
+        Ok(())
+    }
+
     fn limits(&self, max_duration: Duration) -> CopyLimits {
         CopyLimits {
             max_duration,
@@ -65,7 +100,8 @@ impl App {
     }
 }
 
-/// What a function did that the host should know: alerts to send, lines to log.
+/// What a function did: the alerts it raised (already sent, see [`App::raise`]) and the
+/// lines to log.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub alerts: Vec<Alert>,

@@ -329,14 +329,12 @@ async fn check_rpo(
         }
         _ => return Ok(()),
     }
-    let since = now
+    // Named by when the breach began, not by this tick: a retry raises the same alert.
+    let since = rpo
+        .breached_since
+        .unwrap_or(now)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let mut c = chain.clone();
-    c.rpo_alerted = Some(since.clone());
-    if !commit(app, &c, vec![replace_chain(&c)?]).await? {
-        return Ok(()); // another instance handled it
-    }
     let age = rpo
         .current
         .map(|d| format!("{:.1} h", d.as_seconds_f64() / 3600.0))
@@ -350,6 +348,12 @@ async fn check_rpo(
         .last_success_restore_point
         .as_ref()
         .map(|n| chain.source_collection.restore_point(n).to_string());
+    app.raise(std::slice::from_ref(&a)).await?;
+    let mut c = chain.clone();
+    c.rpo_alerted = Some(since);
+    if !commit(app, &c, vec![replace_chain(&c)?]).await? {
+        return Ok(()); // another instance handled it
+    }
     out.alert(a);
     Ok(())
 }
@@ -432,6 +436,7 @@ async fn check_copy(
             copy.ended_at = Some(now);
             copy.alerts.insert(AlertKind::CopyFailed);
             chain.in_flight = None;
+            app.raise(std::slice::from_ref(&alert)).await?;
             if commit(
                 app,
                 &chain,
@@ -585,6 +590,7 @@ async fn check_copy(
                 .delete_restore_point(&copy.target_restore_point)
                 .await?;
         }
+        app.raise(&alerts).await?;
         app.crash_point("after reading progress, before recording it")?;
         let mut ops = vec![Op::Insert(reading.to_entity()), replace_copy(&copy)?];
         if chain_changed {

@@ -30,7 +30,7 @@ pub async fn sequencer(app: &App, body: &str, now: OffsetDateTime) -> Result<Out
                 now,
             );
             a.reason = Some(reason);
-            out.alert(a);
+            app.alert_now(&mut out, a).await?;
             return Ok(out);
         }
     };
@@ -70,7 +70,7 @@ async fn retry_later(
         a.source_restore_point = Some(msg.source_restore_point.clone());
         a.target_region = Some(msg.target_region.clone());
         a.reason = Some(e.to_string());
-        out.alert(a);
+        app.alert_now(out, a).await?;
         return Ok(());
     }
     let attempt = msg.attempt + 1;
@@ -167,16 +167,20 @@ async fn record(
             copy.reason = Some(reason.code().to_string());
             copy.ended_at = Some(now);
             let quiet = matches!(reason, RejectReason::CopyOfCopy) && own_copy;
-            if !quiet {
+            let alert = (!quiet).then(|| {
                 copy.alerts.insert(AlertKind::CopyRejected);
-            }
+                rejection_alert(&chain, &copy, reason, now)
+            });
+            app.raise(alert.as_slice()).await?;
             match app
                 .ledger
                 .batch(&chain.key, vec![Op::Insert(copy.to_entity())])
                 .await
             {
-                Ok(_) if quiet => out.log(format!("{source}: {reason} (a copy ferry made)")),
-                Ok(_) => out.alert(rejection_alert(&chain, &copy, reason, now)),
+                Ok(_) => match alert {
+                    Some(a) => out.alert(a),
+                    None => out.log(format!("{source}: {reason} (a copy ferry made)")),
+                },
                 Err(LedgerError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -963,6 +963,14 @@ impl Host {
         Ok(())
     }
 
+    /// Creates a topic no binding names (in Azure the infrastructure creates it): ferry sends
+    /// its alerts to its topic itself, over the REST API.
+    pub fn declare_topic(&self, name: &str) -> Result<(), HostError> {
+        self.broker
+            .declare(name, true, false)
+            .map_err(|m| HostError::Config(format!("topic `{name}`: {m}")))
+    }
+
     /// Kills a spawned handler with SIGKILL and starts it again (new port), then re-probes.
     pub async fn restart_handler(&self) -> Result<(), HostError> {
         let Some(spec) = &self.spawn_spec else {
