@@ -1,7 +1,11 @@
-//! `ferry demo` end to end, in-process: the invariants hold, the planted troubles are seen,
-//! and the same seed gives the same outcome.
+//! `ferry demo` end to end: in-process, the invariants hold, the planted troubles are seen,
+//! and the same seed gives the same outcome; with `ferry serve` as a child process on Table
+//! Storage (Azurite), the invariants hold while the process is killed with SIGKILL again
+//! and again.
 
-use ferry::demo::{run, DemoArgs};
+mod common;
+
+use ferry::demo::{run, DemoArgs, HandlerMode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_holds_every_invariant_and_sees_every_planted_trouble() {
@@ -17,10 +21,11 @@ async fn demo_holds_every_invariant_and_sees_every_planted_trouble() {
             r.rule_violations,
             r.duplicate_copies,
             r.duplicate_alerts,
+            r.missing_alerts,
             r.lost_requests,
             r.stuck_chains
         ),
-        (0, 0, 0, 0, 0)
+        (0, 0, 0, 0, 0, 0)
     );
     for kind in [
         "CopyRejected",
@@ -58,4 +63,36 @@ async fn same_seed_same_outcome_under_heavy_faults() {
         a.injected_crashes + a.injected_conflicts > 0,
         "heavy faults must inject trouble on ferry's side"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_handler_processes_lose_nothing() {
+    let Some(ledger) = common::azurite_ledger(&common::unique_table("demokill")) else {
+        return;
+    };
+    let args = DemoArgs {
+        vms: 6,
+        days: 8,
+        faults: "heavy".into(),
+        handler: HandlerMode::Process,
+        ledger: Some(ledger),
+        handler_exe: Some(env!("CARGO_BIN_EXE_ferry").into()),
+        ..DemoArgs::default()
+    };
+    let r = run(&args, false).await.expect("demo runs");
+    assert!(r.invariants_held, "{:?}", r.broken_invariants);
+    assert_eq!(
+        (
+            r.rule_violations,
+            r.duplicate_copies,
+            r.duplicate_alerts,
+            r.missing_alerts,
+            r.lost_requests,
+            r.stuck_chains
+        ),
+        (0, 0, 0, 0, 0, 0)
+    );
+    assert!(r.dead_letters.is_empty(), "{:?}", r.dead_letters);
+    assert!(r.handler_kills > 0, "the handler was never killed");
+    assert!(r.copies.succeeded > 0, "{:?}", r.copies);
 }

@@ -62,6 +62,13 @@ pub struct DemoArgs {
     /// with SIGKILL at random moments under --faults; needs FERRY_LEDGER on Table Storage).
     #[arg(long, value_enum, default_value_t = HandlerMode::InProcess)]
     pub handler: HandlerMode,
+    /// The ledger setting (`FERRY_LEDGER` when unset). For tests, which cannot set the
+    /// environment of a process whose other tests are running.
+    #[arg(skip)]
+    pub ledger: Option<String>,
+    /// The `ferry` binary that `--handler process` starts (this executable when unset).
+    #[arg(skip)]
+    pub handler_exe: Option<PathBuf>,
     /// Show a progress bar (default: when stderr is a terminal and not --json).
     #[arg(long)]
     pub no_progress: bool,
@@ -76,6 +83,8 @@ impl Default for DemoArgs {
             faults: "default".into(),
             seed: 7,
             handler: HandlerMode::InProcess,
+            ledger: None,
+            handler_exe: None,
             no_progress: true,
         }
     }
@@ -192,7 +201,11 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    if let Ok(l) = std::env::var("FERRY_LEDGER") {
+    if let Some(l) = args
+        .ledger
+        .clone()
+        .or_else(|| std::env::var("FERRY_LEDGER").ok())
+    {
         env.insert("FERRY_LEDGER".into(), l);
     }
     let config = Config::from_env(&env, Mode::Demo).map_err(|e| DemoError::Setup(e.to_string()))?;
@@ -265,8 +278,12 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                     "--handler process needs a durable ledger that outlives a killed process: set FERRY_LEDGER (e.g. UseDevelopmentStorage=true with Azurite running)".into(),
                 ));
             }
-            let exe = std::env::current_exe()
-                .map_err(|e| DemoError::Setup(format!("cannot find ferry's own binary: {e}")))?;
+            let exe = match &args.handler_exe {
+                Some(p) => p.clone(),
+                None => std::env::current_exe().map_err(|e| {
+                    DemoError::Setup(format!("cannot find ferry's own binary: {e}"))
+                })?,
+            };
             let mut child = env.clone();
             // The host stand-in gives the child its own Service Bus namespace.
             child.remove("FERRY_SERVICEBUS_ENDPOINT");
