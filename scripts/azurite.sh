@@ -3,17 +3,20 @@
 #   FERRY_TEST_AZURITE_TABLE=http://127.0.0.1:<port>/devstoreaccount1
 #   AZURITE_PID=<pid>
 # once it answers. Usage: scripts/azurite.sh [log file]. Stop it with `kill <pid>`.
-# Installs the pinned Azurite (package-lock.json) with `npm ci` when it is missing.
+# Installs the pinned test tools (package-lock.json: Azurite, and oav for the swagger tests)
+# with `npm ci` when one is missing or package-lock.json changed since the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log="${1:-target/azurite-table.log}"
 mkdir -p "$(dirname "$log")"
 
 bin=node_modules/.bin/azurite-table
-if [ ! -x "$bin" ]; then
-    command -v npm >/dev/null || { echo "azurite.sh: npm is needed to install Azurite (apt-get install nodejs npm)" >&2; exit 1; }
-    echo "azurite.sh: installing Azurite from package-lock.json (npm ci)" >&2
+stamp=node_modules/.ferry-package-lock.json
+if [ ! -x "$bin" ] || [ ! -x node_modules/.bin/oav ] || ! cmp -s package-lock.json "$stamp"; then
+    command -v npm >/dev/null || { echo "azurite.sh: npm is needed to install the test tools (apt-get install nodejs npm)" >&2; exit 1; }
+    echo "azurite.sh: installing the test tools from package-lock.json (npm ci)" >&2
     npm ci --no-audit --no-fund --loglevel=error >&2
+    cp package-lock.json "$stamp"
 fi
 
 # A free port: bind port 0 and read back what the kernel chose.

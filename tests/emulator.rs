@@ -1,6 +1,10 @@
 //! The ARM emulator over real HTTP on loopback, with reqwest as the client.
 
+mod common;
+
 use std::sync::Arc;
+
+use common::oav::{RecordingProxy, Traffic};
 
 use ferry::clock::{ManualClock, SharedClock};
 use ferry::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
@@ -77,9 +81,19 @@ fn rp_path(rg: &str, rpc: &str, rp: &str) -> String {
 
 impl H {
     async fn send(&self, method: reqwest::Method, path_q: &str, body: Option<Value>) -> Resp {
+        self.send_to(&self.base, method, path_q, body).await
+    }
+    /// The same request sent to `base` (a proxy in front of the emulator) instead.
+    async fn send_to(
+        &self,
+        base: &str,
+        method: reqwest::Method,
+        path_q: &str,
+        body: Option<Value>,
+    ) -> Resp {
         let mut r = self
             .http
-            .request(method, format!("{}{}", self.base, path_q))
+            .request(method, format!("{base}{path_q}"))
             .bearer_auth("test-token");
         if let Some(b) = body {
             r = r.json(&b);
@@ -1185,65 +1199,39 @@ impl H {
     }
 }
 
-/// Records request/response pairs in the `oav validate-traffic` format when
-/// `FERRY_EMULATOR_TRAFFIC_DIR` is set (see docs/emulator.md); otherwise only checks statuses.
+/// Sends the calls whose traffic oav checks through a [`RecordingProxy`] in front of the
+/// emulator; setup calls made with `h.put`/`h.vm`… go straight to it and are not recorded.
 struct Recorder {
-    dir: Option<std::path::PathBuf>,
-    n: usize,
+    proxy: RecordingProxy,
 }
 
 impl Recorder {
     async fn call(
-        &mut self,
+        &self,
         h: &H,
         method: reqwest::Method,
         path_q: &str,
         body: Option<Value>,
         expect: u16,
     ) -> Value {
-        let r = h.send(method.clone(), path_q, body.clone()).await;
+        let r = h
+            .send_to(&self.proxy.url, method.clone(), path_q, body)
+            .await;
         assert_eq!(r.status, expect, "{method} {path_q}: {:?}", r.body);
-        if let Some(dir) = &self.dir {
-            self.n += 1;
-            let mut req = json!({
-                "url": format!("https://management.azure.com{path_q}"),
-                "method": method.as_str(),
-                "headers": {"Content-Type": "application/json", "Authorization": "Bearer x"},
-            });
-            if let Some(b) = &body {
-                req["body"] = b.clone();
-            }
-            let mut resp = json!({"statusCode": r.status.to_string(), "headers": {}});
-            if !r.body.is_null() {
-                resp["headers"]["Content-Type"] = json!("application/json");
-                resp["body"] = r.body.clone();
-            }
-            for h in ["azure-asyncoperation", "location", "retry-after"] {
-                if let Some(v) = r.header(h) {
-                    resp["headers"][h] = json!(v);
-                }
-            }
-            let file = dir.join(format!("{:03}.json", self.n));
-            std::fs::write(
-                file,
-                serde_json::to_vec_pretty(&json!({"liveRequest": req, "liveResponse": resp}))
-                    .unwrap(),
-            )
-            .unwrap();
-        }
         r.body
     }
 }
 
+/// The emulator's answers, at the swagger's api-versions, pass `oav validate-traffic`
+/// against the official swagger (DESIGN §3; ferry's client is checked in tests/swagger.rs).
 #[tokio::test]
-async fn traffic_for_swagger_validation() {
+async fn emulator_traffic_passes_oav() {
     use reqwest::Method as M;
     let h = start_with(|c| c.bandwidth_mbps = 100.0).await;
-    let dir = std::env::var_os("FERRY_EMULATOR_TRAFFIC_DIR").map(std::path::PathBuf::from);
-    if let Some(d) = &dir {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    let mut rec = Recorder { dir, n: 0 };
+    let traffic = Arc::new(Traffic::new());
+    let rec = Recorder {
+        proxy: RecordingProxy::start(h.base.clone(), traffic.clone()).await,
+    };
     let v = "?api-version=2025-04-01";
     let dv = "?api-version=2025-01-02";
     let des = format!("{}/diskEncryptionSets/des1", rg_path("rg"));
@@ -1426,6 +1414,243 @@ async fn traffic_for_swagger_validation() {
         .await;
     rec.call(&h, M::DELETE, &format!("{tgt}{v}"), None, 204)
         .await;
+    more_shapes(&traffic).await;
+    assert_eq!(traffic.left_out(), Vec::<String>::new());
+    traffic
+        .assert_valid(&[
+            "RestorePointCollections_CreateOrUpdate",
+            "RestorePointCollections_Delete",
+            "RestorePointCollections_Get",
+            "RestorePointCollections_List",
+            "RestorePointCollections_ListAll",
+            "RestorePointCollections_Update",
+            "RestorePoints_Create",
+            "RestorePoints_Delete",
+            "RestorePoints_Get",
+            "VirtualMachines_CreateOrUpdate",
+            "VirtualMachines_Get",
+            "DiskRestorePoint_Get",
+            "DiskRestorePoint_ListByRestorePoint",
+        ])
+        .await;
+}
+
+/// More of what the emulator can answer, recorded into `traffic`: optional properties
+/// (instant access, excluded disks, Trusted Launch and confidential VMs), paged lists, failed
+/// and terminated copies, and the error bodies of refused requests, throttling and faults.
+async fn more_shapes(traffic: &Arc<Traffic>) {
+    use reqwest::Method as M;
+    let v = "?api-version=2025-04-01";
+    let dv = "?api-version=2025-01-02";
+    let h = start_with(|c| c.bandwidth_mbps = 100.0).await;
+    let rec = Recorder {
+        proxy: RecordingProxy::start(h.base.clone(), traffic.clone()).await,
+    };
+    h.vm(
+        "rg",
+        "tl",
+        "eastus",
+        json!({"properties": {"securityProfile": {"securityType": "TrustedLaunch"}}}),
+    )
+    .await;
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{}{v}", vm_path("rg", "tl")),
+        None,
+        200,
+    )
+    .await;
+    let rpc = rpc_path("rg", "rpc-tl");
+    rec.call(
+        &h,
+        M::PUT,
+        &format!("{rpc}{v}"),
+        Some(json!({"location": "eastus", "properties": {"source": {"id": vm_path("rg", "tl")}, "instantAccess": true}})),
+        201,
+    )
+    .await;
+    let data_disk = rec
+        .call(
+            &h,
+            M::GET,
+            &format!("{}{v}", vm_path("rg", "tl")),
+            None,
+            200,
+        )
+        .await["properties"]["storageProfile"]["dataDisks"][0]["managedDisk"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rp = rp_path("rg", "rpc-tl", "rp1");
+    rec.call(
+        &h,
+        M::PUT,
+        &format!("{rp}{v}"),
+        Some(json!({"properties": {"excludeDisks": [{"id": data_disk}], "instantAccessDurationMinutes": 120}})),
+        201,
+    )
+    .await;
+    h.clock.advance(Duration::minutes(6));
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{rp}{v}&$expand=instanceView"),
+        None,
+        200,
+    )
+    .await;
+    let list = rec
+        .call(
+            &h,
+            M::GET,
+            &format!("{rp}/diskRestorePoints{dv}"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 1, "{list}");
+    // Refused requests: a bad consistency mode, a missing parent, an existing target name.
+    rec.call(
+        &h,
+        M::PUT,
+        &format!("{}{v}", rp_path("rg", "rpc-tl", "bad")),
+        Some(json!({"properties": {"consistencyMode": "Sometimes"}})),
+        400,
+    )
+    .await;
+    rec.call(
+        &h,
+        M::PUT,
+        &format!("{}{v}", rp_path("rg", "nope", "x")),
+        Some(json!({"properties": {}})),
+        404,
+    )
+    .await;
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{}/diskRestorePoints/nope{dv}", rp),
+        None,
+        404,
+    )
+    .await;
+    // A confidential VM's restore point, with its security profile.
+    h.vm(
+        "rg",
+        "cvm",
+        "eastus",
+        json!({"properties": {"securityProfile": {"securityType": "ConfidentialVM"}}}),
+    )
+    .await;
+    h.local_rpc("rg", "rpc-cvm", "cvm", "eastus").await;
+    let crp = h.rp("rg", "rpc-cvm", "rp").await;
+    rec.call(
+        &h,
+        M::GET,
+        &format!("{crp}{v}&$expand=instanceView"),
+        None,
+        200,
+    )
+    .await;
+    // A list longer than one page, followed through its nextLink.
+    for i in 0..50 {
+        h.local_rpc("rg", &format!("many{i:02}"), "tl", "eastus")
+            .await;
+    }
+    let page = rec
+        .call(
+            &h,
+            M::GET,
+            &format!("{}/restorePointCollections{v}", rg_path("rg")),
+            None,
+            200,
+        )
+        .await;
+    let next = url::Url::parse(page["nextLink"].as_str().expect("a second page")).unwrap();
+    let page2 = rec
+        .call(
+            &h,
+            M::GET,
+            &format!("{}?{}", next.path(), next.query().unwrap()),
+            None,
+            200,
+        )
+        .await;
+    assert!(page2.get("nextLink").is_none(), "{page2}");
+
+    // Copies that fail part-way, and copies that stall until the platform terminates them.
+    for outcome in [CopyOutcome::Fail, CopyOutcome::NeverProgress] {
+        let h = start_with(|c| c.bandwidth_mbps = 100.0).await;
+        let rec = Recorder {
+            proxy: RecordingProxy::start(h.base.clone(), traffic.clone()).await,
+        };
+        chain(&h).await;
+        let src = h.rp("rg", "rpc1", "rp1").await;
+        h.emu
+            .plan_copy_outcome(&src.parse::<RestorePointId>().unwrap(), outcome);
+        assert_eq!(h.copy("rg", "tgt", "c1", &src).await.status, 201);
+        h.clock.advance(Duration::days(15));
+        let c1 = rp_path("rg", "tgt", "c1");
+        let got = rec
+            .call(
+                &h,
+                M::GET,
+                &format!("{c1}{v}&$expand=instanceView"),
+                None,
+                200,
+            )
+            .await;
+        assert_eq!(
+            got["properties"]["instanceView"]["statuses"][0]["code"], "ReplicationState/failed",
+            "{outcome:?}: {got}"
+        );
+        rec.call(
+            &h,
+            M::GET,
+            &format!("{c1}/diskRestorePoints{dv}"),
+            None,
+            200,
+        )
+        .await;
+    }
+
+    // Throttling by the token bucket, and injected throttling and server errors.
+    let h = start_with(|c| c.limits.reads = Some((1, 0.0))).await;
+    let rec = Recorder {
+        proxy: RecordingProxy::start(h.base.clone(), traffic.clone()).await,
+    };
+    let coll = format!("{}{v}", rpc_path("rg", "none"));
+    rec.call(&h, M::GET, &coll, None, 404).await;
+    rec.call(&h, M::GET, &coll, None, 429).await;
+    for (statuses, configure) in [
+        (
+            &[429][..],
+            (|c: &mut EmulatorConfig| c.faults.throttle_rate = 1.0) as fn(&mut EmulatorConfig),
+        ),
+        (&[500, 503][..], |c: &mut EmulatorConfig| {
+            c.faults.server_error_rate = 1.0
+        }),
+    ] {
+        let h = start_with(configure).await;
+        let proxy = RecordingProxy::start(h.base.clone(), traffic.clone()).await;
+        for (method, path_q, body) in [
+            (M::GET, coll.clone(), None),
+            (
+                M::PUT,
+                format!("{}{v}", rp_path("rg", "none", "x")),
+                Some(json!({"properties": {}})),
+            ),
+        ] {
+            let r = h.send_to(&proxy.url, method, &path_q, body).await;
+            assert!(
+                statuses.contains(&r.status),
+                "{statuses:?}: {} {:?}",
+                r.status,
+                r.body
+            );
+        }
+    }
 }
 
 /// Drives the emulator with Microsoft's official Python SDK (azure-mgmt-compute) when

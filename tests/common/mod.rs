@@ -1,6 +1,9 @@
 //! Shared pieces of the end-to-end tests: a simulated world on the ARM emulator, an ARM
-//! proxy that can be made to fail, and the Azurite ledger setting.
+//! proxy that can be made to fail, the Azurite ledger setting, and (`oav`) the recording of ARM
+//! traffic checked against the official swagger.
 #![allow(dead_code)]
+
+pub mod oav;
 
 use ferry::clock::{ManualClock, SharedClock};
 use ferry::emulator::{Emulator, EmulatorConfig};
