@@ -9,9 +9,10 @@
 
 use super::{Continuation, ETag, Entity, Ledger, LedgerError, Op, Page, Query, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
 use std::sync::Mutex;
-use time::{OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// Largest page Table Storage returns.
 pub const MAX_PAGE: usize = 1000;
@@ -46,7 +47,30 @@ struct Row {
 #[derive(Debug, Default)]
 struct Names {
     by_id: Vec<Box<str>>,
-    ids: HashMap<Box<str>, u32>,
+    ids: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>,
+}
+
+/// FNV-1a for [`Names`]: the names are short identifiers chosen by ferry's own records and
+/// looked up on every write; SipHash's resistance to chosen keys buys nothing here.
+#[derive(Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl Names {
@@ -83,10 +107,12 @@ fn etag_version(etag: &ETag) -> Option<u64> {
         .ok()
 }
 
-// Row encoding: per property `varint(name id) tag payload`, where the payload is
+// Row encoding: `varint(number of properties)`, then per property
+// `varint(name id) tag payload`, where the payload is
 // String: varint(length) UTF-8 bytes; Int64 / Double: 8 bytes little-endian (a Double as
-// its bits); Bool: none (two tags); DateTime: Unix seconds (8 bytes) and nanoseconds
-// (4 bytes), plus the UTC offset in seconds (4 bytes) when it is not UTC (two tags).
+// its bits); Bool: none (two tags); DateTime: year (4 bytes), day of the year (2), hour,
+// minute, second (1 each), nanosecond (4), plus the UTC offset in seconds (4) when it is
+// not UTC (two tags).
 const T_STRING: u8 = 0;
 const T_INT64: u8 = 1;
 const T_DOUBLE: u8 = 2;
@@ -113,6 +139,7 @@ fn encode(names: &mut Names, e: &Entity) -> Box<[u8]> {
             })
             .sum(),
     );
+    put_varint(&mut out, e.properties.len() as u64);
     for (name, v) in &e.properties {
         put_varint(&mut out, u64::from(names.intern(name)));
         match v {
@@ -137,7 +164,12 @@ fn encode(names: &mut Names, e: &Entity) -> Box<[u8]> {
                 } else {
                     T_TIME_OFFSET
                 });
-                out.extend_from_slice(&t.unix_timestamp().to_le_bytes());
+                // The time as given (its own offset's calendar fields): decoding then only
+                // checks the fields instead of converting from a timestamp.
+                let (year, ordinal) = t.to_ordinal_date();
+                out.extend_from_slice(&year.to_le_bytes());
+                out.extend_from_slice(&ordinal.to_le_bytes());
+                out.extend_from_slice(&[t.hour(), t.minute(), t.second()]);
                 out.extend_from_slice(&t.nanosecond().to_le_bytes());
                 if offset != 0 {
                     out.extend_from_slice(&offset.to_le_bytes());
@@ -233,18 +265,19 @@ impl<'a> Iterator for Props<'a> {
             T_FALSE => Raw::Bool(false),
             T_TRUE => Raw::Bool(true),
             T_TIME_UTC | T_TIME_OFFSET => {
-                let secs = i64::from_le_bytes(self.array());
+                let year = i32::from_le_bytes(self.array());
+                let ordinal = u16::from_le_bytes(self.array());
+                let [hour, minute, second] = self.array();
                 let nanos = u32::from_le_bytes(self.array());
                 let offset = if tag == T_TIME_OFFSET {
                     i32::from_le_bytes(self.array())
                 } else {
                     0
                 };
-                let t = OffsetDateTime::from_unix_timestamp(secs)
-                    .and_then(|t| t.replace_nanosecond(nanos))
-                    .expect("encoded time");
+                let date = Date::from_ordinal_date(year, ordinal).expect("encoded date");
+                let time = Time::from_hms_nano(hour, minute, second, nanos).expect("encoded time");
                 let offset = UtcOffset::from_whole_seconds(offset).expect("encoded offset");
-                Raw::DateTime(t.checked_to_offset(offset).expect("encoded time"))
+                Raw::DateTime(PrimitiveDateTime::new(date, time).assume_offset(offset))
             }
             other => panic!("memory ledger: unknown value tag {other}"),
         };
@@ -253,17 +286,25 @@ impl<'a> Iterator for Props<'a> {
 }
 
 impl Row {
-    fn props(&self) -> Props<'_> {
-        Props { data: &self.data }
+    /// The number of properties and the walk over them.
+    fn props(&self) -> (usize, Props<'_>) {
+        let mut props = Props { data: &self.data };
+        let count = usize::try_from(props.varint()).expect("encoded count");
+        (count, props)
     }
 
     fn entity(&self, names: &Names, pk: &str, rk: &str) -> Entity {
-        let mut e = Entity::new(pk, rk);
-        for (id, v) in self.props() {
-            e.properties.insert(names.name(id).to_owned(), v.to_value());
+        let (count, walk) = self.props();
+        let mut props = Vec::with_capacity(count);
+        props.extend(walk.map(|(id, v)| (names.name(id).to_owned(), v.to_value())));
+        Entity {
+            partition_key: pk.to_owned(),
+            row_key: rk.to_owned(),
+            // Encoded in name order (from the entity's map), so the map is built in one
+            // pass instead of a search per insert.
+            properties: BTreeMap::from_iter(props),
+            etag: Some(etag(self.version)),
         }
-        e.etag = Some(etag(self.version));
-        e
     }
 
     /// Every `(name id, value)` condition holds; a condition naming a property no row
@@ -272,6 +313,7 @@ impl Row {
         conditions.iter().all(|(id, want)| {
             id.is_some_and(|id| {
                 self.props()
+                    .1
                     .find(|(n, _)| *n == id)
                     .is_some_and(|(_, v)| v.equals(want))
             })
