@@ -23,9 +23,12 @@
 //! Where the handler runs (`BENCH_VIA`):
 //! - `inprocess` (default): the poller fn is called in this process. CPU is split by thread:
 //!   the emulator runs on its own runtime (threads named `emu`), ferry on the rest.
-//! - `serve`: `target/release/ferry serve` is started as a child process (memory ledger,
-//!   pacing off: use with `unlimited`), fed the copy requests over the custom-handler
-//!   protocol (POST /sequencer) and swept with POST /poller; RSS and CPU are the child's.
+//! - `serve`: `target/release/ferry serve` is started as a child process (pacing off: use
+//!   with `unlimited`), fed the copy requests over the custom-handler protocol
+//!   (POST /sequencer) and swept with POST /poller; RSS and CPU are the child's.
+//!   Its ledger (`BENCH_LEDGER`): `memory` (default, inside the serve process) or `azurite`
+//!   (Table Storage on the Azurite at `FERRY_TEST_AZURITE_TABLE`, which `scripts/azurite.sh`
+//!   prints; a fresh table per run, filled by serve's own sequencer calls).
 //!
 //! Run: `BENCH_COPIES=10000 BENCH_MODE=unlimited cargo run --release --example bench_poll`
 //! Prints a human line and one `RESULT {json}` line for scripts/bench.
@@ -463,10 +466,12 @@ async fn run_serve(
         .map_err(|e| e.to_string())?
         .port();
     let bin = env_or("FERRY_BIN", "target/release/ferry");
+    let (ledger, ledger_name) = serve_ledger()?;
+    eprintln!("bench_poll: ferry serve ledger: {ledger_name}");
     let mut child = std::process::Command::new(&bin)
         .arg("serve")
         .env("FERRY_POLICY", policy_json())
-        .env("FERRY_LEDGER", "memory")
+        .env("FERRY_LEDGER", ledger)
         .env("FERRY_SERVICEBUS_ENDPOINT", bus_url)
         .env("FERRY_ARM_ENDPOINT", base)
         .env("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}"))
@@ -483,7 +488,30 @@ async fn run_serve(
     let result = drive_serve(n, port, &pid, &emu, world_s).await;
     let _ = child.kill();
     let _ = child.wait();
-    result
+    result.map(|mut v| {
+        v["ledger"] = json!(ledger_name);
+        v
+    })
+}
+
+/// `FERRY_LEDGER` for the serve child, and how to name it in the report (without a key).
+fn serve_ledger() -> Result<(String, String), String> {
+    match env_or("BENCH_LEDGER", "memory").as_str() {
+        "memory" => Ok(("memory".into(), "memory".into())),
+        "azurite" => {
+            let endpoint = std::env::var("FERRY_TEST_AZURITE_TABLE").map_err(|_| {
+                "BENCH_LEDGER=azurite needs FERRY_TEST_AZURITE_TABLE (scripts/azurite.sh starts Azurite and prints it)"
+                    .to_string()
+            })?;
+            let endpoint = endpoint.trim_end_matches('/');
+            let table = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+            Ok((
+                format!("UseDevelopmentStorage=true;TableEndpoint={endpoint};Table={table}"),
+                format!("table {endpoint}/{table} (Azurite)"),
+            ))
+        }
+        other => Err(format!("BENCH_LEDGER={other}: expected memory or azurite")),
+    }
 }
 
 async fn drive_serve(
@@ -530,6 +558,7 @@ async fn drive_serve(
     let seq_s = t_seq.elapsed().as_secs_f64();
     let started = emu.stats().copies_started;
     eprintln!("bench_poll: serve started {started} copies in {seq_s:.1} s ({failures} failed invocations)");
+
     let rss_before = status_kib(pid, "VmRSS:");
     let hwm_setup = status_kib(pid, "VmHWM:");
     reset_peak(pid);

@@ -68,6 +68,11 @@ impl ManagedIdentity {
             user_assigned_id,
             client_options: ClientOptions {
                 retry,
+                // ferry's own HTTP client: azure_core is built without one of its own.
+                transport: Some(
+                    super::transport::transport()
+                        .map_err(|err| AuthError::Unavailable(one_line(&err)))?,
+                ),
                 ..Default::default()
             },
         }))

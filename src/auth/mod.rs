@@ -9,6 +9,7 @@
 mod azure_cli;
 mod cache;
 mod managed_identity;
+mod transport;
 
 pub use azure_cli::AzureCli;
 pub use cache::{CachedTokens, REFRESH_MARGIN};
