@@ -69,10 +69,20 @@ pub const MAX_STRING_BYTES: usize = 64 * 1024;
 /// Most custom properties an entity may have (255 minus the three system ones).
 pub const MAX_PROPERTIES: usize = 252;
 
+/// Length in UTF-16 code units (how Table Storage counts strings); ASCII text, nearly
+/// every key and property ferry writes, is counted without decoding it.
+pub(crate) fn utf16_len(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.encode_utf16().count()
+    }
+}
+
 /// Size of an entity as Table Storage counts it: 4 bytes, plus the keys in UTF-16, plus
 /// per property 8 bytes, its name in UTF-16 and its value.
 pub fn entity_size(e: &Entity) -> usize {
-    let utf16 = |s: &str| s.encode_utf16().count() * 2;
+    let utf16 = |s: &str| utf16_len(s) * 2;
     4 + utf16(&e.partition_key)
         + utf16(&e.row_key)
         + e.properties
@@ -103,7 +113,7 @@ pub(crate) fn validate_entity(e: &Entity) -> Result<(), LedgerError> {
         validate_property_name(name)
             .map_err(|why| LedgerError::Invalid(format!("entity {}: {why}", at())))?;
         match v {
-            Value::String(s) if s.encode_utf16().count() * 2 > MAX_STRING_BYTES => {
+            Value::String(s) if utf16_len(s) * 2 > MAX_STRING_BYTES => {
                 return Err(LedgerError::Invalid(format!(
                     "entity {}: string property {name} is {} bytes as UTF-16; Table Storage allows {MAX_STRING_BYTES}",
                     at(),
@@ -323,6 +333,16 @@ impl Ledger for MemoryLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf16_length_counts_code_units() {
+        assert_eq!(utf16_len(""), 0);
+        assert_eq!(utf16_len("rp|vm-0001"), 10);
+        assert_eq!(utf16_len("é"), 1);
+        assert_eq!(utf16_len("a😀"), 3, "a surrogate pair counts twice");
+        let mixed = "Zürich 東京 😀 x";
+        assert_eq!(utf16_len(mixed), mixed.encode_utf16().count());
+    }
 
     #[tokio::test]
     async fn conformance() {
