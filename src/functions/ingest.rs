@@ -31,9 +31,13 @@ const ENVELOPE_KEY: &str = "ferryRetry";
 /// burst into lost events.
 pub async fn ingest(app: &App, payload: &Value, now: OffsetDateTime) -> Result<Outcome, FnError> {
     let mut out = Outcome::default();
+    let envelope;
     let (payload, attempt, first) = match payload.get(ENVELOPE_KEY) {
         Some(env) => match serde_json::from_value::<RetryEnvelope>(env.clone()) {
-            Ok(e) => (e.event, e.attempt, e.first_attempt_at),
+            Ok(e) => {
+                envelope = e;
+                (&envelope.event, envelope.attempt, envelope.first_attempt_at)
+            }
             Err(e) => {
                 let mut a = Alert::new(
                     AlertKind::EventRejected,
@@ -49,13 +53,13 @@ pub async fn ingest(app: &App, payload: &Value, now: OffsetDateTime) -> Result<O
                 return Ok(out);
             }
         },
-        None => (payload.clone(), 0, now),
+        None => (payload, 0, now),
     };
-    let raw_events: Vec<Value> = match &payload {
-        Value::Array(items) => items.clone(),
-        other => vec![other.clone()],
+    let raw_events: &[Value] = match payload {
+        Value::Array(items) => items,
+        other => std::slice::from_ref(other),
     };
-    for (raw, parsed) in raw_events.iter().zip(parse_payload(&payload)) {
+    for (raw, parsed) in raw_events.iter().zip(parse_payload(payload)) {
         let result = match parsed {
             Err(e) => {
                 let subject =
