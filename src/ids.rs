@@ -115,9 +115,8 @@ pub fn valid_segment(s: &str) -> bool {
 }
 
 /// Splits `/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{type}/{name}]*`
-/// into the subscription, resource group, provider namespace and `(type, name)` pairs,
-/// borrowed from the input (ids are parsed on every ledger read: no copies until the caller
-/// keeps a part).
+/// into its segments, borrowed from the input (ids are parsed on every ledger read: no
+/// copies until the caller keeps a part), and checks the structure.
 fn split<'a>(input: &'a str, expected: &'static str) -> Result<Parsed<'a>, IdError> {
     let err = |reason| IdError {
         expected,
@@ -132,58 +131,73 @@ fn split<'a>(input: &'a str, expected: &'static str) -> Result<Parsed<'a>, IdErr
         .strip_prefix('/')
         .ok_or_else(|| err("must start with /subscriptions/"))?;
     let body = body.strip_suffix('/').unwrap_or(body);
-    let segs: Vec<&str> = body.split('/').collect();
+    // Every id ferry parses has at most 14 segments: one allocation, no regrowth.
+    let mut segs: Vec<&str> = Vec::with_capacity(16);
+    let mut start = 0;
+    for (i, b) in body.bytes().enumerate() {
+        if b == b'/' {
+            segs.push(&body[start..i]);
+            start = i + 1;
+        }
+    }
+    segs.push(&body[start..]);
     if segs.iter().any(|s| !valid_segment(s)) {
         return Err(err("empty or invalid path segment"));
     }
     if segs.len() < 2 || !segs[0].eq_ignore_ascii_case("subscriptions") {
         return Err(err("must start with /subscriptions/"));
     }
-    let mut parsed = Parsed {
-        subscription: segs[1],
-        resource_group: None,
-        namespace: None,
-        types: Vec::new(),
-    };
     if segs.len() == 2 {
-        return Ok(parsed);
+        return Ok(Parsed { segs });
     }
     if segs.len() < 4 || !segs[2].eq_ignore_ascii_case("resourceGroups") {
         return Err(err("missing resourceGroups segment"));
     }
-    parsed.resource_group = Some(segs[3]);
     if segs.len() == 4 {
-        return Ok(parsed);
+        return Ok(Parsed { segs });
     }
     if segs.len() < 7 || !segs[4].eq_ignore_ascii_case("providers") {
         return Err(err("missing providers segment"));
     }
-    parsed.namespace = Some(segs[5]);
-    let rest = &segs[6..];
-    if !rest.len().is_multiple_of(2) {
+    if !(segs.len() - 6).is_multiple_of(2) {
         return Err(err("resource type without a name"));
     }
-    parsed.types = rest.chunks(2).map(|c| (c[0], c[1])).collect();
-    Ok(parsed)
+    Ok(Parsed { segs })
 }
 
+/// The segments of a well-formed id: `subscriptions/{s}[/resourceGroups/{rg}
+/// [/providers/{ns}/{type}/{name}...]]`.
 struct Parsed<'a> {
-    subscription: &'a str,
-    resource_group: Option<&'a str>,
-    namespace: Option<&'a str>,
-    types: Vec<(&'a str, &'a str)>,
+    segs: Vec<&'a str>,
 }
 
-impl Parsed<'_> {
+impl<'a> Parsed<'a> {
+    fn subscription(&self) -> &'a str {
+        self.segs[1]
+    }
+
+    fn resource_group(&self) -> Option<&'a str> {
+        self.segs.get(3).copied()
+    }
+
+    fn namespace(&self) -> Option<&'a str> {
+        self.segs.get(5).copied()
+    }
+
+    /// The name of the `i`-th `(type, name)` pair (checked by [`Self::compute`] first).
+    fn name(&self, i: usize) -> &'a str {
+        self.segs[7 + 2 * i]
+    }
+
     fn compute(&self, types: &[&str]) -> bool {
-        self.namespace
+        let pairs = self.segs.get(6..).unwrap_or(&[]);
+        self.namespace()
             .is_some_and(|n| n.eq_ignore_ascii_case("Microsoft.Compute"))
-            && self.types.len() == types.len()
-            && self
-                .types
-                .iter()
+            && pairs.len() == 2 * types.len()
+            && pairs
+                .chunks(2)
                 .zip(types)
-                .all(|((t, _), want)| t.eq_ignore_ascii_case(want))
+                .all(|(pair, want)| pair[0].eq_ignore_ascii_case(want))
     }
 }
 
@@ -199,9 +213,9 @@ impl std::str::FromStr for VmId {
             });
         }
         Ok(VmId {
-            subscription: p.subscription.to_string(),
-            resource_group: p.resource_group.unwrap_or_default().to_string(),
-            name: p.types[0].1.to_string(),
+            subscription: p.subscription().to_string(),
+            resource_group: p.resource_group().unwrap_or_default().to_string(),
+            name: p.name(0).to_string(),
         })
     }
 }
@@ -218,9 +232,9 @@ impl std::str::FromStr for CollectionId {
             });
         }
         Ok(CollectionId {
-            subscription: p.subscription.to_string(),
-            resource_group: p.resource_group.unwrap_or_default().to_string(),
-            name: p.types[0].1.to_string(),
+            subscription: p.subscription().to_string(),
+            resource_group: p.resource_group().unwrap_or_default().to_string(),
+            name: p.name(0).to_string(),
         })
     }
 }
@@ -238,11 +252,11 @@ impl std::str::FromStr for RestorePointId {
         }
         Ok(RestorePointId {
             collection: CollectionId {
-                subscription: p.subscription.to_string(),
-                resource_group: p.resource_group.unwrap_or_default().to_string(),
-                name: p.types[0].1.to_string(),
+                subscription: p.subscription().to_string(),
+                resource_group: p.resource_group().unwrap_or_default().to_string(),
+                name: p.name(0).to_string(),
             },
-            name: p.types[1].1.to_string(),
+            name: p.name(1).to_string(),
         })
     }
 }
@@ -265,13 +279,13 @@ impl std::str::FromStr for DiskRestorePointId {
         Ok(DiskRestorePointId {
             restore_point: RestorePointId {
                 collection: CollectionId {
-                    subscription: p.subscription.to_string(),
-                    resource_group: p.resource_group.unwrap_or_default().to_string(),
-                    name: p.types[0].1.to_string(),
+                    subscription: p.subscription().to_string(),
+                    resource_group: p.resource_group().unwrap_or_default().to_string(),
+                    name: p.name(0).to_string(),
                 },
-                name: p.types[1].1.to_string(),
+                name: p.name(1).to_string(),
             },
-            name: p.types[2].1.to_string(),
+            name: p.name(2).to_string(),
         })
     }
 }
@@ -288,9 +302,9 @@ impl std::str::FromStr for DiskEncryptionSetId {
             });
         }
         Ok(DiskEncryptionSetId {
-            subscription: p.subscription.to_string(),
-            resource_group: p.resource_group.unwrap_or_default().to_string(),
-            name: p.types[0].1.to_string(),
+            subscription: p.subscription().to_string(),
+            resource_group: p.resource_group().unwrap_or_default().to_string(),
+            name: p.name(0).to_string(),
         })
     }
 }
@@ -299,9 +313,9 @@ impl std::str::FromStr for ResourceGroupId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
         let p = split(s, "resource group")?;
-        match (p.resource_group, p.namespace) {
+        match (p.resource_group(), p.namespace()) {
             (Some(rg), None) => Ok(ResourceGroupId {
-                subscription: p.subscription.to_string(),
+                subscription: p.subscription().to_string(),
                 resource_group: rg.to_string(),
             }),
             _ => Err(IdError {

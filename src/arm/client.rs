@@ -385,9 +385,9 @@ impl ArmClient {
             }
             let started = std::time::Instant::now();
             let result = match req.send().await {
-                Ok(resp) => {
+                Ok(mut resp) => {
                     let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
+                    let headers = std::mem::take(resp.headers_mut());
                     resp.bytes().await.map(|body| Raw {
                         status,
                         headers,

@@ -147,11 +147,12 @@ pub(crate) fn validate_entity(e: &Entity) -> Result<(), LedgerError> {
 /// Property names are C# identifiers of at most 255 characters, and not the system
 /// properties. Checking them also keeps names safe to splice into an OData filter.
 pub(crate) fn validate_property_name(name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let first_ok = chars
+    // Byte by byte: a non-ASCII byte is never an ASCII letter or digit, as its char is not.
+    let mut bytes = name.bytes();
+    let first_ok = bytes
         .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !first_ok || name.len() > 255 || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    if !first_ok || name.len() > 255 || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(format!(
             "invalid property name {name:?} (letters, digits and _, not starting with a digit, at most 255)"
         ));
@@ -333,6 +334,25 @@ impl Ledger for MemoryLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn property_names_are_identifiers() {
+        for ok in ["State", "_x", "LastPercent2", &"a".repeat(255)] {
+            assert!(validate_property_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "2x",
+            "a-b",
+            "é",
+            "aé",
+            "a b",
+            "PartitionKey",
+            &"a".repeat(256),
+        ] {
+            assert!(validate_property_name(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn utf16_length_counts_code_units() {
