@@ -189,6 +189,29 @@ fn thread_cpu() -> (u64, u64) {
     (emu, other)
 }
 
+/// (user, system) CPU ticks (10 ms) so far of this process's threads other than `emu*`, from
+/// /proc/self/task/*/stat: how much of ferry's CPU is spent in the kernel (sockets, wakeups).
+fn ferry_user_sys_ticks() -> (u64, u64) {
+    let (mut user, mut sys) = (0, 0);
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    for t in dir.flatten() {
+        let p = t.path();
+        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+        if comm.trim_end().starts_with("emu") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        user += tick(11);
+        sys += tick(12);
+    }
+    (user, sys)
+}
+
 /// user + system CPU seconds of a process, from /proc/<pid>/stat (what getrusage reports).
 fn proc_cpu(pid: &str) -> f64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -389,6 +412,7 @@ async fn run(
     app.ledger = setup_app.ledger.clone();
     let before = emu.stats();
     let (emu0, ferry0) = thread_cpu();
+    let (user0, sys0) = ferry_user_sys_ticks();
     let cpu0 = proc_cpu("self");
     reset_peak("self");
     let rss_before = status_kib("self", "VmRSS:");
@@ -399,6 +423,8 @@ async fn run(
     let wall = t0.elapsed().as_secs_f64();
     let cpu1 = proc_cpu("self");
     let (emu1, ferry1) = thread_cpu();
+    let (user1, sys1) = ferry_user_sys_ticks();
+    let ferry_sys_share = (sys1 - sys0) as f64 / ((user1 - user0) + (sys1 - sys0)).max(1) as f64;
     let after = emu.stats();
     let hwm = status_kib("self", "VmHWM:");
     let arm_requests = after.requests - before.requests;
@@ -412,7 +438,7 @@ async fn run(
         0.0
     };
     println!(
-        "poll sweep ({}, in-process): {} chains, {} polled, {} errors, {} alerts; wall {wall:.2} s{}; ARM {arm_requests} requests = {:.0}/s, {throttled} × 429; CPU/copy: ferry {ferry_cpu_us:.1} µs, emulator {emu_cpu_us:.1} µs, process {:.1} µs; RSS before {:.1} MiB, peak during sweep {:.1} MiB",
+        "poll sweep ({}, in-process): {} chains, {} polled, {} errors, {} alerts; wall {wall:.2} s{}; ARM {arm_requests} requests = {:.0}/s, {throttled} × 429; CPU/copy: ferry {ferry_cpu_us:.1} µs ({:.0} % in the kernel), emulator {emu_cpu_us:.1} µs, process {:.1} µs; RSS before {:.1} MiB, peak during sweep {:.1} MiB",
         if limited { "limited" } else { "unlimited" },
         stats.chains,
         stats.polled,
@@ -420,6 +446,7 @@ async fn run(
         out.alerts.len(),
         if limited { format!(" (minimum {min_s:.0} s, ratio {:.3})", wall / min_s.max(1e-9)) } else { String::new() },
         arm_requests as f64 / wall,
+        ferry_sys_share * 100.0,
         (cpu1 - cpu0) * 1e6 / polled,
         rss_before as f64 / 1024.0,
         hwm as f64 / 1024.0,
@@ -431,6 +458,7 @@ async fn run(
         "ratio_to_min": if limited { wall / min_s.max(1e-9) } else { 0.0 },
         "arm_requests": arm_requests, "arm_rps": arm_requests as f64 / wall, "throttled": throttled,
         "ferry_cpu_us_per_copy": ferry_cpu_us, "emulator_cpu_us_per_copy": emu_cpu_us,
+        "ferry_kernel_share": ferry_sys_share,
         "process_cpu_us_per_copy": (cpu1 - cpu0) * 1e6 / polled,
         "rss_before_mib": rss_before as f64 / 1024.0, "peak_rss_mib": hwm as f64 / 1024.0,
         "setup_world_s": world_s, "setup_sequencer_s": seq_s, "poll_concurrency": concurrency,
