@@ -23,6 +23,9 @@
 //! Where the handler runs (`BENCH_VIA`):
 //! - `inprocess` (default): the poller fn is called in this process. CPU is split by thread:
 //!   the emulator runs on its own runtime (threads named `emu`), ferry on the rest.
+//!   `BENCH_SWEEP_ON=worker` runs the poller as a task on ferry's runtime instead of on the
+//!   main thread (`block_on`, the default): as in `ferry serve`, where an invocation runs on
+//!   a worker, the ARM client's connection tasks then share threads with the sweep.
 //! - `serve`: `target/release/ferry serve` is started as a child process (memory ledger,
 //!   pacing off: use with `unlimited`), fed the copy requests over the custom-handler
 //!   protocol (POST /sequencer) and swept with POST /poller; RSS and CPU are the child's.
@@ -417,9 +420,18 @@ async fn run(
     reset_peak("self");
     let rss_before = status_kib("self", "VmRSS:");
     let t0 = Instant::now();
-    let (out, stats) = ferry::functions::poller::poller(&app, clock.now())
-        .await
-        .map_err(|e| format!("poller: {e}"))?;
+    let app = Arc::new(app);
+    let now = clock.now();
+    let sweep_on = env_or("BENCH_SWEEP_ON", "main");
+    let (out, stats) = if sweep_on == "worker" {
+        let a = app.clone();
+        tokio::spawn(async move { ferry::functions::poller::poller(&a, now).await })
+            .await
+            .map_err(|e| format!("poller task: {e}"))?
+    } else {
+        ferry::functions::poller::poller(&app, now).await
+    }
+    .map_err(|e| format!("poller: {e}"))?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu1 = proc_cpu("self");
     let (emu1, ferry1) = thread_cpu();
@@ -438,7 +450,7 @@ async fn run(
         0.0
     };
     println!(
-        "poll sweep ({}, in-process): {} chains, {} polled, {} errors, {} alerts; wall {wall:.2} s{}; ARM {arm_requests} requests = {:.0}/s, {throttled} × 429; CPU/copy: ferry {ferry_cpu_us:.1} µs ({:.0} % in the kernel), emulator {emu_cpu_us:.1} µs, process {:.1} µs; RSS before {:.1} MiB, peak during sweep {:.1} MiB",
+        "poll sweep ({}, in-process, on the {sweep_on} thread): {} chains, {} polled, {} errors, {} alerts; wall {wall:.2} s{}; ARM {arm_requests} requests = {:.0}/s, {throttled} × 429; CPU/copy: ferry {ferry_cpu_us:.1} µs ({:.0} % in the kernel), emulator {emu_cpu_us:.1} µs, process {:.1} µs; RSS before {:.1} MiB, peak during sweep {:.1} MiB",
         if limited { "limited" } else { "unlimited" },
         stats.chains,
         stats.polled,
@@ -462,6 +474,7 @@ async fn run(
         "process_cpu_us_per_copy": (cpu1 - cpu0) * 1e6 / polled,
         "rss_before_mib": rss_before as f64 / 1024.0, "peak_rss_mib": hwm as f64 / 1024.0,
         "setup_world_s": world_s, "setup_sequencer_s": seq_s, "poll_concurrency": concurrency,
+        "sweep_on": sweep_on,
     }))
 }
 
