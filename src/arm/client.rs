@@ -20,7 +20,8 @@ use url::Url;
 use super::error::ArmError;
 use super::model::{
     ArmErrorBody, CopyRequest, CreateCollectionRequest, DiskRestorePoint, DiskRestorePointList,
-    OperationStatus, RestorePoint, RestorePointCollection, RestorePointProgress,
+    OperationStatus, RestorePoint, RestorePointCollection, RestorePointOrigin,
+    RestorePointProgress,
 };
 use super::ratelimit::{Budget, RateLimit, SubscriptionLimiter};
 use crate::auth::{TokenProvider, ARM_SCOPE};
@@ -516,6 +517,23 @@ impl ArmClient {
             &self.config.compute_api_version,
             expand_instance_view.then_some("instanceView"),
         );
+        let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
+        match raw.status {
+            200 => decode(OP, &raw.body).map(Some),
+            404 => Ok(None),
+            _ => Err(api_error(&raw)),
+        }
+    }
+
+    /// GET a restore point for whether it is a copy and of what (ingest's read; `None` if it
+    /// does not exist). The same request as [`Self::get_restore_point`] without the instance
+    /// view, decoded into [`RestorePointOrigin`].
+    pub async fn get_restore_point_origin(
+        &self,
+        id: &RestorePointId,
+    ) -> Result<Option<RestorePointOrigin>, ArmError> {
+        const OP: &str = "get restore point";
+        let url = self.url(&id.to_id_string(), &self.config.compute_api_version, None);
         let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
         match raw.status {
             200 => decode(OP, &raw.body).map(Some),

@@ -485,6 +485,46 @@ impl RestorePointProgress {
     }
 }
 
+/// What ingest reads of a restore point: whether it is a copy, and of which restore point
+/// (`properties.sourceRestorePoint.id`). The same GET as [`RestorePoint`], decoded without
+/// the rest of the document (ingest reads one per restore point event).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct RestorePointOrigin {
+    #[serde(default)]
+    pub properties: Option<OriginProperties>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OriginProperties {
+    #[serde(default)]
+    pub source_restore_point: Option<IdRef>,
+}
+
+/// `{"id": ...}`, read-only (see [`ResourceRef`] for the full one).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct IdRef {
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+impl RestorePointOrigin {
+    /// As [`RestorePoint::source_restore_point_id`].
+    pub fn source_restore_point_id(&self) -> Option<&str> {
+        self.properties
+            .as_ref()?
+            .source_restore_point
+            .as_ref()?
+            .id
+            .as_deref()
+    }
+
+    /// As [`RestorePoint::is_copy`].
+    pub fn is_copy(&self) -> bool {
+        self.source_restore_point_id().is_some()
+    }
+}
+
 /// One disk of a restore point, flattened for the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiskRef<'a> {
@@ -1134,6 +1174,44 @@ mod tests {
         let ok: DiskRestorePointReplication =
             serde_json::from_value(json!({"completionPercent": " 42.5 "})).unwrap();
         assert_eq!(ok.completion_percent, Some(42.5));
+    }
+
+    /// Ingest's slim decode sees the same copy link as the full model.
+    #[test]
+    fn origin_reads_what_the_full_model_reads() {
+        let body = |file: &str| -> Value {
+            let v: Value = serde_json::from_str(file).unwrap();
+            v["responses"]["200"]["body"].clone()
+        };
+        let docs = [
+            body(include_str!(
+                "../../tests/fixtures/arm/RestorePoint_Get.json"
+            )),
+            body(include_str!(
+                "../../tests/fixtures/arm/RestorePoint_Get_WithInstanceView.json"
+            )),
+            json!({"properties": {"sourceRestorePoint": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/c/restorePoints/r"}}}),
+            json!({"properties": {"sourceRestorePoint": {}}}),
+            json!({"properties": {"sourceRestorePoint": null}}),
+            json!({}),
+        ];
+        let mut copies = 0;
+        for doc in docs {
+            let full: RestorePoint = serde_json::from_value(doc.clone()).unwrap();
+            let slim: RestorePointOrigin = serde_json::from_value(doc.clone()).unwrap();
+            assert_eq!(
+                slim.source_restore_point_id(),
+                full.source_restore_point_id(),
+                "{doc}"
+            );
+            assert_eq!(slim.is_copy(), full.is_copy(), "{doc}");
+            copies += usize::from(slim.is_copy());
+        }
+        assert_eq!(copies, 1);
+        // A wrongly typed link is refused by both.
+        let bad = json!({"properties": {"sourceRestorePoint": {"id": 7}}});
+        assert!(serde_json::from_value::<RestorePoint>(bad.clone()).is_err());
+        assert!(serde_json::from_value::<RestorePointOrigin>(bad).is_err());
     }
 
     /// The poller's slim decode reads the same disks, percentages and codes as the full

@@ -2,7 +2,7 @@
 //! session-enabled copy queue, through the Service Bus REST API, because the output binding
 //! cannot set SessionId). Deletes of a chain's base restore point raise an alert.
 
-use super::chain::{commit, is_own_copy, load_chain, replace_chain};
+use super::chain::{commit, is_own_copy_of, load_chain, replace_chain};
 use super::{App, CopyRequestMessage, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind};
 use crate::events::{parse_payload, EventKind, Parsed, RestorePointEvent};
@@ -167,7 +167,7 @@ async fn on_write(
         return Ok(());
     };
     // Copies land in collections that may be in scope too: never feed them back in.
-    let Some(rp) = app.arm.get_restore_point(&ev.restore_point, false).await? else {
+    let Some(rp) = app.arm.get_restore_point_origin(&ev.restore_point).await? else {
         out.log(format!(
             "{}: restore point no longer exists; event dropped",
             ev.restore_point
@@ -175,7 +175,7 @@ async fn on_write(
         return Ok(());
     };
     if rp.is_copy() {
-        if is_own_copy(app, &ev.restore_point, &rp) {
+        if is_own_copy_of(app, &ev.restore_point, rp.source_restore_point_id()) {
             tracing::debug!("{}: a copy ferry made", ev.restore_point);
         } else {
             let reason = RejectReason::CopyOfCopy;
