@@ -15,6 +15,10 @@
 //! of a chain creates the target collection and starts the copy, later ones are recorded
 //! behind it.
 //!
+//! Besides throughput and latency it reports the CPU time per invocation split by thread:
+//! the Azure stand-ins (emulator and broker, on their own runtime, threads `emu`) and
+//! everything else (the handler under test and the client driving it).
+//!
 //! Run: `cargo run --release --example bench_invoke`
 //! Env: `BENCH_VMS` (default 200), `BENCH_REPS` (3), `BENCH_CONCURRENCY` (8).
 //! Prints a table and one `RESULT {json}` line for scripts/bench.
@@ -106,6 +110,32 @@ struct Measured {
     p50_ms: f64,
     p99_ms: f64,
     failures: usize,
+    /// CPU per request of the Azure stand-ins (emulator and broker, threads `emu`).
+    cpu_azure_us: f64,
+    /// CPU per request of everything else: the handler (ferry or bare) and the client.
+    cpu_rest_us: f64,
+}
+
+/// CPU time (ns) so far of this process's threads: (`emu*` threads, all others).
+fn thread_cpu() -> (u64, u64) {
+    let (mut emu, mut other) = (0, 0);
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    for t in dir.flatten() {
+        let p = t.path();
+        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+        let ns = std::fs::read_to_string(p.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        if comm.trim_end().starts_with("emu") {
+            emu += ns;
+        } else {
+            other += ns;
+        }
+    }
+    (emu, other)
 }
 
 /// POSTs every payload with `concurrency` in flight; latency per request, total throughput.
@@ -115,6 +145,7 @@ async fn drive(
     payloads: &[bytes::Bytes],
     concurrency: usize,
 ) -> Measured {
+    let (emu0, rest0) = thread_cpu();
     let t0 = Instant::now();
     let results: Vec<(Duration, bool)> = futures::stream::iter(payloads.iter().map(|p| {
         let req = http
@@ -138,6 +169,8 @@ async fn drive(
     .collect()
     .await;
     let total = t0.elapsed().as_secs_f64();
+    let (emu1, rest1) = thread_cpu();
+    let per = |ns: u64| ns as f64 / 1e3 / results.len().max(1) as f64;
     let mut lat: Vec<f64> = results.iter().map(|(d, _)| d.as_secs_f64() * 1e3).collect();
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
@@ -146,6 +179,8 @@ async fn drive(
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         failures: results.iter().filter(|(_, ok)| !ok).count(),
+        cpu_azure_us: per(emu1.saturating_sub(emu0)),
+        cpu_rest_us: per(rest1.saturating_sub(rest0)),
     }
 }
 
@@ -429,6 +464,10 @@ async fn run(
             "bare_p50_ms": median(b.iter().map(|m| m.p50_ms).collect()),
             "bare_p99_ms": median(b.iter().map(|m| m.p99_ms).collect()),
             "ratio": fr / br,
+            "ferry_cpu_azure_us": median(f.iter().map(|m| m.cpu_azure_us).collect()),
+            "ferry_cpu_rest_us": median(f.iter().map(|m| m.cpu_rest_us).collect()),
+            "bare_cpu_azure_us": median(b.iter().map(|m| m.cpu_azure_us).collect()),
+            "bare_cpu_rest_us": median(b.iter().map(|m| m.cpu_rest_us).collect()),
             "ferry_failures": f.iter().map(|m| m.failures).sum::<usize>(),
             "bare_failures": b.iter().map(|m| m.failures).sum::<usize>(),
         });
@@ -445,6 +484,21 @@ async fn run(
             row["ferry_failures"]
         );
         out.insert(name.to_string(), row);
+    }
+    println!(
+        "CPU per invocation, µs (medians): Azure stand-ins (emulator + broker threads) | handler + client (all other threads)"
+    );
+    for (name, _, _) in &rows {
+        let r = out.get(*name).cloned().unwrap_or(Value::Null);
+        let g = |k: &str| r[k].as_f64().unwrap_or(0.0);
+        println!(
+            "{:<17} ferry {:>7.1} | {:>7.1}   bare {:>7.1} | {:>7.1}",
+            name,
+            g("ferry_cpu_azure_us"),
+            g("ferry_cpu_rest_us"),
+            g("bare_cpu_azure_us"),
+            g("bare_cpu_rest_us"),
+        );
     }
     let total_ferry: usize = reps * (2 * events.len()) + seq_invocations;
     println!(

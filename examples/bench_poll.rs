@@ -23,6 +23,9 @@
 //! Where the handler runs (`BENCH_VIA`):
 //! - `inprocess` (default): the poller fn is called in this process. CPU is split by thread:
 //!   the emulator runs on its own runtime (threads named `emu`), ferry on the rest.
+//!   `BENCH_SWEEP_ON=worker` runs the poller as a task on ferry's runtime instead of on the
+//!   main thread (`block_on`, the default): as in `ferry serve`, where an invocation runs on
+//!   a worker, the ARM client's connection tasks then share threads with the sweep.
 //! - `serve`: `target/release/ferry serve` is started as a child process (pacing off: use
 //!   with `unlimited`), fed the copy requests over the custom-handler protocol
 //!   (POST /sequencer) and swept with POST /poller; RSS and CPU are the child's.
@@ -190,6 +193,29 @@ fn thread_cpu() -> (u64, u64) {
         }
     }
     (emu, other)
+}
+
+/// (user, system) CPU ticks (10 ms) so far of this process's threads other than `emu*`, from
+/// /proc/self/task/*/stat: how much of ferry's CPU is spent in the kernel (sockets, wakeups).
+fn ferry_user_sys_ticks() -> (u64, u64) {
+    let (mut user, mut sys) = (0, 0);
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    for t in dir.flatten() {
+        let p = t.path();
+        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+        if comm.trim_end().starts_with("emu") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        user += tick(11);
+        sys += tick(12);
+    }
+    (user, sys)
 }
 
 /// user + system CPU seconds of a process, from /proc/<pid>/stat (what getrusage reports).
@@ -395,16 +421,28 @@ async fn run(
     app.ledger = setup_app.ledger.clone();
     let before = emu.stats();
     let (emu0, ferry0) = thread_cpu();
+    let (user0, sys0) = ferry_user_sys_ticks();
     let cpu0 = proc_cpu("self");
     reset_peak("self");
     let rss_before = status_kib("self", "VmRSS:");
     let t0 = Instant::now();
-    let (out, stats) = ferry::functions::poller::poller(&app, clock.now())
-        .await
-        .map_err(|e| format!("poller: {e}"))?;
+    let app = Arc::new(app);
+    let now = clock.now();
+    let sweep_on = env_or("BENCH_SWEEP_ON", "main");
+    let (out, stats) = if sweep_on == "worker" {
+        let a = app.clone();
+        tokio::spawn(async move { ferry::functions::poller::poller(&a, now).await })
+            .await
+            .map_err(|e| format!("poller task: {e}"))?
+    } else {
+        ferry::functions::poller::poller(&app, now).await
+    }
+    .map_err(|e| format!("poller: {e}"))?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu1 = proc_cpu("self");
     let (emu1, ferry1) = thread_cpu();
+    let (user1, sys1) = ferry_user_sys_ticks();
+    let ferry_sys_share = (sys1 - sys0) as f64 / ((user1 - user0) + (sys1 - sys0)).max(1) as f64;
     let after = emu.stats();
     let hwm = status_kib("self", "VmHWM:");
     let arm_requests = after.requests - before.requests;
@@ -418,7 +456,7 @@ async fn run(
         0.0
     };
     println!(
-        "poll sweep ({}, in-process): {} chains, {} polled, {} errors, {} alerts; wall {wall:.2} s{}; ARM {arm_requests} requests = {:.0}/s, {throttled} × 429; CPU/copy: ferry {ferry_cpu_us:.1} µs, emulator {emu_cpu_us:.1} µs, process {:.1} µs; RSS before {:.1} MiB, peak during sweep {:.1} MiB",
+        "poll sweep ({}, in-process, on the {sweep_on} thread): {} chains, {} polled, {} errors, {} alerts; wall {wall:.2} s{}; ARM {arm_requests} requests = {:.0}/s, {throttled} × 429; CPU/copy: ferry {ferry_cpu_us:.1} µs ({:.0} % in the kernel), emulator {emu_cpu_us:.1} µs, process {:.1} µs; RSS before {:.1} MiB, peak during sweep {:.1} MiB",
         if limited { "limited" } else { "unlimited" },
         stats.chains,
         stats.polled,
@@ -426,6 +464,7 @@ async fn run(
         out.alerts.len(),
         if limited { format!(" (minimum {min_s:.0} s, ratio {:.3})", wall / min_s.max(1e-9)) } else { String::new() },
         arm_requests as f64 / wall,
+        ferry_sys_share * 100.0,
         (cpu1 - cpu0) * 1e6 / polled,
         rss_before as f64 / 1024.0,
         hwm as f64 / 1024.0,
@@ -437,9 +476,11 @@ async fn run(
         "ratio_to_min": if limited { wall / min_s.max(1e-9) } else { 0.0 },
         "arm_requests": arm_requests, "arm_rps": arm_requests as f64 / wall, "throttled": throttled,
         "ferry_cpu_us_per_copy": ferry_cpu_us, "emulator_cpu_us_per_copy": emu_cpu_us,
+        "ferry_kernel_share": ferry_sys_share,
         "process_cpu_us_per_copy": (cpu1 - cpu0) * 1e6 / polled,
         "rss_before_mib": rss_before as f64 / 1024.0, "peak_rss_mib": hwm as f64 / 1024.0,
         "setup_world_s": world_s, "setup_sequencer_s": seq_s, "poll_concurrency": concurrency,
+        "sweep_on": sweep_on,
     }))
 }
 

@@ -62,31 +62,62 @@ pub struct DiskEncryptionSetId {
     pub name: String,
 }
 
+/// A random (version 4) UUID from the thread-local generator, for request ids and batch
+/// boundaries: `Uuid::new_v4` asks the kernel for every one (a system call per request).
+pub fn random_uuid() -> uuid::Uuid {
+    use rand::Rng;
+    uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid()
+}
+
 /// Case-insensitive comparison of two id strings, as ARM compares them.
 pub fn eq_ignore_case(a: &str, b: &str) -> bool {
     a.trim_end_matches('/')
         .eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
+/// Characters that would change the meaning of a URL or an ARM path.
+const fn reserved(c: char) -> bool {
+    matches!(
+        c,
+        '/' | '\\' | '?' | '#' | '%' | '&' | '<' | '>' | '*' | ':' | '"' | '|' | ' '
+    )
+}
+
+/// Whether a character may appear in a name (see [`valid_segment`]).
+fn name_char(c: char) -> bool {
+    !c.is_control() && !reserved(c)
+}
+
+/// [`name_char`] for every ASCII byte (an ASCII control is a control), so that the common
+/// case is one lookup per byte.
+const ASCII_NAME_CHAR: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8 as char;
+        t[b] = !c.is_ascii_control() && !reserved(c);
+        b += 1;
+    }
+    t
+};
+
 /// A path segment ARM would accept as a name: non-empty, at most 260 characters, and free
 /// of characters that would change the meaning of a URL or an ARM path.
 pub fn valid_segment(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 260
-        && s != "."
-        && s != ".."
-        && s.chars().all(|c| {
-            !c.is_control()
-                && !matches!(
-                    c,
-                    '/' | '\\' | '?' | '#' | '%' | '&' | '<' | '>' | '*' | ':' | '"' | '|' | ' '
-                )
-        })
+    if s.is_empty() || s.len() > 260 || s == "." || s == ".." {
+        return false;
+    }
+    if s.is_ascii() {
+        s.bytes().all(|b| ASCII_NAME_CHAR[usize::from(b)])
+    } else {
+        s.chars().all(name_char)
+    }
 }
 
 /// Splits `/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{type}/{name}]*`
-/// into the subscription, resource group, provider namespace and `(type, name)` pairs.
-fn split(input: &str, expected: &'static str) -> Result<Parsed, IdError> {
+/// into its segments, borrowed from the input (ids are parsed on every ledger read: no
+/// copies until the caller keeps a part), and checks the structure.
+fn split<'a>(input: &'a str, expected: &'static str) -> Result<Parsed<'a>, IdError> {
     let err = |reason| IdError {
         expected,
         reason,
@@ -100,63 +131,73 @@ fn split(input: &str, expected: &'static str) -> Result<Parsed, IdError> {
         .strip_prefix('/')
         .ok_or_else(|| err("must start with /subscriptions/"))?;
     let body = body.strip_suffix('/').unwrap_or(body);
-    let segs: Vec<&str> = body.split('/').collect();
+    // Every id ferry parses has at most 14 segments: one allocation, no regrowth.
+    let mut segs: Vec<&str> = Vec::with_capacity(16);
+    let mut start = 0;
+    for (i, b) in body.bytes().enumerate() {
+        if b == b'/' {
+            segs.push(&body[start..i]);
+            start = i + 1;
+        }
+    }
+    segs.push(&body[start..]);
     if segs.iter().any(|s| !valid_segment(s)) {
         return Err(err("empty or invalid path segment"));
     }
     if segs.len() < 2 || !segs[0].eq_ignore_ascii_case("subscriptions") {
         return Err(err("must start with /subscriptions/"));
     }
-    let subscription = segs[1].to_string();
-    let mut parsed = Parsed {
-        subscription,
-        resource_group: None,
-        namespace: None,
-        types: Vec::new(),
-    };
     if segs.len() == 2 {
-        return Ok(parsed);
+        return Ok(Parsed { segs });
     }
     if segs.len() < 4 || !segs[2].eq_ignore_ascii_case("resourceGroups") {
         return Err(err("missing resourceGroups segment"));
     }
-    parsed.resource_group = Some(segs[3].to_string());
     if segs.len() == 4 {
-        return Ok(parsed);
+        return Ok(Parsed { segs });
     }
     if segs.len() < 7 || !segs[4].eq_ignore_ascii_case("providers") {
         return Err(err("missing providers segment"));
     }
-    parsed.namespace = Some(segs[5].to_string());
-    let rest = &segs[6..];
-    if !rest.len().is_multiple_of(2) {
+    if !(segs.len() - 6).is_multiple_of(2) {
         return Err(err("resource type without a name"));
     }
-    parsed.types = rest
-        .chunks(2)
-        .map(|c| (c[0].to_string(), c[1].to_string()))
-        .collect();
-    Ok(parsed)
+    Ok(Parsed { segs })
 }
 
-struct Parsed {
-    subscription: String,
-    resource_group: Option<String>,
-    namespace: Option<String>,
-    types: Vec<(String, String)>,
+/// The segments of a well-formed id: `subscriptions/{s}[/resourceGroups/{rg}
+/// [/providers/{ns}/{type}/{name}...]]`.
+struct Parsed<'a> {
+    segs: Vec<&'a str>,
 }
 
-impl Parsed {
+impl<'a> Parsed<'a> {
+    fn subscription(&self) -> &'a str {
+        self.segs[1]
+    }
+
+    fn resource_group(&self) -> Option<&'a str> {
+        self.segs.get(3).copied()
+    }
+
+    fn namespace(&self) -> Option<&'a str> {
+        self.segs.get(5).copied()
+    }
+
+    /// The name of the `i`-th `(type, name)` pair (checked by [`Self::compute`] first).
+    fn name(&self, i: usize) -> &'a str {
+        self.segs[7 + 2 * i]
+    }
+
     fn compute(&self, types: &[&str]) -> bool {
-        self.namespace
-            .as_deref()
+        let pairs = self.segs.get(6..).unwrap_or(&[]);
+        self.namespace()
             .is_some_and(|n| n.eq_ignore_ascii_case("Microsoft.Compute"))
-            && self.types.len() == types.len()
-            && self
-                .types
-                .iter()
+            && pairs.len() == 2 * types.len()
+            && pairs
+                .chunks(2)
                 .zip(types)
-                .all(|((t, _), want)| t.eq_ignore_ascii_case(want))
+                .all(|(pair, want)| pair[0].eq_ignore_ascii_case(want))
     }
 }
 
@@ -172,9 +213,9 @@ impl std::str::FromStr for VmId {
             });
         }
         Ok(VmId {
-            subscription: p.subscription,
-            resource_group: p.resource_group.unwrap_or_default(),
-            name: p.types[0].1.clone(),
+            subscription: p.subscription().to_string(),
+            resource_group: p.resource_group().unwrap_or_default().to_string(),
+            name: p.name(0).to_string(),
         })
     }
 }
@@ -191,9 +232,9 @@ impl std::str::FromStr for CollectionId {
             });
         }
         Ok(CollectionId {
-            subscription: p.subscription,
-            resource_group: p.resource_group.unwrap_or_default(),
-            name: p.types[0].1.clone(),
+            subscription: p.subscription().to_string(),
+            resource_group: p.resource_group().unwrap_or_default().to_string(),
+            name: p.name(0).to_string(),
         })
     }
 }
@@ -211,11 +252,11 @@ impl std::str::FromStr for RestorePointId {
         }
         Ok(RestorePointId {
             collection: CollectionId {
-                subscription: p.subscription,
-                resource_group: p.resource_group.unwrap_or_default(),
-                name: p.types[0].1.clone(),
+                subscription: p.subscription().to_string(),
+                resource_group: p.resource_group().unwrap_or_default().to_string(),
+                name: p.name(0).to_string(),
             },
-            name: p.types[1].1.clone(),
+            name: p.name(1).to_string(),
         })
     }
 }
@@ -238,13 +279,13 @@ impl std::str::FromStr for DiskRestorePointId {
         Ok(DiskRestorePointId {
             restore_point: RestorePointId {
                 collection: CollectionId {
-                    subscription: p.subscription,
-                    resource_group: p.resource_group.unwrap_or_default(),
-                    name: p.types[0].1.clone(),
+                    subscription: p.subscription().to_string(),
+                    resource_group: p.resource_group().unwrap_or_default().to_string(),
+                    name: p.name(0).to_string(),
                 },
-                name: p.types[1].1.clone(),
+                name: p.name(1).to_string(),
             },
-            name: p.types[2].1.clone(),
+            name: p.name(2).to_string(),
         })
     }
 }
@@ -261,9 +302,9 @@ impl std::str::FromStr for DiskEncryptionSetId {
             });
         }
         Ok(DiskEncryptionSetId {
-            subscription: p.subscription,
-            resource_group: p.resource_group.unwrap_or_default(),
-            name: p.types[0].1.clone(),
+            subscription: p.subscription().to_string(),
+            resource_group: p.resource_group().unwrap_or_default().to_string(),
+            name: p.name(0).to_string(),
         })
     }
 }
@@ -272,10 +313,10 @@ impl std::str::FromStr for ResourceGroupId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
         let p = split(s, "resource group")?;
-        match (p.resource_group, p.namespace) {
+        match (p.resource_group(), p.namespace()) {
             (Some(rg), None) => Ok(ResourceGroupId {
-                subscription: p.subscription,
-                resource_group: rg,
+                subscription: p.subscription().to_string(),
+                resource_group: rg.to_string(),
             }),
             _ => Err(IdError {
                 expected: "resource group",
@@ -306,19 +347,55 @@ impl fmt::Display for VmId {
     }
 }
 
+/// The pieces of an id's text, in order.
+fn join(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
+impl CollectionId {
+    fn parts(&self) -> [&str; 6] {
+        [
+            "/subscriptions/",
+            &self.subscription,
+            "/resourceGroups/",
+            &self.resource_group,
+            "/providers/Microsoft.Compute/restorePointCollections/",
+            &self.name,
+        ]
+    }
+
+    /// The id's text, built in one allocation (`to_string` grows its buffer piece by
+    /// piece; ids are written on every ledger write and ARM request).
+    pub fn to_id_string(&self) -> String {
+        join(&self.parts())
+    }
+}
+
 impl fmt::Display for CollectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/restorePointCollections/{}",
-            self.subscription, self.resource_group, self.name
-        )
+        self.parts().iter().try_for_each(|p| f.write_str(p))
+    }
+}
+
+impl RestorePointId {
+    fn parts(&self) -> [&str; 8] {
+        let [a, b, c, d, e, g] = self.collection.parts();
+        [a, b, c, d, e, g, "/restorePoints/", &self.name]
+    }
+
+    /// The id's text, built in one allocation (see [`CollectionId::to_id_string`]).
+    pub fn to_id_string(&self) -> String {
+        join(&self.parts())
     }
 }
 
 impl fmt::Display for RestorePointId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/restorePoints/{}", self.collection, self.name)
+        self.parts().iter().try_for_each(|p| f.write_str(p))
     }
 }
 
@@ -341,7 +418,9 @@ impl fmt::Display for DiskEncryptionSetId {
 impl CollectionId {
     /// Lower-cased id: the form used in keys, because ARM ids are case-insensitive.
     pub fn key(&self) -> String {
-        self.to_string().to_ascii_lowercase()
+        let mut k = self.to_id_string();
+        k.make_ascii_lowercase();
+        k
     }
 
     pub fn resource_group_id(&self) -> ResourceGroupId {
@@ -363,7 +442,9 @@ impl CollectionId {
 impl RestorePointId {
     /// Lower-cased id: the form used in keys, because ARM ids are case-insensitive.
     pub fn key(&self) -> String {
-        self.to_string().to_ascii_lowercase()
+        let mut k = self.to_id_string();
+        k.make_ascii_lowercase();
+        k
     }
 }
 
@@ -396,6 +477,21 @@ mod tests {
         assert_eq!(id.collection.name, "rpc-vm1");
         assert_eq!(id.name, "rp-20261101");
         assert_eq!(id.to_string(), RP);
+    }
+
+    #[test]
+    fn id_strings_match_display() {
+        let id: RestorePointId = RP.parse().unwrap();
+        assert_eq!(id.to_id_string(), RP);
+        assert_eq!(id.to_id_string(), id.to_string());
+        assert_eq!(id.collection.to_id_string(), id.collection.to_string());
+        assert_eq!(id.key(), RP.to_ascii_lowercase());
+        assert_eq!(
+            id.collection.key(),
+            id.collection.to_string().to_ascii_lowercase()
+        );
+        // Padding and width still apply through Display.
+        assert_eq!(format!("{:>1}", id), RP);
     }
 
     #[test]
@@ -436,6 +532,64 @@ mod tests {
     }
 
     #[test]
+    fn segment_check_is_the_same_for_ascii_and_other_text() {
+        // The ASCII fast path must agree with the char-by-char rule for every ASCII char.
+        for b in 0u8..128 {
+            let c = char::from(b);
+            let by_char = !(c.is_control()
+                || matches!(
+                    c,
+                    '/' | '\\' | '?' | '#' | '%' | '&' | '<' | '>' | '*' | ':' | '"' | '|' | ' '
+                ));
+            assert_eq!(valid_segment(&format!("a{c}b")), by_char, "{b:#x}");
+            // The same char next to a non-ASCII one takes the other path.
+            assert_eq!(valid_segment(&format!("é{c}")), by_char, "{b:#x}");
+        }
+        assert!(valid_segment("rpc-vm1_ü"));
+        assert!(!valid_segment("a\u{85}b"), "C1 control");
+        assert!(!valid_segment(""));
+        assert!(!valid_segment(".."));
+        assert!(!valid_segment(&"x".repeat(261)));
+    }
+
+    #[test]
+    fn errors_name_the_first_problem() {
+        let reason = |s: &str| s.parse::<ResourceGroupId>().unwrap_err().reason;
+        // An invalid segment anywhere wins over a structural problem.
+        assert_eq!(reason("/nope/s/a?b"), "empty or invalid path segment");
+        assert_eq!(
+            reason("/subscriptions/s/x//y"),
+            "empty or invalid path segment"
+        );
+        assert_eq!(reason("/nope/s"), "must start with /subscriptions/");
+        assert_eq!(reason("/subscriptions"), "must start with /subscriptions/");
+        assert_eq!(
+            reason("/subscriptions/s/rg"),
+            "missing resourceGroups segment"
+        );
+        assert_eq!(
+            reason("/subscriptions/s/groups/rg"),
+            "missing resourceGroups segment"
+        );
+        assert_eq!(
+            reason("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute"),
+            "missing providers segment"
+        );
+        assert_eq!(
+            reason("/subscriptions/s/resourceGroups/rg/things/a/b/c"),
+            "missing providers segment"
+        );
+        let rp = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections";
+        assert_eq!(
+            rp.parse::<CollectionId>().unwrap_err().reason,
+            "resource type without a name"
+        );
+        let rg: ResourceGroupId = "/subscriptions/s/resourceGroups/rg/".parse().unwrap();
+        assert_eq!(rg.to_string(), "/subscriptions/s/resourceGroups/rg");
+        assert!("/subscriptions/s".parse::<ResourceGroupId>().is_err());
+    }
+
+    #[test]
     fn disk_restore_point_and_des() {
         let d: DiskRestorePointId = format!("{RP}/diskRestorePoints/os_1").parse().unwrap();
         assert_eq!(d.restore_point.name, "rp-20261101");
@@ -444,6 +598,15 @@ mod tests {
                 .parse()
                 .unwrap();
         assert_eq!(des.name, "des1");
+    }
+
+    #[test]
+    fn random_uuids_are_version_4_and_differ() {
+        let a = random_uuid();
+        let b = random_uuid();
+        assert_ne!(a, b);
+        assert_eq!(a.get_version(), Some(uuid::Version::Random));
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
     }
 
     #[test]

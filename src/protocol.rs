@@ -107,25 +107,21 @@ impl Invocation {
     /// The binding's payload as JSON: an object (or array) as is, or a string holding JSON
     /// once or twice encoded.
     pub fn data_json(&self, name: &str) -> Result<Value, ProtocolError> {
-        let v = self.data_value(name)?;
-        match v {
-            Value::String(s) => {
-                let peeled = peel_json_string(s).map_err(|problem| ProtocolError::BadBinding {
-                    binding: name.to_string(),
-                    problem,
-                })?;
-                match peeled {
-                    Value::Object(_) | Value::Array(_) => Ok(peeled),
-                    other => Err(ProtocolError::BadBinding {
-                        binding: name.to_string(),
-                        problem: format!(
-                            "expected a JSON object or array, got {} after decoding",
-                            kind_of(&other)
-                        ),
-                    }),
-                }
-            }
+        match self.data_value(name)? {
+            Value::String(s) => decode_json_text(name, s),
             other => Ok(other.clone()),
+        }
+    }
+
+    /// [`Self::data_json`], moving the payload out of the invocation instead of copying it
+    /// (the binding is gone from `data` afterwards, whatever the outcome).
+    pub fn take_data_json(&mut self, name: &str) -> Result<Value, ProtocolError> {
+        match self.data.remove(name) {
+            None | Some(Value::Null) => Err(ProtocolError::MissingBinding {
+                binding: name.to_string(),
+            }),
+            Some(Value::String(s)) => decode_json_text(name, &s),
+            Some(other) => Ok(other),
         }
     }
 
@@ -170,15 +166,15 @@ impl Invocation {
 
     /// `Metadata.sys.UtcNow`: the host's clock at invocation.
     pub fn utc_now(&self) -> Option<OffsetDateTime> {
-        let sys = match self.metadata.get("sys")? {
-            Value::Object(m) => m.clone(),
+        let utc_now = |sys: &Map<String, Value>| parse_host_time(&scalar_text(sys.get("UtcNow")?)?);
+        match self.metadata.get("sys")? {
+            Value::Object(m) => utc_now(m),
             Value::String(s) => match peel_json_string(s).ok()? {
-                Value::Object(m) => m,
-                _ => return None,
+                Value::Object(m) => utc_now(&m),
+                _ => None,
             },
-            _ => return None,
-        };
-        parse_host_time(&scalar_text(sys.get("UtcNow")?)?)
+            _ => None,
+        }
     }
 
     /// A non-forwarded `httpTrigger` request.
@@ -273,6 +269,12 @@ impl InvocationResponse {
         // Serializing a struct of Maps/Vecs/Values cannot fail.
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+
+    /// The answer as JSON text (what goes on the wire; no intermediate `Value`).
+    pub fn to_vec(&self) -> Vec<u8> {
+        // Serializing a struct of Maps/Vecs/Values into memory cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
 }
 
 fn take_object(
@@ -297,6 +299,24 @@ pub(crate) fn kind_of(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// A binding's JSON text (once or twice encoded) as an object or array.
+fn decode_json_text(binding: &str, s: &str) -> Result<Value, ProtocolError> {
+    let peeled = peel_json_string(s).map_err(|problem| ProtocolError::BadBinding {
+        binding: binding.to_string(),
+        problem,
+    })?;
+    match peeled {
+        Value::Object(_) | Value::Array(_) => Ok(peeled),
+        other => Err(ProtocolError::BadBinding {
+            binding: binding.to_string(),
+            problem: format!(
+                "expected a JSON object or array, got {} after decoding",
+                kind_of(&other)
+            ),
+        }),
     }
 }
 
@@ -457,6 +477,23 @@ mod tests {
             let i = inv(json!({"Data": {"m": v}, "Metadata": {}}));
             assert_eq!(i.data_json("m").unwrap(), obj);
         }
+        // Taking the payload gives the same value, and leaves the binding gone.
+        for v in [obj.clone(), Value::String(obj.to_string())] {
+            let mut i = inv(json!({"Data": {"m": v, "n": 1}, "Metadata": {}}));
+            assert_eq!(i.take_data_json("m").unwrap(), obj);
+            assert_eq!(
+                i.take_data_json("m").unwrap_err(),
+                ProtocolError::MissingBinding {
+                    binding: "m".into()
+                }
+            );
+            assert!(i.data.contains_key("n"));
+        }
+        let mut i = inv(json!({"Data": {"m": "plain words"}, "Metadata": {}}));
+        assert!(matches!(
+            i.take_data_json("m"),
+            Err(ProtocolError::BadBinding { .. })
+        ));
         let i = inv(json!({"Data": {"m": "plain words"}, "Metadata": {}}));
         let e = i.data_json("m").unwrap_err();
         assert!(e.to_string().contains("binding `m`"), "{e}");
@@ -504,6 +541,24 @@ mod tests {
     }
 
     #[test]
+    fn host_clock_from_an_object_or_json_text() {
+        let t = Some(time::macros::datetime!(2019-10-09 17:58:32 UTC));
+        let sys = json!({"UtcNow": "2019-10-09T17:58:32Z", "MethodName": "f"});
+        let i = inv(json!({"Data": {}, "Metadata": {"sys": sys.clone()}}));
+        assert_eq!(i.utc_now(), t);
+        let i = inv(json!({"Data": {}, "Metadata": {"sys": sys.to_string()}}));
+        assert_eq!(i.utc_now(), t);
+        for bad in [
+            json!(3),
+            json!("\"not an object\""),
+            json!({"UtcNow": "noon"}),
+        ] {
+            let i = inv(json!({"Data": {}, "Metadata": {"sys": bad}}));
+            assert_eq!(i.utc_now(), None);
+        }
+    }
+
+    #[test]
     fn http_request_query_as_string_or_object() {
         for q in [json!("{\"a\":\"1\"}"), json!({"a": "1"})] {
             let i = inv(json!({"Data": {"req": {
@@ -538,5 +593,8 @@ mod tests {
             v["Outputs"]["res"]["headers"]["Content-Type"],
             json!("application/json")
         );
+        // The wire form is the same document.
+        let wire: Value = serde_json::from_slice(&r.to_vec()).unwrap();
+        assert_eq!(wire, v);
     }
 }

@@ -413,9 +413,13 @@ pub enum ReplicationState {
     InProgress,
 }
 
+/// Whether a replication status code is `ReplicationState/<want>`, ignoring case.
 fn code_is(code: &Option<String>, want: &str) -> bool {
     code.as_deref()
-        .is_some_and(|c| c.eq_ignore_ascii_case(&format!("ReplicationState/{want}")))
+        .and_then(|c| c.split_once('/'))
+        .is_some_and(|(kind, state)| {
+            kind.eq_ignore_ascii_case("ReplicationState") && state.eq_ignore_ascii_case(want)
+        })
 }
 
 /// Succeeded only when every disk reports `ReplicationState/succeeded` at 100 %
@@ -1040,6 +1044,18 @@ mod tests {
             percent: p,
             code: code.map(String::from),
         }
+    }
+
+    #[test]
+    fn status_codes_compare_ignoring_case() {
+        let c = |s: &str| Some(s.to_string());
+        assert!(code_is(&c("ReplicationState/succeeded"), "succeeded"));
+        assert!(code_is(&c("replicationstate/SUCCEEDED"), "succeeded"));
+        assert!(!code_is(&c("ReplicationState/succeeded/x"), "succeeded"));
+        assert!(!code_is(&c("ReplicationStatesucceeded"), "succeeded"));
+        assert!(!code_is(&c("ProvisioningState/succeeded"), "succeeded"));
+        assert!(!code_is(&c("ReplicationState/failed"), "succeeded"));
+        assert!(!code_is(&None, "failed"));
     }
 
     #[test]

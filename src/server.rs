@@ -139,6 +139,17 @@ fn json_reply(status: StatusCode, body: &Value) -> warp::reply::Response {
     warp::reply::Reply::into_response(warp::reply::with_status(warp::reply::json(body), status))
 }
 
+/// A 200/500 answer whose body is already JSON text.
+fn json_bytes_reply(status: StatusCode, body: Vec<u8>) -> warp::reply::Response {
+    let mut resp = warp::reply::Response::new(body.into());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
 fn respond(out: Outcome, http: Option<(u16, Value)>) -> warp::reply::Response {
     // Alerts are not outputs: ferry sent them itself before recording them (`App::raise`).
     let mut resp = InvocationResponse::new();
@@ -148,13 +159,13 @@ fn respond(out: Outcome, http: Option<(u16, Value)>) -> warp::reply::Response {
     if let Some((status, body)) = http {
         resp = resp.http(status, body);
     }
-    json_reply(StatusCode::OK, &resp.to_json())
+    json_bytes_reply(StatusCode::OK, resp.to_vec())
 }
 
 fn retry(name: &str, e: &FnError) -> warp::reply::Response {
     tracing::warn!(function = name, "invocation failed, host will retry: {e}");
     let resp = InvocationResponse::new().log(format!("{name} failed (will be retried): {e}"));
-    json_reply(StatusCode::INTERNAL_SERVER_ERROR, &resp.to_json())
+    json_bytes_reply(StatusCode::INTERNAL_SERVER_ERROR, resp.to_vec())
 }
 
 async fn rejected(
@@ -213,7 +224,7 @@ pub async fn invoke(
         (i, now)
     });
     drop(_enter);
-    let (inv, now) = match parsed {
+    let (mut inv, now) = match parsed {
         Ok(p) => p,
         Err(e) => {
             return match rejected(app, name, e.to_string(), OffsetDateTime::now_utc()).await {
@@ -222,9 +233,11 @@ pub async fn invoke(
             };
         }
     };
+    // Each function's future is boxed: inline, every invocation's future would be as large
+    // as the largest function's (the sequencer's), and the server moves it around whole.
     let result = match name {
-        functions::INGEST | functions::INGEST_EVENTGRID => match inv.data_json("event") {
-            Ok(v) => functions::ingest::ingest(app, &v, now)
+        functions::INGEST | functions::INGEST_EVENTGRID => match inv.take_data_json("event") {
+            Ok(v) => Box::pin(functions::ingest::ingest(app, &v, now))
                 .await
                 .map(|o| (o, None)),
             Err(e) => rejected(app, name, e.to_string(), now)
@@ -232,14 +245,14 @@ pub async fn invoke(
                 .map(|o| (o, None)),
         },
         functions::SEQUENCER => match inv.data_json("request") {
-            Ok(Value::String(s)) => functions::sequencer::sequencer(app, &s, now)
+            Ok(Value::String(s)) => Box::pin(functions::sequencer::sequencer(app, &s, now))
                 .await
                 .map(|o| (o, None)),
-            Ok(v) => functions::sequencer::sequencer(app, &v.to_string(), now)
+            Ok(v) => Box::pin(functions::sequencer::sequencer(app, &v.to_string(), now))
                 .await
                 .map(|o| (o, None)),
             Err(e) => match inv.data_text("request") {
-                Ok(s) => functions::sequencer::sequencer(app, &s, now)
+                Ok(s) => Box::pin(functions::sequencer::sequencer(app, &s, now))
                     .await
                     .map(|o| (o, None)),
                 Err(_) => rejected(app, name, e.to_string(), now)
@@ -247,13 +260,14 @@ pub async fn invoke(
                     .map(|o| (o, None)),
             },
         },
-        functions::POLLER => functions::poller::poller(app, now)
+        functions::POLLER => Box::pin(functions::poller::poller(app, now))
             .await
             .map(|(o, _)| (o, None)),
         functions::STATUS => match inv.http_request("req") {
             Ok(req) => {
                 let view = req.params.get("view").cloned().unwrap_or_default();
-                let (status, body) = functions::status::status(app, &view, &req.query, now).await;
+                let (status, body) =
+                    Box::pin(functions::status::status(app, &view, &req.query, now)).await;
                 Ok((Outcome::default(), Some((status, body))))
             }
             Err(e) => Ok((

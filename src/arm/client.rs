@@ -20,7 +20,8 @@ use url::Url;
 use super::error::ArmError;
 use super::model::{
     ArmErrorBody, CopyRequest, CreateCollectionRequest, DiskRestorePoint, DiskRestorePointList,
-    OperationStatus, RestorePoint, RestorePointCollection,
+    OperationStatus, RestorePoint, RestorePointCollection, RestorePointOrigin,
+    RestorePointProgress,
 };
 use super::ratelimit::{Budget, RateLimit, SubscriptionLimiter};
 use crate::auth::{TokenProvider, ARM_SCOPE};
@@ -371,7 +372,7 @@ impl ArmClient {
             attempt += 1;
             self.limiter.acquire(&subscription, budget).await;
             let token = self.tokens.token(ARM_SCOPE).await?;
-            let request_id = uuid::Uuid::new_v4();
+            let request_id = crate::ids::random_uuid();
             let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.secret))
                 .map_err(|_| ArmError::InvalidConfig("token is not a valid header value".into()))?;
             auth.set_sensitive(true);
@@ -385,9 +386,9 @@ impl ArmClient {
             }
             let started = std::time::Instant::now();
             let result = match req.send().await {
-                Ok(resp) => {
+                Ok(mut resp) => {
                     let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
+                    let headers = std::mem::take(resp.headers_mut());
                     resp.bytes().await.map(|body| Raw {
                         status,
                         headers,
@@ -468,7 +469,7 @@ impl ArmClient {
     ) -> Result<Option<RestorePointCollection>, ArmError> {
         const OP: &str = "get restore point collection";
         let url = self.url(
-            &id.to_string(),
+            &id.to_id_string(),
             &self.config.compute_api_version,
             expand_restore_points.then_some("restorePoints"),
         );
@@ -490,7 +491,7 @@ impl ArmClient {
         tags: BTreeMap<String, String>,
     ) -> Result<RestorePointCollection, ArmError> {
         const OP: &str = "create restore point collection";
-        let url = self.url(&id.to_string(), &self.config.compute_api_version, None);
+        let url = self.url(&id.to_id_string(), &self.config.compute_api_version, None);
         let body = Self::body(
             OP,
             &CreateCollectionRequest::new(location, source.to_string(), tags),
@@ -512,9 +513,47 @@ impl ArmClient {
     ) -> Result<Option<RestorePoint>, ArmError> {
         const OP: &str = "get restore point";
         let url = self.url(
-            &id.to_string(),
+            &id.to_id_string(),
             &self.config.compute_api_version,
             expand_instance_view.then_some("instanceView"),
+        );
+        let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
+        match raw.status {
+            200 => decode(OP, &raw.body).map(Some),
+            404 => Ok(None),
+            _ => Err(api_error(&raw)),
+        }
+    }
+
+    /// GET a restore point for whether it is a copy and of what (ingest's read; `None` if it
+    /// does not exist). The same request as [`Self::get_restore_point`] without the instance
+    /// view, decoded into [`RestorePointOrigin`].
+    pub async fn get_restore_point_origin(
+        &self,
+        id: &RestorePointId,
+    ) -> Result<Option<RestorePointOrigin>, ArmError> {
+        const OP: &str = "get restore point";
+        let url = self.url(&id.to_id_string(), &self.config.compute_api_version, None);
+        let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
+        match raw.status {
+            200 => decode(OP, &raw.body).map(Some),
+            404 => Ok(None),
+            _ => Err(api_error(&raw)),
+        }
+    }
+
+    /// GET a restore point with `$expand=instanceView` for its disks' replication progress
+    /// only (the poller's read of a copy in flight; `None` if it does not exist). The same
+    /// request as [`Self::get_restore_point`], decoded into [`RestorePointProgress`].
+    pub async fn get_copy_progress(
+        &self,
+        id: &RestorePointId,
+    ) -> Result<Option<RestorePointProgress>, ArmError> {
+        const OP: &str = "get restore point";
+        let url = self.url(
+            &id.to_id_string(),
+            &self.config.compute_api_version,
+            Some("instanceView"),
         );
         let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
         match raw.status {
@@ -531,7 +570,11 @@ impl ArmClient {
         body: &CopyRequest,
     ) -> Result<StartedCopy, ArmError> {
         const OP: &str = "start restore point copy";
-        let url = self.url(&target.to_string(), &self.config.compute_api_version, None);
+        let url = self.url(
+            &target.to_id_string(),
+            &self.config.compute_api_version,
+            None,
+        );
         let bytes = Self::body(OP, body)?;
         let raw = self
             .send(OP, Method::PUT, &url, Budget::Write, Some(bytes))
@@ -563,7 +606,7 @@ impl ArmClient {
     /// DELETE a restore point; a missing one counts as deleted.
     pub async fn delete_restore_point(&self, id: &RestorePointId) -> Result<Deleted, ArmError> {
         const OP: &str = "delete restore point";
-        let url = self.url(&id.to_string(), &self.config.compute_api_version, None);
+        let url = self.url(&id.to_id_string(), &self.config.compute_api_version, None);
         let raw = self
             .send(OP, Method::DELETE, &url, Budget::Write, None)
             .await?;
@@ -705,7 +748,7 @@ mod tests {
     fn urls_come_from_typed_ids() {
         let c = client("https://management.azure.com").unwrap();
         let id: RestorePointId = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/c/restorePoints/r".parse().unwrap();
-        let u = c.url(&id.to_string(), "2025-11-01", Some("instanceView"));
+        let u = c.url(&id.to_id_string(), "2025-11-01", Some("instanceView"));
         assert_eq!(u.path(), "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/c/restorePoints/r");
         let q: Vec<(String, String)> = u.query_pairs().into_owned().collect();
         assert_eq!(
@@ -717,7 +760,7 @@ mod tests {
         );
         // An endpoint with a base path keeps it.
         let c = client("http://127.0.0.1:8080/arm/").unwrap();
-        let u = c.url(&id.to_string(), "2025-11-01", None);
+        let u = c.url(&id.to_id_string(), "2025-11-01", None);
         assert!(u.path().starts_with("/arm/subscriptions/s/"));
         assert_eq!(subscription_of(&u), "s");
     }

@@ -421,6 +421,110 @@ pub struct InstanceViewStatus {
     pub extra: Extra,
 }
 
+/// What the poller reads of a copy in flight: a restore point GET with
+/// `$expand=instanceView`, decoded down to its disks' replication status and nothing else.
+/// A sweep reads one per copy in flight; [`RestorePoint`] keeps every property it does not
+/// model (`extra`, serde's `flatten`, which buffers the whole document first) and costs
+/// several times more to decode. Read-only: nothing is re-serialized from it.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct RestorePointProgress {
+    #[serde(default)]
+    pub properties: Option<ProgressProperties>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressProperties {
+    #[serde(default)]
+    pub instance_view: Option<ProgressInstanceView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressInstanceView {
+    #[serde(default)]
+    pub disk_restore_points: Option<Vec<DiskReplicationView>>,
+}
+
+/// One entry of `instanceView.diskRestorePoints`, as [`DiskRestorePointInstanceView`] reads
+/// it: id and replication status.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiskReplicationView {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub replication_status: Option<ReplicationView>,
+}
+
+/// `replicationStatus`, as [`DiskRestorePointReplication`] reads it (same lenient percent).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationView {
+    #[serde(default)]
+    pub status: Option<StatusCode>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    pub completion_percent: Option<f64>,
+}
+
+/// The `code` of an instance view status.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct StatusCode {
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+impl RestorePointProgress {
+    /// `instanceView.diskRestorePoints`.
+    pub fn disks(&self) -> &[DiskReplicationView] {
+        self.properties
+            .as_ref()
+            .and_then(|p| p.instance_view.as_ref())
+            .and_then(|iv| iv.disk_restore_points.as_deref())
+            .unwrap_or(&[])
+    }
+}
+
+/// What ingest reads of a restore point: whether it is a copy, and of which restore point
+/// (`properties.sourceRestorePoint.id`). The same GET as [`RestorePoint`], decoded without
+/// the rest of the document (ingest reads one per restore point event).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct RestorePointOrigin {
+    #[serde(default)]
+    pub properties: Option<OriginProperties>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OriginProperties {
+    #[serde(default)]
+    pub source_restore_point: Option<IdRef>,
+}
+
+/// `{"id": ...}`, read-only (see [`ResourceRef`] for the full one).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct IdRef {
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+impl RestorePointOrigin {
+    /// As [`RestorePoint::source_restore_point_id`].
+    pub fn source_restore_point_id(&self) -> Option<&str> {
+        self.properties
+            .as_ref()?
+            .source_restore_point
+            .as_ref()?
+            .id
+            .as_deref()
+    }
+
+    /// As [`RestorePoint::is_copy`].
+    pub fn is_copy(&self) -> bool {
+        self.source_restore_point_id().is_some()
+    }
+}
+
 /// One disk of a restore point, flattened for the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiskRef<'a> {
@@ -1070,6 +1174,101 @@ mod tests {
         let ok: DiskRestorePointReplication =
             serde_json::from_value(json!({"completionPercent": " 42.5 "})).unwrap();
         assert_eq!(ok.completion_percent, Some(42.5));
+    }
+
+    /// Ingest's slim decode sees the same copy link as the full model.
+    #[test]
+    fn origin_reads_what_the_full_model_reads() {
+        let body = |file: &str| -> Value {
+            let v: Value = serde_json::from_str(file).unwrap();
+            v["responses"]["200"]["body"].clone()
+        };
+        let docs = [
+            body(include_str!(
+                "../../tests/fixtures/arm/RestorePoint_Get.json"
+            )),
+            body(include_str!(
+                "../../tests/fixtures/arm/RestorePoint_Get_WithInstanceView.json"
+            )),
+            json!({"properties": {"sourceRestorePoint": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/c/restorePoints/r"}}}),
+            json!({"properties": {"sourceRestorePoint": {}}}),
+            json!({"properties": {"sourceRestorePoint": null}}),
+            json!({}),
+        ];
+        let mut copies = 0;
+        for doc in docs {
+            let full: RestorePoint = serde_json::from_value(doc.clone()).unwrap();
+            let slim: RestorePointOrigin = serde_json::from_value(doc.clone()).unwrap();
+            assert_eq!(
+                slim.source_restore_point_id(),
+                full.source_restore_point_id(),
+                "{doc}"
+            );
+            assert_eq!(slim.is_copy(), full.is_copy(), "{doc}");
+            copies += usize::from(slim.is_copy());
+        }
+        assert_eq!(copies, 1);
+        // A wrongly typed link is refused by both.
+        let bad = json!({"properties": {"sourceRestorePoint": {"id": 7}}});
+        assert!(serde_json::from_value::<RestorePoint>(bad.clone()).is_err());
+        assert!(serde_json::from_value::<RestorePointOrigin>(bad).is_err());
+    }
+
+    /// The poller's slim decode reads the same disks, percentages and codes as the full
+    /// model, from the official example and from the emulator-shaped documents.
+    #[test]
+    fn progress_reads_what_the_full_model_reads() {
+        let example: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/arm/RestorePoint_Get_WithInstanceView.json"
+        ))
+        .unwrap();
+        let docs = [
+            example["responses"]["200"]["body"].clone(),
+            json!({"properties": {"instanceView": {"diskRestorePoints": [
+                {"id": "/x/diskRestorePoints/os_1", "replicationStatus": {"status": {"code": "ReplicationState/inProgress", "level": "Info"}, "completionPercent": "37"}},
+                {"id": "/x/diskRestorePoints/data_1", "replicationStatus": {"completionPercent": 100}},
+                {"replicationStatus": null},
+                {"id": "/x/diskRestorePoints/data_2"}
+            ], "statuses": []}, "timeCreated": "2026-11-01T00:00:00Z"}, "name": "rp"}),
+            json!({"properties": {}}),
+            json!({"name": "no properties"}),
+        ];
+        for (i, doc) in docs.into_iter().enumerate() {
+            let full: RestorePoint = serde_json::from_value(doc.clone()).unwrap();
+            let slim: RestorePointProgress = serde_json::from_value(doc.clone()).unwrap();
+            let full_disks: Vec<_> = full
+                .instance_view_disks()
+                .iter()
+                .map(|d| {
+                    let r = d.replication_status.as_ref();
+                    (
+                        d.id.clone(),
+                        r.and_then(|r| r.completion_percent),
+                        r.and_then(|r| r.status.as_ref()?.code.clone()),
+                    )
+                })
+                .collect();
+            let slim_disks: Vec<_> = slim
+                .disks()
+                .iter()
+                .map(|d| {
+                    let r = d.replication_status.as_ref();
+                    (
+                        d.id.clone(),
+                        r.and_then(|r| r.completion_percent),
+                        r.and_then(|r| r.status.as_ref()?.code.clone()),
+                    )
+                })
+                .collect();
+            assert_eq!(slim_disks, full_disks, "{doc}");
+            // The example and the hand-made document do list disks.
+            assert_eq!(slim_disks.is_empty(), i >= 2, "{doc}");
+        }
+        // What the full model refuses in a percentage, the slim one refuses too.
+        let nan =
+            include_str!("../../fuzz/regressions/arm_responses/completion-percent-nan-string.json");
+        assert!(serde_json::from_str::<RestorePoint>(nan).is_err());
+        assert!(serde_json::from_str::<RestorePointProgress>(nan).is_err());
     }
 
     const SRC: &str = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/src/restorePoints/rp1";

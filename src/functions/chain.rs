@@ -155,10 +155,12 @@ pub(crate) fn source_facts(rp: &RestorePoint, disk_rps: &[DiskRestorePoint]) -> 
 
 /// Whether `rp` (a copy) is one ferry made: its source's chain targets its collection.
 pub(crate) fn is_own_copy(app: &App, rp_id: &RestorePointId, rp: &RestorePoint) -> bool {
-    let Some(src) = rp
-        .source_restore_point_id()
-        .and_then(|s| s.parse::<RestorePointId>().ok())
-    else {
+    is_own_copy_of(app, rp_id, rp.source_restore_point_id())
+}
+
+/// [`is_own_copy`] given the copy's `sourceRestorePoint` id.
+pub(crate) fn is_own_copy_of(app: &App, rp_id: &RestorePointId, source: Option<&str>) -> bool {
+    let Some(src) = source.and_then(|s| s.parse::<RestorePointId>().ok()) else {
         return false;
     };
     app.policy

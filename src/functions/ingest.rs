@@ -2,7 +2,7 @@
 //! session-enabled copy queue, through the Service Bus REST API, because the output binding
 //! cannot set SessionId). Deletes of a chain's base restore point raise an alert.
 
-use super::chain::{commit, is_own_copy, load_chain, replace_chain};
+use super::chain::{commit, is_own_copy_of, load_chain, replace_chain};
 use super::{App, CopyRequestMessage, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind};
 use crate::events::{parse_payload, EventKind, Parsed, RestorePointEvent};
@@ -31,9 +31,13 @@ const ENVELOPE_KEY: &str = "ferryRetry";
 /// burst into lost events.
 pub async fn ingest(app: &App, payload: &Value, now: OffsetDateTime) -> Result<Outcome, FnError> {
     let mut out = Outcome::default();
+    let envelope;
     let (payload, attempt, first) = match payload.get(ENVELOPE_KEY) {
         Some(env) => match serde_json::from_value::<RetryEnvelope>(env.clone()) {
-            Ok(e) => (e.event, e.attempt, e.first_attempt_at),
+            Ok(e) => {
+                envelope = e;
+                (&envelope.event, envelope.attempt, envelope.first_attempt_at)
+            }
             Err(e) => {
                 let mut a = Alert::new(
                     AlertKind::EventRejected,
@@ -49,13 +53,13 @@ pub async fn ingest(app: &App, payload: &Value, now: OffsetDateTime) -> Result<O
                 return Ok(out);
             }
         },
-        None => (payload.clone(), 0, now),
+        None => (payload, 0, now),
     };
-    let raw_events: Vec<Value> = match &payload {
-        Value::Array(items) => items.clone(),
-        other => vec![other.clone()],
+    let raw_events: &[Value] = match payload {
+        Value::Array(items) => items,
+        other => std::slice::from_ref(other),
     };
-    for (raw, parsed) in raw_events.iter().zip(parse_payload(&payload)) {
+    for (raw, parsed) in raw_events.iter().zip(parse_payload(payload)) {
         let result = match parsed {
             Err(e) => {
                 let subject =
@@ -163,7 +167,7 @@ async fn on_write(
         return Ok(());
     };
     // Copies land in collections that may be in scope too: never feed them back in.
-    let Some(rp) = app.arm.get_restore_point(&ev.restore_point, false).await? else {
+    let Some(rp) = app.arm.get_restore_point_origin(&ev.restore_point).await? else {
         out.log(format!(
             "{}: restore point no longer exists; event dropped",
             ev.restore_point
@@ -171,7 +175,7 @@ async fn on_write(
         return Ok(());
     };
     if rp.is_copy() {
-        if is_own_copy(app, &ev.restore_point, &rp) {
+        if is_own_copy_of(app, &ev.restore_point, rp.source_restore_point_id()) {
             tracing::debug!("{}: a copy ferry made", ev.restore_point);
         } else {
             let reason = RejectReason::CopyOfCopy;

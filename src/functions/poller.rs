@@ -11,6 +11,7 @@ use super::{App, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind, LastReading};
 use crate::ledger::records::{Chain, Copy, CopyState, Reading, CHAIN_ROW};
 use crate::ledger::{Continuation, Entity, Op, Query, Value};
+use crate::policy::Rule;
 use crate::rules::{self, Assessment, DiskProgress, InFlight, ReplicationState};
 use futures::StreamExt;
 use time::OffsetDateTime;
@@ -246,33 +247,63 @@ impl ControlState {
 }
 
 /// Polls one chain; returns whether a copy was read from ARM.
+///
+/// The chain row from the sweep's page is used as read: every write below is conditional
+/// on its ETag (and on the copy's), so a row that changed meanwhile only loses a race and
+/// is read again; after its own writes the row is kept current from the new ETag.
 async fn poll_chain(
     app: &App,
-    chain: Chain,
+    mut chain: Chain,
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<bool, FnError> {
-    check_rpo(app, &chain, now, out).await?;
+    let covered = app
+        .policy
+        .find_target(&chain.source_collection, &chain.target_region);
+    if let Some((rule, _)) = covered {
+        check_rpo(app, rule, &mut chain, now, out).await?;
+    }
     let mut polled = false;
-    if let Some(row) = chain.in_flight.clone() {
-        if let Some(copy) = load_copy(app, &chain.key, &row).await? {
+    // Whether this sweep's own write just confirmed the copy still in flight: then the
+    // chain has nothing to start and `advance` would only read the two rows again.
+    let mut still_in_flight = false;
+    if let (Some(row), Some((rule, _))) = (chain.in_flight.as_deref(), covered) {
+        if let Some(copy) = load_copy(app, &chain.key, row).await? {
             if copy.state == CopyState::InFlight {
                 polled = true;
-                check_copy(app, &chain.key, copy, now, out).await?;
+                still_in_flight = Box::pin(check_copy(app, rule, &chain, copy, now, out)).await?;
             }
         }
     }
     // Lost or very late events: every few hours, each chain compares the source
     // collection with the ledger (one read, spread over ticks by chain).
     let mut active = chain.active || chain.in_flight.is_some();
-    if reconcile_due(&chain.key, now) && chain::discover(app, &chain, None, now, out).await? > 0 {
+    // (The calls below are boxed: inline, their state machines would make every chain's
+    // future as large as the largest of them, copied whole into the sweep's task list.)
+    if reconcile_due(&chain.key, now)
+        && Box::pin(chain::discover(app, &chain, None, now, out)).await? > 0
+    {
         active = true;
     }
     // Starts the next copy when one ended, resumes a claimed copy, releases stale claims.
-    if active {
-        advance(app, &chain.key, now, out).await?;
+    if active && !still_in_flight {
+        Box::pin(advance(app, &chain.key, now, out)).await?;
     }
     Ok(polled)
+}
+
+/// Writes a change of the chain row alone, ETag-conditional; on success `chain` carries the
+/// new ETag. `Ok(false)` = lost a race (the row changed since it was read).
+async fn commit_chain(app: &App, chain: &mut Chain) -> Result<bool, FnError> {
+    let op = replace_chain(chain)?;
+    match app.ledger.batch(&chain.key, vec![op]).await {
+        Ok(etags) => {
+            chain.etag = etags.into_iter().next().flatten();
+            Ok(true)
+        }
+        Err(e) if e.is_race() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How often an idle chain is reconciled with its source collection.
@@ -295,16 +326,11 @@ pub(crate) fn reconcile_due(key: &str, now: OffsetDateTime) -> bool {
 
 async fn check_rpo(
     app: &App,
-    chain: &Chain,
+    rule: &Rule,
+    chain: &mut Chain,
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<(), FnError> {
-    let Some((rule, _)) = app
-        .policy
-        .find_target(&chain.source_collection, &chain.target_region)
-    else {
-        return Ok(());
-    };
     let rpo = rules::rpo(
         chain.last_success_source_time,
         chain.created_at,
@@ -318,7 +344,8 @@ async fn check_rpo(
         (false, Some(_)) => {
             let mut c = chain.clone();
             c.rpo_alerted = None;
-            if commit(app, &c, vec![replace_chain(&c)?]).await? {
+            if commit_chain(app, &mut c).await? {
+                *chain = c;
                 out.log(format!(
                     "chain {}: RPO back within {}",
                     chain.key,
@@ -351,9 +378,10 @@ async fn check_rpo(
     app.raise(std::slice::from_ref(&a)).await?;
     let mut c = chain.clone();
     c.rpo_alerted = Some(since);
-    if !commit(app, &c, vec![replace_chain(&c)?]).await? {
+    if !commit_chain(app, &mut c).await? {
         return Ok(()); // another instance handled it
     }
+    *chain = c;
     out.alert(a);
     Ok(())
 }
@@ -366,58 +394,75 @@ fn fmt_dur(d: time::Duration) -> String {
 pub fn disk_progress(rp: &crate::arm::model::RestorePoint) -> Vec<DiskProgress> {
     rp.instance_view_disks()
         .iter()
-        .map(|d| DiskProgress {
-            disk: d
-                .id
-                .as_deref()
-                .and_then(|i| i.rsplit('/').next())
-                .unwrap_or("disk")
-                .to_string(),
-            percent: d
-                .replication_status
-                .as_ref()
-                .and_then(|r| r.completion_percent),
-            code: d
-                .replication_status
-                .as_ref()
-                .and_then(|r| r.status.as_ref())
-                .and_then(|s| s.code.clone()),
+        .map(|d| {
+            let r = d.replication_status.as_ref();
+            progress_of(
+                d.id.as_deref(),
+                r.and_then(|r| r.completion_percent),
+                r.and_then(|r| r.status.as_ref())
+                    .and_then(|s| s.code.as_deref()),
+            )
         })
         .collect()
 }
 
-/// Reads one copy in flight and acts on what it shows.
+/// The disk progress of a copy, as the poller reads it.
+pub(crate) fn copy_progress(p: &crate::arm::model::RestorePointProgress) -> Vec<DiskProgress> {
+    p.disks()
+        .iter()
+        .map(|d| {
+            let r = d.replication_status.as_ref();
+            progress_of(
+                d.id.as_deref(),
+                r.and_then(|r| r.completion_percent),
+                r.and_then(|r| r.status.as_ref())
+                    .and_then(|s| s.code.as_deref()),
+            )
+        })
+        .collect()
+}
+
+fn progress_of(id: Option<&str>, percent: Option<f64>, code: Option<&str>) -> DiskProgress {
+    DiskProgress {
+        disk: id
+            .and_then(|i| i.rsplit('/').next())
+            .unwrap_or("disk")
+            .to_string(),
+        percent,
+        code: code.map(str::to_string),
+    }
+}
+
+/// Reads one copy in flight and acts on what it shows. `held` is the chain row as the
+/// caller read it, used for the first decision; after a lost race the row is read again.
+/// Returns `true` when this call recorded a reading and the copy is still in flight.
 async fn check_copy(
     app: &App,
-    key: &str,
+    rule: &Rule,
+    held: &Chain,
     first: Copy,
     now: OffsetDateTime,
     out: &mut Outcome,
-) -> Result<(), FnError> {
-    let Some((rule, _)) = ({
-        let Some(chain) = chain::load_chain(app, key).await? else {
-            return Ok(());
-        };
-        app.policy
-            .find_target(&chain.source_collection, &chain.target_region)
-            .map(|(r, t)| (r.clone(), t.clone()))
-    }) else {
-        return Ok(());
-    };
+) -> Result<bool, FnError> {
+    let key = held.key.as_str();
     let limits = app.limits(rule.max_copy_duration);
     let target = app
         .arm
-        .get_restore_point(&first.target_restore_point, true)
+        .get_copy_progress(&first.target_restore_point)
         .await?;
     let mut copy = first;
+    let row = copy.row_key();
+    let mut held = Some(held);
     for _ in 0..MAX_RACES {
-        let Some(mut chain) = chain::load_chain(app, key).await? else {
-            return Ok(());
+        let mut chain = match held.take() {
+            Some(c) => c.clone(),
+            None => match chain::load_chain(app, key).await? {
+                Some(c) => c,
+                None => return Ok(false),
+            },
         };
-        if chain.in_flight.as_deref() != Some(copy.row_key().as_str())
-            || copy.state != CopyState::InFlight
-        {
-            return Ok(()); // settled by someone else meanwhile
+        if chain.in_flight.as_deref() != Some(row.as_str()) || copy.state != CopyState::InFlight {
+            return Ok(false); // settled by someone else meanwhile
         }
         let Some(t) = &target else {
             let reason = "the target restore point disappeared while copying".to_string();
@@ -445,12 +490,12 @@ async fn check_copy(
             .await?
             {
                 out.alert(alert);
-                return Ok(());
+                return Ok(false);
             }
             copy = reload(app, key, &copy).await?;
             continue;
         };
-        let disks = disk_progress(t);
+        let disks = copy_progress(t);
         let state = rules::replication_state(&disks);
         let percent = rules::overall_percent(&disks);
         let started = copy.started_at.unwrap_or(copy.requested_at);
@@ -601,13 +646,13 @@ async fn check_copy(
                 for a in alerts {
                     out.alert(a);
                 }
-                return Ok(());
+                return Ok(copy.state == CopyState::InFlight);
             }
             Err(e) if e.is_race() => {
                 copy = reload(app, key, &copy).await?;
                 // Settled, or this tick's reading already recorded by another instance.
                 if copy.state != CopyState::InFlight || copy.last_reading_at == Some(now) {
-                    return Ok(());
+                    return Ok(false);
                 }
             }
             Err(e) => return Err(e.into()),
@@ -622,19 +667,24 @@ async fn reload(app: &App, key: &str, copy: &Copy) -> Result<Copy, FnError> {
         .ok_or_else(|| FnError::Other(format!("copy {} vanished from the ledger", copy.row_key())))
 }
 
+/// `disk=percent%/code` per disk, space-separated.
 fn summarize(disks: &[DiskProgress]) -> String {
-    disks
-        .iter()
-        .map(|d| {
-            format!(
-                "{}={}%/{}",
-                d.disk,
-                d.percent.unwrap_or(0.0),
-                d.code.as_deref().unwrap_or("-")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    use std::fmt::Write;
+    let mut out = String::with_capacity(disks.len() * 64);
+    for (i, d) in disks.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "{}={}%/{}",
+            d.disk,
+            d.percent.unwrap_or(0.0),
+            d.code.as_deref().unwrap_or("-")
+        );
+    }
+    out
 }
 
 #[cfg(test)]
@@ -711,6 +761,23 @@ mod tests {
         assert!(is_throttled(&throttled));
         assert!(!is_throttled(&unavailable));
         assert!(!is_throttled(&FnError::Contention("k".into())));
+    }
+
+    #[test]
+    fn summaries_list_every_disk() {
+        let d = |disk: &str, percent, code: Option<&str>| DiskProgress {
+            disk: disk.into(),
+            percent,
+            code: code.map(str::to_string),
+        };
+        assert_eq!(summarize(&[]), "");
+        assert_eq!(
+            summarize(&[
+                d("os_1", Some(37.5), Some("ReplicationState/inProgress")),
+                d("data_1", None, None)
+            ]),
+            "os_1=37.5%/ReplicationState/inProgress data_1=0%/-"
+        );
     }
 
     #[test]

@@ -340,10 +340,20 @@ pub const MAX_STRING_BYTES: usize = 64 * 1024;
 /// Most custom properties an entity may have (255 minus the three system ones).
 pub const MAX_PROPERTIES: usize = 252;
 
+/// Length in UTF-16 code units (how Table Storage counts strings); ASCII text, nearly
+/// every key and property ferry writes, is counted without decoding it.
+pub(crate) fn utf16_len(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.encode_utf16().count()
+    }
+}
+
 /// Size of an entity as Table Storage counts it: 4 bytes, plus the keys in UTF-16, plus
 /// per property 8 bytes, its name in UTF-16 and its value.
 pub fn entity_size(e: &Entity) -> usize {
-    let utf16 = |s: &str| s.encode_utf16().count() * 2;
+    let utf16 = |s: &str| utf16_len(s) * 2;
     4 + utf16(&e.partition_key)
         + utf16(&e.row_key)
         + e.properties
@@ -374,7 +384,7 @@ pub(crate) fn validate_entity(e: &Entity) -> Result<(), LedgerError> {
         validate_property_name(name)
             .map_err(|why| LedgerError::Invalid(format!("entity {}: {why}", at())))?;
         match v {
-            Value::String(s) if s.encode_utf16().count() * 2 > MAX_STRING_BYTES => {
+            Value::String(s) if utf16_len(s) * 2 > MAX_STRING_BYTES => {
                 return Err(LedgerError::Invalid(format!(
                     "entity {}: string property {name} is {} bytes as UTF-16; Table Storage allows {MAX_STRING_BYTES}",
                     at(),
@@ -408,11 +418,12 @@ pub(crate) fn validate_entity(e: &Entity) -> Result<(), LedgerError> {
 /// Property names are C# identifiers of at most 255 characters, and not the system
 /// properties. Checking them also keeps names safe to splice into an OData filter.
 pub(crate) fn validate_property_name(name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let first_ok = chars
+    // Byte by byte: a non-ASCII byte is never an ASCII letter or digit, as its char is not.
+    let mut bytes = name.bytes();
+    let first_ok = bytes
         .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !first_ok || name.len() > 255 || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    if !first_ok || name.len() > 255 || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(format!(
             "invalid property name {name:?} (letters, digits and _, not starting with a digit, at most 255)"
         ));
@@ -652,6 +663,35 @@ impl Ledger for MemoryLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn property_names_are_identifiers() {
+        for ok in ["State", "_x", "LastPercent2", &"a".repeat(255)] {
+            assert!(validate_property_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "2x",
+            "a-b",
+            "é",
+            "aé",
+            "a b",
+            "PartitionKey",
+            &"a".repeat(256),
+        ] {
+            assert!(validate_property_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn utf16_length_counts_code_units() {
+        assert_eq!(utf16_len(""), 0);
+        assert_eq!(utf16_len("rp|vm-0001"), 10);
+        assert_eq!(utf16_len("é"), 1);
+        assert_eq!(utf16_len("a😀"), 3, "a surrogate pair counts twice");
+        let mixed = "Zürich 東京 😀 x";
+        assert_eq!(utf16_len(mixed), mixed.encode_utf16().count());
+    }
 
     #[tokio::test]
     async fn conformance() {

@@ -49,15 +49,23 @@ pub fn chain_key(source: &CollectionId, target_region: &str) -> String {
 }
 
 pub fn copy_row(source_rp_name: &str) -> String {
-    format!("{COPY_PREFIX}{}", source_rp_name.to_ascii_lowercase())
+    let mut row = String::with_capacity(COPY_PREFIX.len() + source_rp_name.len());
+    row.push_str(COPY_PREFIX);
+    row.push_str(source_rp_name);
+    row[COPY_PREFIX.len()..].make_ascii_lowercase();
+    row
 }
 
 pub fn reading_row(source_rp_name: &str, at: OffsetDateTime) -> String {
+    use std::fmt::Write;
     let micros = (at.unix_timestamp_nanos() / 1000).max(0);
-    format!(
-        "{READING_PREFIX}{}|{micros:020}",
-        source_rp_name.to_ascii_lowercase()
-    )
+    let mut row = String::with_capacity(READING_PREFIX.len() + source_rp_name.len() + 21);
+    row.push_str(READING_PREFIX);
+    row.push_str(source_rp_name);
+    row[READING_PREFIX.len()..].make_ascii_lowercase();
+    // Writing to a String cannot fail.
+    let _ = write!(row, "|{micros:020}");
+    row
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -240,7 +248,9 @@ impl Reader<'_> {
     where
         T::Err: std::fmt::Display,
     {
-        self.req_str(name)?
+        self.e
+            .str(name)
+            .ok_or_else(|| self.fail(format!("missing string {name}")))?
             .parse()
             .map_err(|e: T::Err| self.fail(format!("{name}: {e}")))
     }
@@ -260,9 +270,15 @@ impl Reader<'_> {
 impl Chain {
     pub fn to_entity(&self) -> Entity {
         let mut e = Entity::new(&self.key, CHAIN_ROW)
-            .with("SourceCollection", s(&self.source_collection.to_string()))
+            .with(
+                "SourceCollection",
+                s(&self.source_collection.to_id_string()),
+            )
             .with("TargetRegion", s(&self.target_region))
-            .with("TargetCollection", s(&self.target_collection.to_string()))
+            .with(
+                "TargetCollection",
+                s(&self.target_collection.to_id_string()),
+            )
             .with("CreatedAt", Value::DateTime(self.created_at))
             .with("InFlight", s(self.in_flight.as_deref().unwrap_or("")))
             .with("Active", Value::Bool(self.active))
@@ -318,12 +334,12 @@ impl Copy {
         let mut e = Entity::new(&self.chain, self.row_key())
             .with(
                 "SourceRestorePoint",
-                s(&self.source_restore_point.to_string()),
+                s(&self.source_restore_point.to_id_string()),
             )
             .with("SourceTime", Value::DateTime(self.source_time))
             .with(
                 "TargetRestorePoint",
-                s(&self.target_restore_point.to_string()),
+                s(&self.target_restore_point.to_id_string()),
             )
             .with("State", s(self.state.as_str()))
             .with("RequestedAt", Value::DateTime(self.requested_at))
@@ -498,6 +514,20 @@ mod tests {
         };
         assert_eq!(copy.row_key(), "rp|rp1");
         assert_eq!(Copy::from_entity(&copy.to_entity()).unwrap(), copy);
+    }
+
+    #[test]
+    fn row_keys() {
+        assert_eq!(copy_row("RP-0001_ü"), "rp|rp-0001_ü");
+        assert_eq!(
+            reading_row("RP1", datetime!(1970-01-01 00:00:01.5 UTC)),
+            "reading|rp1|00000000000001500000"
+        );
+        // Before 1970 clamps to zero rather than sorting before every other reading.
+        assert_eq!(
+            reading_row("a", datetime!(1969-12-31 23:59 UTC)),
+            "reading|a|00000000000000000000"
+        );
     }
 
     #[test]

@@ -404,8 +404,8 @@ impl TableLedger {
             });
         }
         let (content_type, body) = batch::render(
-            &uuid::Uuid::new_v4().to_string(),
-            &uuid::Uuid::new_v4().to_string(),
+            &crate::ids::random_uuid().to_string(),
+            &crate::ids::random_uuid().to_string(),
             &parts,
         );
         let what = format!("batch of {} in {}/{pk}", ops.len(), self.table);
