@@ -23,6 +23,11 @@
 //! Env: `BENCH_VMS` (default 200), `BENCH_REPS` (3), `BENCH_CONCURRENCY` (8).
 //! Prints a table and one `RESULT {json}` line for scripts/bench.
 
+// The allocator of ferry's binary (src/main.rs), so the in-process figures are the ones
+// `ferry serve` has.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use ferry::auth::{DevToken, TokenProvider};
 use ferry::clock::SystemClock;
 use ferry::emulator::{Emulator, EmulatorConfig, FaultConfig, LimitConfig};

@@ -36,6 +36,11 @@
 //! Run: `BENCH_COPIES=10000 BENCH_MODE=unlimited cargo run --release --example bench_poll`
 //! Prints a human line and one `RESULT {json}` line for scripts/bench.
 
+// The allocator of ferry's binary (src/main.rs), so the in-process figures are the ones
+// `ferry serve` has.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use ferry::arm::{ArmClient, ArmConfig, RateLimit};
 use ferry::auth::{DevToken, TokenProvider};
 use ferry::bus::{BusAuth, ServiceBusRest};
