@@ -98,14 +98,7 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn serve(port: Option<u16>) -> ExitCode {
-    let config = match Config::from_process_env(Mode::Serve) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("ferry serve: {e}");
-            return ExitCode::from(2);
-        }
-    };
+async fn serve(config: Config, port: Option<u16>) -> ExitCode {
     init_tracing(config.log_format);
     let port = port
         .or_else(|| {
@@ -233,11 +226,41 @@ fn plan(collection: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve { port } => serve(port).await,
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    // serve reads its settings before the runtime exists: the runtime's size is one of them.
+    let serve_args = match cli.command {
+        Command::Serve { port } => match Config::from_process_env(Mode::Serve) {
+            Ok(config) => {
+                runtime.worker_threads(config.worker_threads);
+                Some((config, port))
+            }
+            Err(e) => {
+                eprintln!("ferry serve: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let runtime = match runtime.build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ferry: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match serve_args {
+        Some((config, port)) => runtime.block_on(serve(config, port)),
+        None => runtime.block_on(run(cli.command)),
+    }
+}
+
+/// Every command but serve, on the default runtime.
+async fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Serve { .. } => ExitCode::from(2), // handled by main
         Command::Demo(args) => ferry::demo::run_cli(args).await,
         Command::Status { chain } => match chain {
             Some(k) => operator("chain", [("key".to_string(), k)].into()).await,
