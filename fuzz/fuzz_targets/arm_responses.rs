@@ -9,7 +9,7 @@ mod common;
 
 use ferry::arm::model::{
     ArmErrorBody, CopyRequest, DiskRestorePoint, DiskRestorePointList, OperationStatus,
-    RestorePoint, RestorePointCollection, RestorePointCollectionList,
+    RestorePoint, RestorePointCollection, RestorePointCollectionList, RestorePointProgress,
 };
 use ferry::ids::{DiskEncryptionSetId, RestorePointId};
 use ferry::rules::{self, Readiness, ReplicationState};
@@ -69,7 +69,6 @@ fn restore_point(rp: &RestorePoint) {
             Err(e) => assert!(!e.to_string().is_empty()),
         }
     }
-    // Progress as the poller reads it (its own reduction), through the public rules.
     for d in rp.instance_view_disks() {
         if let Some(r) = &d.replication_status {
             let _ = (r.is_succeeded(), r.is_failed());
@@ -78,7 +77,12 @@ fn restore_point(rp: &RestorePoint) {
             }
         }
     }
-    let disks = ferry::functions::poller::disk_progress(rp);
+}
+
+/// Progress as the poller and the readiness check read it (the slim model and the poller's
+/// own reduction), through the public rules.
+fn progress(p: &RestorePointProgress) {
+    let disks = ferry::functions::poller::disk_progress(p);
     let state = rules::replication_state(&disks);
     let _ = rules::overall_percent(&disks);
     // Restorable exactly when the copy counts as succeeded.
@@ -104,6 +108,10 @@ fn collection(c: &RestorePointCollection) {
 fuzz_target!(|data: &[u8]| {
     if let Some(rp) = read::<RestorePoint>(data) {
         restore_point(&rp);
+    }
+    // Read-only (never written back), so not through `read`.
+    if let Ok(p) = serde_json::from_slice::<RestorePointProgress>(data) {
+        progress(&p);
     }
     if let Some(c) = read::<RestorePointCollection>(data) {
         collection(&c);

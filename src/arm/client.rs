@@ -511,18 +511,7 @@ impl ArmClient {
         id: &RestorePointId,
         expand_instance_view: bool,
     ) -> Result<Option<RestorePoint>, ArmError> {
-        const OP: &str = "get restore point";
-        let url = self.url(
-            &id.to_id_string(),
-            &self.config.compute_api_version,
-            expand_instance_view.then_some("instanceView"),
-        );
-        let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
-        match raw.status {
-            200 => decode(OP, &raw.body).map(Some),
-            404 => Ok(None),
-            _ => Err(api_error(&raw)),
-        }
+        self.read_restore_point(id, expand_instance_view).await
     }
 
     /// GET a restore point for whether it is a copy and of what (ingest's read; `None` if it
@@ -532,28 +521,30 @@ impl ArmClient {
         &self,
         id: &RestorePointId,
     ) -> Result<Option<RestorePointOrigin>, ArmError> {
-        const OP: &str = "get restore point";
-        let url = self.url(&id.to_id_string(), &self.config.compute_api_version, None);
-        let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
-        match raw.status {
-            200 => decode(OP, &raw.body).map(Some),
-            404 => Ok(None),
-            _ => Err(api_error(&raw)),
-        }
+        self.read_restore_point(id, false).await
     }
 
     /// GET a restore point with `$expand=instanceView` for its disks' replication progress
-    /// only (the poller's read of a copy in flight; `None` if it does not exist). The same
-    /// request as [`Self::get_restore_point`], decoded into [`RestorePointProgress`].
+    /// only (the poller's and the readiness check's read; `None` if it does not exist). The
+    /// same request as [`Self::get_restore_point`], decoded into [`RestorePointProgress`].
     pub async fn get_copy_progress(
         &self,
         id: &RestorePointId,
     ) -> Result<Option<RestorePointProgress>, ArmError> {
+        self.read_restore_point(id, true).await
+    }
+
+    /// One restore point GET, decoded into whichever view of it the caller needs.
+    async fn read_restore_point<T: DeserializeOwned>(
+        &self,
+        id: &RestorePointId,
+        expand_instance_view: bool,
+    ) -> Result<Option<T>, ArmError> {
         const OP: &str = "get restore point";
         let url = self.url(
             &id.to_id_string(),
             &self.config.compute_api_version,
-            Some("instanceView"),
+            expand_instance_view.then_some("instanceView"),
         );
         let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
         match raw.status {

@@ -390,24 +390,9 @@ fn fmt_dur(d: time::Duration) -> String {
     format!("{:.0} h", d.as_seconds_f64() / 3600.0)
 }
 
-/// The disk progress in an instance view.
-pub fn disk_progress(rp: &crate::arm::model::RestorePoint) -> Vec<DiskProgress> {
-    rp.instance_view_disks()
-        .iter()
-        .map(|d| {
-            let r = d.replication_status.as_ref();
-            progress_of(
-                d.id.as_deref(),
-                r.and_then(|r| r.completion_percent),
-                r.and_then(|r| r.status.as_ref())
-                    .and_then(|s| s.code.as_deref()),
-            )
-        })
-        .collect()
-}
-
-/// The disk progress of a copy, as the poller reads it.
-pub(crate) fn copy_progress(p: &crate::arm::model::RestorePointProgress) -> Vec<DiskProgress> {
+/// The disk progress of a restore point, from its instance view (the poller's read of a
+/// copy in flight, and the readiness check's).
+pub fn disk_progress(p: &crate::arm::model::RestorePointProgress) -> Vec<DiskProgress> {
     p.disks()
         .iter()
         .map(|d| {
@@ -495,7 +480,7 @@ async fn check_copy(
             copy = reload(app, key, &copy).await?;
             continue;
         };
-        let disks = copy_progress(t);
+        let disks = disk_progress(t);
         let state = rules::replication_state(&disks);
         let percent = rules::overall_percent(&disks);
         let started = copy.started_at.unwrap_or(copy.requested_at);

@@ -243,13 +243,13 @@ async fn lineage(app: &App, target: &RestorePointId) -> Result<(u16, Value), FnE
 }
 
 async fn readiness(app: &App, target: &RestorePointId) -> Result<(u16, Value), FnError> {
-    let Some(rp) = app.arm.get_restore_point(target, true).await? else {
+    let Some(progress) = app.arm.get_copy_progress(target).await? else {
         return Ok((
             404,
             json!({"error": {"code": "NotFound", "message": format!("{target} does not exist")}}),
         ));
     };
-    let disks = disk_progress(&rp);
+    let disks = disk_progress(&progress);
     let (ready, reason) = match rules::readiness(&disks) {
         Readiness::Ready => (true, None),
         Readiness::NotReady { reason } => (false, Some(reason)),
