@@ -23,10 +23,7 @@
 //! Env: `BENCH_VMS` (default 200), `BENCH_REPS` (3), `BENCH_CONCURRENCY` (8).
 //! Prints a table and one `RESULT {json}` line for scripts/bench.
 
-// The allocator of ferry's binary (src/main.rs), so the in-process figures are the ones
-// `ferry serve` has.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod common;
 
 use ferry::auth::{DevToken, TokenProvider};
 use ferry::clock::SystemClock;
@@ -121,28 +118,6 @@ struct Measured {
     cpu_rest_us: f64,
 }
 
-/// CPU time (ns) so far of this process's threads: (`emu*` threads, all others).
-fn thread_cpu() -> (u64, u64) {
-    let (mut emu, mut other) = (0, 0);
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return (0, 0);
-    };
-    for t in dir.flatten() {
-        let p = t.path();
-        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
-        let ns = std::fs::read_to_string(p.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap_or(0);
-        if comm.trim_end().starts_with("emu") {
-            emu += ns;
-        } else {
-            other += ns;
-        }
-    }
-    (emu, other)
-}
-
 /// POSTs every payload with `concurrency` in flight; latency per request, total throughput.
 async fn drive(
     http: &reqwest::Client,
@@ -150,7 +125,7 @@ async fn drive(
     payloads: &[bytes::Bytes],
     concurrency: usize,
 ) -> Measured {
-    let (emu0, rest0) = thread_cpu();
+    let (emu0, rest0) = common::thread_cpu();
     let t0 = Instant::now();
     let results: Vec<(Duration, bool)> = futures::stream::iter(payloads.iter().map(|p| {
         let req = http
@@ -174,7 +149,7 @@ async fn drive(
     .collect()
     .await;
     let total = t0.elapsed().as_secs_f64();
-    let (emu1, rest1) = thread_cpu();
+    let (emu1, rest1) = common::thread_cpu();
     let per = |ns: u64| ns as f64 / 1e3 / results.len().max(1) as f64;
     let mut lat: Vec<f64> = results.iter().map(|(d, _)| d.as_secs_f64() * 1e3).collect();
     lat.sort_by(f64::total_cmp);

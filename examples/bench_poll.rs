@@ -36,10 +36,7 @@
 //! Run: `BENCH_COPIES=10000 BENCH_MODE=unlimited cargo run --release --example bench_poll`
 //! Prints a human line and one `RESULT {json}` line for scripts/bench.
 
-// The allocator of ferry's binary (src/main.rs), so the in-process figures are the ones
-// `ferry serve` has.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod common;
 
 use ferry::arm::{ArmClient, ArmConfig, RateLimit};
 use ferry::auth::{DevToken, TokenProvider};
@@ -176,28 +173,6 @@ async fn setup_world(base: &str, n: usize) -> Result<(), String> {
     .collect()
     .await;
     results.into_iter().collect()
-}
-
-/// CPU nanoseconds of this process's threads, split into (emulator threads, the rest).
-fn thread_cpu() -> (u64, u64) {
-    let (mut emu, mut other) = (0, 0);
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return (0, 0);
-    };
-    for t in dir.flatten() {
-        let p = t.path();
-        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
-        let ns = std::fs::read_to_string(p.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap_or(0);
-        if comm.trim_end().starts_with("emu") {
-            emu += ns;
-        } else {
-            other += ns;
-        }
-    }
-    (emu, other)
 }
 
 /// (user, system) CPU ticks (10 ms) so far of this process's threads other than `emu*`, from
@@ -425,7 +400,7 @@ async fn run(
     let mut app = make_app(limited)?;
     app.ledger = setup_app.ledger.clone();
     let before = emu.stats();
-    let (emu0, ferry0) = thread_cpu();
+    let (emu0, ferry0) = common::thread_cpu();
     let (user0, sys0) = ferry_user_sys_ticks();
     let cpu0 = proc_cpu("self");
     reset_peak("self");
@@ -445,7 +420,7 @@ async fn run(
     .map_err(|e| format!("poller: {e}"))?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu1 = proc_cpu("self");
-    let (emu1, ferry1) = thread_cpu();
+    let (emu1, ferry1) = common::thread_cpu();
     let (user1, sys1) = ferry_user_sys_ticks();
     let ferry_sys_share = (sys1 - sys0) as f64 / ((user1 - user0) + (sys1 - sys0)).max(1) as f64;
     let after = emu.stats();
