@@ -365,20 +365,17 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                     let at = Scenario::rp_time(i, day);
                     if at >= now && at < window_end {
                         let name = Scenario::rp_name(day);
-                        if role(i) == Role::FailingCopy && day == 3 {
+                        let planted = match (role(i), day) {
+                            (Role::FailingCopy, 3) => Some(CopyOutcome::Fail),
+                            (Role::NeverProgresses, 2) => Some(CopyOutcome::NeverProgress),
+                            _ => None,
+                        };
+                        if let Some(outcome) = planted {
                             emu.plan_copy_outcome(
                                 &rp_id(i, &name)
                                     .parse::<RestorePointId>()
                                     .map_err(|e| DemoError::Arm(e.to_string()))?,
-                                CopyOutcome::Fail,
-                            );
-                        }
-                        if role(i) == Role::NeverProgresses && day == 2 {
-                            emu.plan_copy_outcome(
-                                &rp_id(i, &name)
-                                    .parse::<RestorePointId>()
-                                    .map_err(|e| DemoError::Arm(e.to_string()))?,
-                                CopyOutcome::NeverProgress,
+                                outcome,
                             );
                         }
                         op.put(&rp_id(i, &name), json!({"properties": {}})).await?;
