@@ -286,7 +286,8 @@ pub async fn invoke(
         }
     };
     // The soak may kill the invocation after its ledger writes, before the host gets its
-    // outputs: the moment a process crash loses whatever only the response carries.
+    // answer: the host retries an invocation whose work is done. Injected where alerts were
+    // raised, the invocations that once carried them in the response (and lost them here).
     let result = match result {
         Ok(r) if !r.0.alerts.is_empty() => app
             .crash_point("after the ledger writes, before the host gets the outputs")

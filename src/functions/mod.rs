@@ -1,6 +1,6 @@
 //! The four functions, as plain async fns over typed inputs: [`ingest`], [`sequencer`],
 //! [`poller`] and [`status`]. They share an [`App`] (ARM client, ledger, Service Bus sender,
-//! policy) and return an [`Outcome`] (alerts for the output binding, log lines for the host)
+//! policy) and return an [`Outcome`] (the alerts they sent, log lines for the host)
 //! or an [`FnError`] when the host should retry.
 //!
 //! The custom-handler plumbing (payload decoding, HTTP) lives in [`crate::server`]; nothing
