@@ -18,6 +18,7 @@
 //! - [`emulator`]: the ARM emulator (`ferry emulate`).
 //! - [`host`]: the Functions host stand-in used by `demo` and the tests.
 //! - [`demo`]: the whole pipeline on the emulator.
+//! - [`memcopy`]: `memcpy`/`memmove` for the static musl build.
 
 pub mod alerts;
 pub mod arm;
@@ -34,6 +35,7 @@ pub mod functions;
 pub mod host;
 pub mod ids;
 pub mod ledger;
+pub mod memcopy;
 pub mod policy;
 pub mod protocol;
 pub mod rules;
