@@ -32,6 +32,8 @@
 //!   Its ledger (`BENCH_LEDGER`): `memory` (default, inside the serve process) or `azurite`
 //!   (Table Storage on the Azurite at `FERRY_TEST_AZURITE_TABLE`, which `scripts/azurite.sh`
 //!   prints; a fresh table per run, filled by serve's own sequencer calls).
+//!   `BENCH_PERF=<file>` attaches `perf record -g` to the serve process for the sweep only
+//!   (not the setup) and writes the profile there; build ferry with debug info for symbols.
 //!
 //! Run: `BENCH_COPIES=10000 BENCH_MODE=unlimited cargo run --release --example bench_poll`
 //! Prints a human line and one `RESULT {json}` line for scripts/bench.
@@ -356,8 +358,12 @@ async fn run(
             stall_after: time::Duration::hours(6),
             expiry_warning: time::Duration::days(2),
             poll_concurrency: concurrency,
-            // One whole sweep is measured, however long the rate limit makes it.
-            poll_budget: std::time::Duration::from_secs(3600),
+            // One whole sweep is measured, however long the rate limit makes it, unless
+            // `BENCH_POLL_BUDGET` (seconds) sets the production budget (PT8M = 480) to see
+            // where one invocation stops.
+            poll_budget: std::time::Duration::from_secs(
+                env_or("BENCH_POLL_BUDGET", "3600").parse().unwrap_or(3600),
+            ),
             chaos: None,
         })
     };
@@ -449,6 +455,12 @@ async fn run(
         rss_before as f64 / 1024.0,
         hwm as f64 / 1024.0,
     );
+    if let Some(why) = &stats.stopped {
+        println!(
+            "sweep stopped early: {why}; the next tick resumes at chain {:?}",
+            stats.resume_at
+        );
+    }
     Ok(json!({
         "via": "inprocess", "mode": if limited {"limited"} else {"unlimited"}, "copies": n,
         "copies_started": started, "chains": stats.chains, "polled": stats.polled, "errors": stats.errors,
@@ -460,7 +472,7 @@ async fn run(
         "process_cpu_us_per_copy": (cpu1 - cpu0) * 1e6 / polled,
         "rss_before_mib": rss_before as f64 / 1024.0, "peak_rss_mib": hwm as f64 / 1024.0,
         "setup_world_s": world_s, "setup_sequencer_s": seq_s, "poll_concurrency": concurrency,
-        "sweep_on": sweep_on,
+        "sweep_on": sweep_on, "stopped": stats.stopped, "resume_at": stats.resume_at,
     }))
 }
 
@@ -584,6 +596,7 @@ async fn drive_serve(
     let hwm_setup = status_kib(pid, "VmHWM:");
     reset_peak(pid);
     let before = emu.stats();
+    let perf = start_perf(pid)?;
     let cpu0 = proc_cpu(pid);
     let now = OffsetDateTime::now_utc();
     let payload = encode_timer("timer", None, now, now, false, &SysData::new("poller", now));
@@ -598,6 +611,7 @@ async fn drive_serve(
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     let wall = t0.elapsed().as_secs_f64();
     let cpu1 = proc_cpu(pid);
+    stop_perf(perf);
     let hwm = status_kib(pid, "VmHWM:");
     let after = emu.stats();
     let summary = body["Logs"]
@@ -633,6 +647,45 @@ async fn drive_serve(
         "serve_peak_setup_mib": hwm_setup as f64 / 1024.0, "serve_peak_sweep_mib": hwm as f64 / 1024.0,
         "setup_world_s": world_s, "setup_sequencer_s": seq_s,
     }))
+}
+
+/// `perf record` attached to the serve process for the sweep alone, when `BENCH_PERF` names
+/// the output file. Returns once perf has attached (it prints nothing until then, so wait
+/// a moment: a profile that misses the sweep's start is still a profile of the sweep).
+fn start_perf(pid: &str) -> Result<Option<std::process::Child>, String> {
+    let Ok(out) = std::env::var("BENCH_PERF") else {
+        return Ok(None);
+    };
+    // `BENCH_PERF_EVENT` records that event (e.g. a uprobe) instead of sampling the CPU.
+    let call_graph = env_or("BENCH_PERF_CALL_GRAPH", "dwarf,16384");
+    let what = match std::env::var("BENCH_PERF_EVENT") {
+        Ok(event) => vec![
+            "-e".to_string(),
+            event,
+            "-c".to_string(),
+            env_or("BENCH_PERF_PERIOD", "1"),
+        ],
+        Err(_) => vec!["-F".to_string(), "4999".to_string()],
+    };
+    let child = std::process::Command::new("perf")
+        .arg("record")
+        .args(&what)
+        .args(["--call-graph", &call_graph, "-o", &out, "-p", pid])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("BENCH_PERF: cannot start perf: {e}"))?;
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(Some(child))
+}
+
+/// Stops `perf record` with SIGINT (so it writes its file) and waits for it.
+fn stop_perf(perf: Option<std::process::Child>) {
+    if let Some(mut child) = perf {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
 }
 
 fn delivered(i: usize, now: OffsetDateTime) -> DeliveredMessage {
