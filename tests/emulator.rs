@@ -589,6 +589,24 @@ async fn nonsequential_copy_is_refused() {
 }
 
 #[tokio::test]
+async fn a_deleted_copy_no_longer_blocks_its_source() {
+    // The copy rules look at the copies that exist now (the emulator indexes every copy it
+    // creates; a deleted one must stop counting).
+    let h = start_with(|c| c.bandwidth_mbps = 100.0).await;
+    chain(&h).await;
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
+    h.clock.advance(Duration::hours(2));
+    assert_eq!(h.copy("rg", "tgt", "c1-again", &rp1).await.status, 409);
+    let deleted = h.delete(&rp_path("rg", "tgt", "c1")).await.status;
+    assert!(matches!(deleted, 200 | 202 | 204), "delete: {deleted}");
+    h.clock.advance(Duration::hours(1));
+    let r = h.copy("rg", "tgt", "c1-again", &rp1).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(violations(&h, "duplicate_copy"), 1);
+}
+
+#[tokio::test]
 async fn concurrent_copy_from_one_collection_to_one_region_is_refused() {
     let h = start_with(|c| c.bandwidth_mbps = 100.0).await;
     chain(&h).await;

@@ -1627,6 +1627,7 @@ fn put_copy(
         }),
     };
     let out = model::restore_point_json(&rp, ctx.now, false);
+    st.index_copy(&region, &rp);
     if let Some(t) = st.collections.get_mut(&tkey) {
         t.rps.push(rp);
         st.settle_due = None;

@@ -224,10 +224,7 @@ pub(crate) fn check_copy(
     let src_created = src.time_created;
     let src_disks = src.disks.clone();
 
-    if let Some((existing, _)) = state
-        .copies_in_region(&target_region)
-        .find(|(_, cs)| cs.source_id.key() == src_key)
-    {
+    if let Some((existing, _)) = state.copies_of(&target_region, &src_key).next() {
         return Err(Refusal::rule(
             409,
             "Conflict",
@@ -252,10 +249,10 @@ pub(crate) fn check_copy(
             ));
         }
     }
-    if let Some((busy, _)) = state.copies_in_region(&target_region).find(|(rp, cs)| {
-        cs.source_collection_key == src_coll_key
-            && copy_phase(cs, &rp.disks, now) == Phase::InProgress
-    }) {
+    if let Some((busy, _)) = state
+        .copies_from(&target_region, &src_coll_key)
+        .find(|(rp, cs)| copy_phase(cs, &rp.disks, now) == Phase::InProgress)
+    {
         return Err(Refusal::rule(
             409,
             "OperationNotAllowed",

@@ -2,7 +2,7 @@
 //! restore points, copies, async operations and the event feed. Time-based transitions are
 //! computed lazily from the clock (`settle`), so a `ManualClock` jump is seen at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
@@ -193,6 +193,13 @@ pub(crate) struct State {
     /// No copy can change phase before this time (from the last full scan in `settle`);
     /// `None` forces a scan. Without it every request walked every restore point.
     pub settle_due: Option<OffsetDateTime>,
+    /// Every copy created, by (target region, source restore point key) and by (target
+    /// region, source collection key), so the copy rules do not scan every collection on
+    /// each copy PUT (which made a 50,000-copy estate's setup quadratic). Values are copy
+    /// keys; a copy or collection deleted since leaves a stale key that the lookups skip,
+    /// since they re-read the copy from `collections`.
+    copies_by_source: HashMap<(String, String), Vec<String>>,
+    copies_by_source_collection: HashMap<(String, String), Vec<String>>,
 }
 
 impl State {
@@ -214,6 +221,8 @@ impl State {
             buckets: BTreeMap::new(),
             copy_windows: BTreeMap::new(),
             settle_due: None,
+            copies_by_source: HashMap::new(),
+            copies_by_source_collection: HashMap::new(),
         }
     }
 
@@ -298,18 +307,69 @@ impl State {
             .find(|r| r.id.key() == key)
     }
 
-    /// Copies (in any collection of `region`) whose source is `source_key`.
-    pub fn copies_in_region<'a>(
+    /// Records a copy just created in a collection of `region` (see `copies_by_source`).
+    pub fn index_copy(&mut self, region: &str, copy: &RestorePoint) {
+        let RpKind::Copy(cs) = &copy.kind else {
+            return;
+        };
+        let key = copy.id.key();
+        for (map, source) in [
+            (&mut self.copies_by_source, cs.source_id.key()),
+            (
+                &mut self.copies_by_source_collection,
+                cs.source_collection_key.clone(),
+            ),
+        ] {
+            let keys = map.entry((region.to_string(), source)).or_default();
+            if !keys.contains(&key) {
+                keys.push(key.clone());
+            }
+        }
+    }
+
+    /// Live copies in collections of `region` whose source restore point is `source_key`.
+    pub fn copies_of<'a>(
         &'a self,
         region: &'a str,
+        source_key: &'a str,
     ) -> impl Iterator<Item = (&'a RestorePoint, &'a CopyState)> + 'a {
-        self.collections
-            .values()
-            .filter(move |c| c.location == region)
-            .flat_map(|c| c.rps.iter())
-            .filter_map(|rp| match &rp.kind {
-                RpKind::Copy(cs) => Some((rp, cs)),
-                RpKind::Local { .. } => None,
+        self.indexed(&self.copies_by_source, region, source_key)
+            .filter(move |(_, cs)| cs.source_id.key() == source_key)
+    }
+
+    /// Live copies in collections of `region` taken from the source collection `coll_key`.
+    pub fn copies_from<'a>(
+        &'a self,
+        region: &'a str,
+        coll_key: &'a str,
+    ) -> impl Iterator<Item = (&'a RestorePoint, &'a CopyState)> + 'a {
+        self.indexed(&self.copies_by_source_collection, region, coll_key)
+            .filter(move |(_, cs)| cs.source_collection_key == coll_key)
+    }
+
+    /// The copies an index names for (region, source), re-read from `collections`: only
+    /// those that still exist, are copies, and sit in a collection of `region`.
+    fn indexed<'a>(
+        &'a self,
+        index: &'a HashMap<(String, String), Vec<String>>,
+        region: &'a str,
+        source: &str,
+    ) -> impl Iterator<Item = (&'a RestorePoint, &'a CopyState)> + 'a {
+        index
+            .get(&(region.to_string(), source.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(move |key| {
+                let (ckey, _) = key.rsplit_once("/restorepoints/")?;
+                let c = self.collections.get(ckey)?;
+                if c.location != region {
+                    return None;
+                }
+                let rp = c.rps.iter().find(|r| r.id.key() == *key)?;
+                match &rp.kind {
+                    RpKind::Copy(cs) => Some((rp, cs)),
+                    RpKind::Local { .. } => None,
+                }
             })
     }
 }
