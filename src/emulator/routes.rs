@@ -1627,10 +1627,9 @@ fn put_copy(
         }),
     };
     let out = model::restore_point_json(&rp, ctx.now, false);
-    st.index_copy(&region, &rp);
+    st.copy_created(&region, &rp);
     if let Some(t) = st.collections.get_mut(&tkey) {
         t.rps.push(rp);
-        st.settle_due = None;
         t.max_copied_source_created = Some(
             t.max_copied_source_created
                 .map_or(src.time_created, |m| m.max(src.time_created)),

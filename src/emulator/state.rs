@@ -190,8 +190,8 @@ pub(crate) struct State {
     pub rng_faults: ChaCha8Rng,
     pub buckets: BTreeMap<(String, bool), TokenBucket>,
     pub copy_windows: BTreeMap<String, CopyWindow>,
-    /// No copy can change phase before this time (from the last full scan in `settle`);
-    /// `None` forces a scan. Without it every request walked every restore point.
+    /// No copy can change phase before this time (from the last full scan in `settle`,
+    /// lowered by each copy created since); `None` forces a scan. Without it every request walked every restore point.
     pub settle_due: Option<OffsetDateTime>,
     /// Every copy created, by (target region, source restore point key) and by (target
     /// region, source collection key), so the copy rules do not scan every collection on
@@ -286,7 +286,7 @@ impl State {
                 }
             }
         }
-        // Nothing in progress: nothing to do until a copy is created (which resets this).
+        // Nothing in progress: nothing to do until a copy is created (which lowers this).
         self.settle_due = Some(next.unwrap_or(now + COPY_LIMIT));
         for p in done {
             match p {
@@ -307,11 +307,15 @@ impl State {
             .find(|r| r.id.key() == key)
     }
 
-    /// Records a copy just created in a collection of `region` (see `copies_by_source`).
-    pub fn index_copy(&mut self, region: &str, copy: &RestorePoint) {
+    /// Records a copy just created in a collection of `region`: indexed for the copy rules
+    /// (see `copies_by_source`), and `settle` looks again by the time it can first change
+    /// phase. (Forcing a full settle scan after every new copy made large setups quadratic.)
+    pub fn copy_created(&mut self, region: &str, copy: &RestorePoint) {
         let RpKind::Copy(cs) = &copy.kind else {
             return;
         };
+        let due = cs.started + phase_change_after(cs, &copy.disks);
+        self.settle_due = self.settle_due.map(|d| d.min(due));
         let key = copy.id.key();
         for (map, source) in [
             (&mut self.copies_by_source, cs.source_id.key()),
