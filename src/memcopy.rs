@@ -170,6 +170,18 @@ mod tests {
         (0..len).map(|i| (i * 131 + 7) as u8).collect()
     }
 
+    /// Moves `n` bytes at `from` by `shift` inside one buffer of `len` bytes with `copy`
+    /// and with `copy_within` (the standard library's memmove); the buffers must match.
+    fn check_move(len: usize, from: usize, shift: i64, n: usize) {
+        let base = pattern(len);
+        let to = (from as i64 + shift) as usize;
+        let mut expected = base.clone();
+        expected.copy_within(from..from + n, to);
+        let mut got = base;
+        unsafe { copy(got.as_mut_ptr().add(to), got.as_ptr().add(from), n) };
+        assert_eq!(got, expected, "n={n} shift={shift}");
+    }
+
     /// Every length up to 1,100 (all arms, and `long` well past its switch) at every
     /// source/destination alignment mod 16, into a buffer whose surroundings must survive.
     #[test]
@@ -207,14 +219,7 @@ mod tests {
         let lens = (0..=300).chain([301, 333, 511, 512, 513, 777, 1024, 1031, 4096, 4103]);
         for n in lens {
             for shift in -40i64..=40 {
-                let base = pattern(n + 200);
-                let from = 100usize;
-                let to = (from as i64 + shift) as usize;
-                let mut expected = base.clone();
-                expected.copy_within(from..from + n, to);
-                let mut got = base.clone();
-                unsafe { copy(got.as_mut_ptr().add(to), got.as_ptr().add(from), n) };
-                assert_eq!(got, expected, "n={n} shift={shift}");
+                check_move(n + 200, 100, shift, n);
             }
         }
     }
@@ -236,14 +241,7 @@ mod tests {
                 n as i64 - 1,
                 n as i64,
             ] {
-                let base = pattern(3 * n + 10);
-                let from = n + 5;
-                let to = (from as i64 + shift) as usize;
-                let mut expected = base.clone();
-                expected.copy_within(from..from + n, to);
-                let mut got = base.clone();
-                unsafe { copy(got.as_mut_ptr().add(to), got.as_ptr().add(from), n) };
-                assert_eq!(got, expected, "n={n} shift={shift}");
+                check_move(3 * n + 10, n + 5, shift, n);
             }
         }
     }
