@@ -34,6 +34,11 @@
 //!   prints; a fresh table per run, filled by serve's own sequencer calls).
 //!   `BENCH_PERF=<file>` attaches `perf record -g` to the serve process for the sweep only
 //!   (not the setup) and writes the profile there; build ferry with debug info for symbols.
+//!   `BENCH_PERF_EVENT` (e.g. a uprobe; every `BENCH_PERF_PERIOD`-th) replaces CPU sampling,
+//!   `BENCH_PERF_CALL_GRAPH` (default `dwarf,16384`) the unwinder.
+//!
+//! `BENCH_POLL_BUDGET` (seconds, in-process): the sweep's time budget; default 3600 so one
+//! whole sweep is measured, 480 (PT8M) for where a production invocation stops.
 //!
 //! Run: `BENCH_COPIES=10000 BENCH_MODE=unlimited cargo run --release --example bench_poll`
 //! Prints a human line and one `RESULT {json}` line for scripts/bench.
