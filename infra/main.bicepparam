@@ -22,7 +22,7 @@ param policy = {
         {
           region: 'westus2'
           resourceGroup: 'rg-dr'
-          collectionName: '{source}-{region}'
+          collectionName: '{resourceGroup}-{source}-{region}'
         }
       ]
       createTargetCollections: true

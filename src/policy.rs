@@ -5,7 +5,7 @@
 //! {"rules":[{"scope":"/subscriptions/…/resourceGroups/rg-app",
 //!            "tag":{"name":"dr","value":"copy"},
 //!            "targets":[{"region":"westus2","resourceGroup":"rg-dr",
-//!                        "collectionName":"{source}-{region}",
+//!                        "collectionName":"{resourceGroup}-{source}-{region}",
 //!                        "diskEncryptionSets":{"<source DES id>":"<target DES id>"}}],
 //!            "createTargetCollections":true,"maxCopyDuration":"P14D",
 //!            "rpoObjective":"PT36H","minConsistency":"CrashConsistent"}]}
@@ -19,7 +19,11 @@ use time::Duration;
 
 /// Default RPO objective: daily restore points plus a half-day of copy time.
 pub const DEFAULT_RPO: Duration = Duration::hours(36);
-pub const DEFAULT_COLLECTION_NAME: &str = "{source}-{region}";
+/// Includes the source's resource group: with one DR resource group for a whole
+/// subscription, `rg-app/rpc-vm1` and `rg-other/rpc-vm1` must not share a target.
+pub const DEFAULT_COLLECTION_NAME: &str = "{resourceGroup}-{source}-{region}";
+/// Azure's limit on a restore point collection's name.
+pub const MAX_COLLECTION_NAME: usize = 80;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -203,7 +207,7 @@ impl Policy {
                     .collection_name
                     .unwrap_or_else(|| DEFAULT_COLLECTION_NAME.to_string());
                 let probe = expand_name(&collection_name, "source", &region, "rg");
-                if !valid_segment(&probe) || probe.len() > 80 {
+                if !valid_segment(&probe) {
                     problems.push(format!("{tat}.collectionName: {collection_name:?} does not make a valid collection name (placeholders: {{source}}, {{region}}, {{resourceGroup}})"));
                 }
                 let mut des = BTreeMap::new();
@@ -240,6 +244,9 @@ impl Policy {
                 rpo_objective,
                 min_consistency,
             });
+        }
+        if problems.is_empty() {
+            problems.extend(collisions(&rules));
         }
         if problems.is_empty() {
             Ok(Policy { rules })
@@ -301,17 +308,89 @@ fn expand_name(template: &str, source: &str, region: &str, rg: &str) -> String {
         .replace("{resourceGroup}", rg)
 }
 
+/// Whether a scope (lower-cased) is confined to one resource group or less.
+fn scope_in_one_resource_group(scope: &str) -> bool {
+    scope.split('/').nth(3) == Some("resourcegroups") && scope.split('/').nth(4).is_some()
+}
+
+/// Templates that can map two different source collections to one target collection.
+/// Structural only: two sources of one rule must differ in what the template keeps, and two
+/// rules sending to the same fixed resource group and region must use one template that
+/// keeps the resource group. What structure cannot see (`a-b` + `c` vs `a` + `b-c`) the
+/// runtime check of an existing collection's `source.id` catches.
+fn collisions(rules: &[Rule]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let has = |t: &Target, p: &str| t.collection_name.contains(p);
+    for (i, r) in rules.iter().enumerate() {
+        for (j, t) in r.targets.iter().enumerate() {
+            let at = format!("rules[{i}].targets[{j}].collectionName");
+            if !has(t, "{source}") {
+                problems.push(format!("{at}: {:?} has no {{source}}: every collection in the scope would share one target collection", t.collection_name));
+            }
+            if r.targets.len() > 1 && !has(t, "{region}") {
+                problems.push(format!("{at}: {:?} has no {{region}} but the rule copies to {} regions: their chains would share one target collection", t.collection_name, r.targets.len()));
+            }
+            if t.resource_group.is_some()
+                && !has(t, "{resourceGroup}")
+                && !scope_in_one_resource_group(&r.scope)
+            {
+                problems.push(format!("{at}: {:?} has no {{resourceGroup}} but sends a scope of several resource groups to one resource group: rg-a/x and rg-b/x would share a target collection", t.collection_name));
+            }
+        }
+    }
+    // Across rules: same fixed resource group and region.
+    for (i, a) in rules.iter().enumerate() {
+        for (k, b) in rules.iter().enumerate().skip(i + 1) {
+            for ta in &a.targets {
+                for tb in &b.targets {
+                    let same_place = ta.region == tb.region
+                        && matches!((&ta.resource_group, &tb.resource_group), (Some(x), Some(y)) if x.eq_ignore_ascii_case(y));
+                    let safe = ta.collection_name == tb.collection_name
+                        && has(ta, "{resourceGroup}")
+                        && has(ta, "{source}");
+                    if same_place && !safe && a.scope != b.scope {
+                        problems.push(format!("rules[{i}] and rules[{k}] both copy to resource group {} in {} with templates {:?} and {:?} that can name two sources alike: use one template with {{resourceGroup}} and {{source}}", ta.resource_group.as_deref().unwrap_or_default(), ta.region, ta.collection_name, tb.collection_name));
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Fits an expanded name into Azure's 80 characters: a longer one keeps its first 71
+/// characters and ends in 8 hex digits of a hash of the source collection id and region,
+/// so two long names that share a prefix still differ.
+fn fit_name(name: String, source: &CollectionId, region: &str) -> String {
+    if name.len() <= MAX_COLLECTION_NAME {
+        return name;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}|{region}", source.key()).as_bytes());
+    let mut cut = MAX_COLLECTION_NAME - 9;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let stem = name[..cut].trim_end_matches(['-', '.', '_']);
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{stem}-{hex}")
+}
+
 impl Target {
     /// The target collection for a source collection: same subscription, the target's
     /// resource group (default: the source's), the expanded name template.
     pub fn collection_for(&self, source: &CollectionId) -> Result<CollectionId, String> {
-        let name = expand_name(
-            &self.collection_name,
-            &source.name,
+        let name = fit_name(
+            expand_name(
+                &self.collection_name,
+                &source.name,
+                &self.region,
+                &source.resource_group,
+            ),
+            source,
             &self.region,
-            &source.resource_group,
         );
-        if !valid_segment(&name) || name.len() > 80 {
+        if !valid_segment(&name) {
             return Err(format!(
                 "collection name {name:?} from template {:?} is not valid",
                 self.collection_name
@@ -380,7 +459,7 @@ mod tests {
         let t = r.targets[0]
             .collection_for(&coll("rg-app", "rpc-vm1"))
             .unwrap();
-        assert_eq!(t.name, "rpc-vm1-westus2");
+        assert_eq!(t.name, "rg-app-rpc-vm1-westus2");
         assert_eq!(t.resource_group, "rg-app");
     }
 
@@ -462,5 +541,96 @@ mod tests {
             (t.resource_group.as_str(), t.name.as_str()),
             ("rg-dr", "dr-rg-app-rpc1")
         );
+    }
+    #[test]
+    fn default_template_keeps_same_named_sources_apart() {
+        // One DR resource group for a whole subscription: the reported collision.
+        let p = Policy::parse(&format!(r#"{{"rules":[{{"scope":"{SUB}","targets":[{{"region":"westus2","resourceGroup":"rg-dr"}}]}}]}}"#)).unwrap();
+        let t = &p.rules[0].targets[0];
+        let a = t.collection_for(&coll("rg-app", "rpc-vm1")).unwrap();
+        let b = t.collection_for(&coll("rg-other", "rpc-vm1")).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.name, "rg-app-rpc-vm1-westus2");
+    }
+
+    #[test]
+    fn long_names_fit_in_80_characters_and_stay_distinct() {
+        let p = Policy::parse(&format!(r#"{{"rules":[{{"scope":"{SUB}","targets":[{{"region":"australiasoutheast","resourceGroup":"rg-dr"}}]}}]}}"#)).unwrap();
+        let t = &p.rules[0].targets[0];
+        let rg = "rg-".to_string() + &"x".repeat(60);
+        let a = t.collection_for(&coll(&rg, &"vm".repeat(20))).unwrap();
+        let b = t
+            .collection_for(&coll(&rg, &("vm".repeat(19) + "vn")))
+            .unwrap();
+        for n in [&a.name, &b.name] {
+            assert!(n.len() <= MAX_COLLECTION_NAME, "{n} is {} long", n.len());
+            assert!(valid_segment(n));
+        }
+        assert_ne!(a.name, b.name);
+        assert!(a.name.starts_with("rg-xxx"));
+        // Stable: the same source always gets the same name.
+        assert_eq!(a, t.collection_for(&coll(&rg, &"vm".repeat(20))).unwrap());
+    }
+
+    #[test]
+    fn templates_that_can_collide_are_refused_at_start() {
+        let parse = |targets: &str, scope: &str| {
+            Policy::parse(&format!(
+                r#"{{"rules":[{{"scope":"{scope}","targets":[{targets}]}}]}}"#
+            ))
+        };
+        let sub = SUB;
+        let rg = format!("{SUB}/resourceGroups/rg-app");
+        // The old default, subscription-wide, one DR resource group: refused.
+        let e = parse(
+            r#"{"region":"westus2","resourceGroup":"rg-dr","collectionName":"{source}-{region}"}"#,
+            sub,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("{resourceGroup}"), "{e}");
+        // ... but fine when the scope is one resource group, or the target stays in the
+        // source's own resource group.
+        assert!(parse(
+            r#"{"region":"westus2","resourceGroup":"rg-dr","collectionName":"{source}-{region}"}"#,
+            &rg
+        )
+        .is_ok());
+        assert!(parse(
+            r#"{"region":"westus2","collectionName":"{source}-{region}"}"#,
+            sub
+        )
+        .is_ok());
+        // No {source}: everything shares one collection.
+        assert!(parse(
+            r#"{"region":"westus2","collectionName":"dr-{region}"}"#,
+            &rg
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("{source}"));
+        // No {region} with two regions.
+        assert!(parse(
+            r#"{"region":"westus2","collectionName":"{source}"},{"region":"eastus","collectionName":"{source}"}"#,
+            &rg
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("{region}"));
+        // Two rules into one resource group with different templates.
+        let two = Policy::parse(&format!(
+            r#"{{"rules":[
+            {{"scope":"{SUB}/resourceGroups/rg-a","targets":[{{"region":"westus2","resourceGroup":"rg-dr","collectionName":"{{source}}-{{region}}"}}]}},
+            {{"scope":"{SUB}/resourceGroups/rg-b","targets":[{{"region":"westus2","resourceGroup":"rg-dr","collectionName":"{{source}}-{{region}}"}}]}}]}}"#
+        ));
+        assert!(two
+            .unwrap_err()
+            .to_string()
+            .contains("rules[0] and rules[1]"));
+        let same = Policy::parse(&format!(
+            r#"{{"rules":[
+            {{"scope":"{SUB}/resourceGroups/rg-a","targets":[{{"region":"westus2","resourceGroup":"rg-dr"}}]}},
+            {{"scope":"{SUB}/resourceGroups/rg-b","targets":[{{"region":"westus2","resourceGroup":"rg-dr"}}]}}]}}"#
+        ));
+        assert!(same.is_ok(), "{same:?}");
     }
 }

@@ -105,6 +105,13 @@ pub enum RejectReason {
     NoCreationTime,
     /// The target collection does not exist and policy forbids creating it.
     TargetCollectionMissing { collection: String },
+    /// The chain's target collection exists but belongs to another source collection or
+    /// lives in another region: copying into it would mix two VMs' chains (or fail).
+    TargetCollectionForeign {
+        collection: String,
+        source: Option<String>,
+        location: Option<String>,
+    },
     /// The target region is the source's own region.
     SameRegion { region: String },
     /// The source stayed not-ready for longer than ferry waits.
@@ -125,6 +132,7 @@ impl RejectReason {
             RejectReason::SourceMissing => "SourceMissing",
             RejectReason::NoCreationTime => "NoCreationTime",
             RejectReason::TargetCollectionMissing { .. } => "TargetCollectionMissing",
+            RejectReason::TargetCollectionForeign { .. } => "TargetCollectionForeign",
             RejectReason::SameRegion { .. } => "SameRegion",
             RejectReason::NeverReady { .. } => "NeverReady",
         }
@@ -143,6 +151,7 @@ impl RejectReason {
             RejectReason::SourceMissing => "The source restore point was deleted before it could be copied.",
             RejectReason::NoCreationTime => "Check the restore point in the portal; ARM did not report its creation time.",
             RejectReason::TargetCollectionMissing { .. } => "Create the target restore point collection (infra/modules/target-collection.bicep) or set createTargetCollections.",
+            RejectReason::TargetCollectionForeign { .. } => "Give this chain its own target collection: include {resourceGroup} and {source} in the target's collectionName template (the default does), or move the other collection away.",
             RejectReason::SameRegion { .. } => "Fix FERRY_POLICY: the target region equals the source region.",
             RejectReason::NeverReady { .. } => "Investigate the source restore point: it never reached Succeeded.",
         }
@@ -162,6 +171,12 @@ impl fmt::Display for RejectReason {
             RejectReason::SourceMissing => write!(f, "the source restore point no longer exists"),
             RejectReason::NoCreationTime => write!(f, "the source restore point has no timeCreated"),
             RejectReason::TargetCollectionMissing { collection } => write!(f, "target collection {collection} does not exist and createTargetCollections is false"),
+            RejectReason::TargetCollectionForeign { collection, source, location } => write!(
+                f,
+                "target collection {collection} belongs to source {} in {}, not to this chain; ferry will not copy into another chain's collection",
+                source.as_deref().unwrap_or("(none)"),
+                location.as_deref().unwrap_or("(no location)")
+            ),
             RejectReason::SameRegion { region } => write!(f, "target region {region} is the source's own region"),
             RejectReason::NeverReady { waited } => write!(f, "the source restore point was not ready after {waited}"),
         }
@@ -323,6 +338,33 @@ pub fn copy_rate(
     // The oldest start in the window must leave it before another start fits.
     let k = in_window.len() - COPIES_PER_HOUR;
     Err(in_window[k] + Duration::hours(1) + Duration::seconds(1))
+}
+
+/// Whether an existing target collection may take this chain's copies: its
+/// `properties.source.id` must be the chain's source collection and its location the
+/// chain's region. A collection made for another source (two sources whose names expand to
+/// the same target name) would mix two VMs' restore points, and the platform refuses a copy
+/// whose source is not the collection's source anyway. `source_key` is the lower-cased id.
+pub fn target_collection_fits(
+    collection: &str,
+    existing_source: Option<&str>,
+    existing_location: Option<&str>,
+    source_key: &str,
+    target_region: &str,
+) -> Result<(), RejectReason> {
+    let source_ok = existing_source.is_some_and(|s| s.eq_ignore_ascii_case(source_key));
+    let location_ok = existing_location
+        .and_then(crate::ids::normalize_region)
+        .is_some_and(|l| l == target_region);
+    if source_ok && location_ok {
+        Ok(())
+    } else {
+        Err(RejectReason::TargetCollectionForeign {
+            collection: collection.to_string(),
+            source: existing_source.map(str::to_string),
+            location: existing_location.map(str::to_string),
+        })
+    }
 }
 
 /// Keeps only the starts that still matter for [`copy_rate`].
@@ -889,6 +931,11 @@ mod tests {
             RejectReason::TargetCollectionMissing {
                 collection: "c".into(),
             },
+            RejectReason::TargetCollectionForeign {
+                collection: "c".into(),
+                source: Some("s".into()),
+                location: None,
+            },
             RejectReason::SameRegion {
                 region: "eastus".into(),
             },
@@ -1399,5 +1446,27 @@ mod tests {
         let never = rpo(None, T0, T0 + Duration::hours(37), obj);
         assert!(never.breached);
         assert_eq!(never.breached_since, Some(T0 + obj));
+    }
+    #[test]
+    fn target_collection_must_be_the_chains_own() {
+        let src = "/subscriptions/s/resourcegroups/rg-app/providers/microsoft.compute/restorepointcollections/rpc-vm1";
+        let fits = |source: Option<&str>, loc: Option<&str>| {
+            target_collection_fits("dr/rpc", source, loc, src, "westus2")
+        };
+        // Same source (ARM may answer in another case) and region: fits.
+        let upper = src.replace("rg-app", "RG-APP");
+        assert_eq!(fits(Some(&upper), Some("westus2")), Ok(()));
+        assert_eq!(fits(Some(src), Some("West US 2")), Ok(()));
+        // Another resource group's collection of the same name: foreign.
+        let other = src.replace("rg-app", "rg-other");
+        let e = fits(Some(&other), Some("westus2")).unwrap_err();
+        assert_eq!(e.code(), "TargetCollectionForeign");
+        assert!(e.to_string().contains("rg-other"), "{e}");
+        // A plain collection (no source) or one in another region: foreign too.
+        assert!(fits(None, Some("westus2")).is_err());
+        assert!(fits(Some(src), Some("eastus")).is_err());
+        assert!(fits(Some(src), None).is_err());
+        // A prefix is not a match.
+        assert!(fits(Some(&format!("{src}2")), Some("westus2")).is_err());
     }
 }

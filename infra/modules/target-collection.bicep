@@ -4,7 +4,7 @@
 // source collection, which is how the platform links a copy chain.
 targetScope = 'resourceGroup'
 
-@description('Target collection name; the ferry looks for the policy collectionName pattern ({source}-{region} by default).')
+@description('Target collection name; the ferry looks for the policy collectionName pattern ({resourceGroup}-{source}-{region} by default).')
 param name string
 
 @description('Target region, e.g. westus2.')

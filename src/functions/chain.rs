@@ -762,13 +762,19 @@ async fn ensure_target_collection(
             region: chain.target_region.clone(),
         }));
     }
-    if app
+    if let Some(existing) = app
         .arm
         .get_collection(&chain.target_collection, false)
         .await?
-        .is_some()
     {
-        return Ok(Ok(()));
+        // Never copy into a collection made for another source or region.
+        return Ok(rules::target_collection_fits(
+            &chain.target_collection.to_string(),
+            existing.source_id(),
+            existing.location.as_deref(),
+            &chain.source_collection.key(),
+            &chain.target_region,
+        ));
     }
     if !rule.create_target_collections {
         return Ok(Err(RejectReason::TargetCollectionMissing {

@@ -33,7 +33,7 @@ pub fn rp(vm: &str, name: &str) -> String {
 
 pub fn target_rp(vm: &str, region: &str, name: &str) -> String {
     format!(
-        "{}/restorePointCollections/rpc-{vm}-{region}/restorePoints/{name}",
+        "{}/restorePointCollections/rg-app-rpc-{vm}-{region}/restorePoints/{name}",
         rg("rg-dr")
     )
 }
