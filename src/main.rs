@@ -177,8 +177,23 @@ async fn operator(view: &str, query: std::collections::BTreeMap<String, String>)
             return ExitCode::from(2);
         }
     };
-    let (status, body) =
-        ferry::functions::status::status(&app, view, &query, time::OffsetDateTime::now_utc()).await;
+    let now = time::OffsetDateTime::now_utc();
+    let (status, mut body) = ferry::functions::status::status(&app, view, &query, now).await;
+    // `ferry status` shows every chain: follow the pages.
+    let mut status = status;
+    while status == 200 && view == "chains" {
+        let Some(after) = body["next"].as_str().map(str::to_string) else {
+            break;
+        };
+        let q = [("after".to_string(), after)].into();
+        let (s, more) = ferry::functions::status::status(&app, view, &q, now).await;
+        status = s;
+        if let (Some(all), Some(page)) = (body["chains"].as_array_mut(), more["chains"].as_array())
+        {
+            all.extend(page.iter().cloned());
+        }
+        body["next"] = more["next"].clone();
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(&body).unwrap_or_default()

@@ -486,22 +486,27 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         b.finish_and_clear();
     }
 
-    // The status function, through the host, as an operator's dashboard would call it.
-    let (status, status_body) = host
-        .call_http(
-            crate::functions::STATUS,
-            "GET",
-            "/api/status/chains",
-            &[],
-            None,
-        )
-        .await
-        .map_err(|e| DemoError::Host(e.to_string()))?;
-    if status != 200 {
-        return Err(DemoError::Host(format!(
-            "status function answered {status}: {status_body}"
-        )));
+    // The status function, through the host, as an operator's dashboard would call it:
+    // page by page, following `next`.
+    let mut chains_seen = Vec::new();
+    let mut path = "/api/status/chains?top=250".to_string();
+    loop {
+        let (status, body) = host
+            .call_http(crate::functions::STATUS, "GET", &path, &[], None)
+            .await
+            .map_err(|e| DemoError::Host(e.to_string()))?;
+        if status != 200 {
+            return Err(DemoError::Host(format!(
+                "status function answered {status}: {body}"
+            )));
+        }
+        chains_seen.extend(body["chains"].as_array().cloned().unwrap_or_default());
+        match body["next"].as_str() {
+            Some(after) => path = format!("/api/status/chains?top=250&after={after}"),
+            None => break,
+        }
     }
+    let status_body = serde_json::json!({ "chains": chains_seen });
 
     let report = build_report(
         args,

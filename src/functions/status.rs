@@ -1,9 +1,16 @@
 //! Status: what operators (and their dashboards) ask. Read-only.
 //!
-//! - `status` / `status/chains`: every chain with counts, the copy in flight and RPO.
+//! - `status` / `status/chains[?top=N&after=<chain key>]`: chains with counts, the copy in
+//!   flight and RPO, a page at a time (default 100, at most 1,000); `next` names the `after`
+//!   of the following page while there is one.
 //! - `status/chain?key=<chain>`: one chain with every copy and its lineage.
 //! - `status/readiness?restorePoint=<target restore point id>`: whether it can be restored
-//!   from now (every disk restore point at 100 % and succeeded), with lineage.
+//!   from now (every disk restore point at 100 % and succeeded), with lineage. Only for
+//!   copies ferry made: any other id is 404 without a call to ARM, so the API cannot be used
+//!   to read arbitrary resources with ferry's identity.
+//!
+//! Errors from ARM or the ledger are logged, never echoed: their messages can carry the
+//! identity's object id or resource names the caller may not see.
 //! - `status/lineage?restorePoint=<target restore point id>`: target → source restore point
 //!   → source VM, from the ledger (copies lose the link to the VM).
 
@@ -27,7 +34,7 @@ pub async fn status(
     now: OffsetDateTime,
 ) -> (u16, Value) {
     let allowed: &[&str] = match view {
-        "" | "chains" => &[],
+        "" | "chains" => &["top", "after"],
         "chain" => &["key"],
         "readiness" | "lineage" => &["restorePoint"],
         other => {
@@ -44,7 +51,10 @@ pub async fn status(
         return bad(format!("unknown query parameter {k:?} for view {view:?}"));
     }
     let result = match view {
-        "" | "chains" => chains(app, now).await,
+        "" | "chains" => match page(query) {
+            Ok((top, after)) => chains(app, top, after, now).await,
+            Err(e) => return bad(e),
+        },
         "chain" => match query.get("key") {
             Some(k) if uuid::Uuid::parse_str(k).is_ok() => chain(app, k, now).await,
             _ => return bad("chain needs ?key=<chain key (a UUID)>".into()),
@@ -65,11 +75,38 @@ pub async fn status(
     };
     match result {
         Ok(r) => r,
-        Err(e) => (
-            503,
-            json!({"error": {"code": "Unavailable", "message": e.to_string()}}),
-        ),
+        Err(e) => {
+            tracing::warn!(view, error = %e, "status request failed");
+            (
+                503,
+                json!({"error": {"code": "Unavailable", "message": "ARM or the ledger did not answer; the handler's log has the details"}}),
+            )
+        }
     }
+}
+
+/// Default and largest page of `status/chains` (each chain costs one ledger query).
+pub const CHAINS_PAGE: usize = 100;
+pub const CHAINS_PAGE_MAX: usize = 1000;
+
+fn page(query: &BTreeMap<String, String>) -> Result<(usize, Option<String>), String> {
+    let top = match query.get("top") {
+        None => CHAINS_PAGE,
+        Some(t) => match t.parse::<usize>() {
+            Ok(n) if (1..=CHAINS_PAGE_MAX).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "top must be a whole number from 1 to {CHAINS_PAGE_MAX}, got {t:?}"
+                ))
+            }
+        },
+    };
+    let after = match query.get("after") {
+        None => None,
+        Some(a) if uuid::Uuid::parse_str(a).is_ok() => Some(a.to_ascii_lowercase()),
+        Some(a) => return Err(format!("after must be a chain key (a UUID), got {a:?}")),
+    };
+    Ok((top, after))
 }
 
 fn bad(message: String) -> (u16, Value) {
@@ -166,13 +203,45 @@ fn copy_json(c: &Copy) -> Value {
     })
 }
 
-async fn chains(app: &App, now: OffsetDateTime) -> Result<(u16, Value), FnError> {
+async fn chains(
+    app: &App,
+    top: usize,
+    after: Option<String>,
+    now: OffsetDateTime,
+) -> Result<(u16, Value), FnError> {
+    // Chain rows sort by partition key (the chain key): a page starts just after `after`.
+    let q = Query {
+        partition_key_from: after.map(|a| format!("{a}\u{0}")),
+        row_key_from: Some(CHAIN_ROW.into()),
+        row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
+        top: Some((top + 1).min(CHAINS_PAGE_MAX) as u32),
+        ..Query::default()
+    };
+    let mut rows = Vec::new();
+    let mut next = None;
+    loop {
+        let page = app.ledger.query(&q, next.as_ref()).await?;
+        rows.extend(page.entities);
+        match page.continuation {
+            Some(c) if rows.len() <= top => next = Some(c),
+            _ => break,
+        }
+    }
+    let more = rows.len() > top;
+    rows.truncate(top);
     let mut out = Vec::new();
-    for c in all_chains(app).await? {
+    let mut last = None;
+    for e in &rows {
+        let c = Chain::from_entity(e).map_err(|e| FnError::Other(e.to_string()))?;
         let cps = copies(app, &c.key, None).await?;
         out.push(chain_json(app, &c, &cps, now));
+        last = Some(c.key);
     }
-    Ok((200, json!({"chains": out, "at": ts(Some(now))})))
+    let next = if more { last } else { None };
+    Ok((
+        200,
+        json!({"chains": out, "at": ts(Some(now)), "next": next}),
+    ))
 }
 
 async fn chain(app: &App, key: &str, now: OffsetDateTime) -> Result<(u16, Value), FnError> {
@@ -222,12 +291,16 @@ async fn find_copy(app: &App, target: &RestorePointId) -> Result<Option<(Chain, 
     Ok(None)
 }
 
+fn not_a_copy(target: &RestorePointId) -> (u16, Value) {
+    (
+        404,
+        json!({"error": {"code": "NotFound", "message": format!("{target} is not a copy ferry made")}}),
+    )
+}
+
 async fn lineage(app: &App, target: &RestorePointId) -> Result<(u16, Value), FnError> {
     match find_copy(app, target).await? {
-        None => Ok((
-            404,
-            json!({"error": {"code": "NotFound", "message": format!("{target} is not a copy ferry made")}}),
-        )),
+        None => Ok(not_a_copy(target)),
         Some((c, cp)) => Ok((
             200,
             json!({
@@ -243,10 +316,14 @@ async fn lineage(app: &App, target: &RestorePointId) -> Result<(u16, Value), FnE
 }
 
 async fn readiness(app: &App, target: &RestorePointId) -> Result<(u16, Value), FnError> {
+    // The ledger first: ARM is asked only about copies ferry made.
+    let Some(copy) = find_copy(app, target).await? else {
+        return Ok(not_a_copy(target));
+    };
     let Some(progress) = app.arm.get_copy_progress(target).await? else {
         return Ok((
             404,
-            json!({"error": {"code": "NotFound", "message": format!("{target} does not exist")}}),
+            json!({"error": {"code": "NotFound", "message": format!("{target} no longer exists")}}),
         ));
     };
     let disks = disk_progress(&progress);
@@ -254,12 +331,11 @@ async fn readiness(app: &App, target: &RestorePointId) -> Result<(u16, Value), F
         Readiness::Ready => (true, None),
         Readiness::NotReady { reason } => (false, Some(reason)),
     };
-    let lineage = find_copy(app, target).await?.map(|(c, cp)| {
-        json!({
-            "sourceRestorePoint": cp.source_restore_point.to_string(),
-            "sourceVm": cp.source_vm.or(c.source_vm),
-            "chain": c.key,
-        })
+    let (c, cp) = copy;
+    let lineage = json!({
+        "sourceRestorePoint": cp.source_restore_point.to_string(),
+        "sourceVm": cp.source_vm.or(c.source_vm),
+        "chain": c.key,
     });
     Ok((
         200,
