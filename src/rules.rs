@@ -1,8 +1,9 @@
 //! The platform's rules and ferry's chain state machine, as pure functions.
 //!
 //! Nothing here does I/O or reads a clock: callers pass in what ARM and the ledger said and
-//! the time, and get back a decision. That keeps every rule of DESIGN.md §1 testable in
-//! isolation, and keeps the functions (ingest, sequencer, poller) thin.
+//! the time, and get back a decision. That keeps every platform rule (docs/platform.md, each
+//! with its Microsoft source) testable in isolation, and keeps the functions (ingest,
+//! sequencer, poller) thin.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -212,7 +213,7 @@ pub enum Eligibility {
     Reject(RejectReason),
 }
 
-/// Checks a source restore point against every platform rule of DESIGN.md §1 and the
+/// Checks a source restore point against every platform rule of docs/platform.md and the
 /// policy. `watermark` is the creation time of the newest restore point of the chain that
 /// was already copied or started.
 ///

@@ -1,5 +1,6 @@
 //! Serde types for the restore point surface of ARM (Compute api 2025-11-01, Disk RP 2026-03-02),
-//! shaped after the official examples and swagger in `reference/arm/`.
+//! shaped after the official examples and swagger in Azure/azure-rest-api-specs (paths in
+//! docs/platform.md, "Wire references").
 //!
 //! ARM adds properties over time, so nothing here denies unknown fields: every struct keeps
 //! what it does not model in `extra`, which also makes a deserialize/serialize round trip

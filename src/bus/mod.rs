@@ -1,7 +1,8 @@
 //! Sending Service Bus messages over the REST API.
 //!
 //! The Functions output binding cannot set `SessionId` or `MessageId` for a custom handler,
-//! so copy requests go out through `POST {namespace}/{queue}/messages` (DESIGN.md §2). The
+//! so copy requests go out through `POST {namespace}/{queue}/messages` (Service Bus REST
+//! "Send Message": learn.microsoft.com/rest/api/servicebus/send-message-to-queue). The
 //! legacy `azure_messaging_servicebus` crate is deliberately not used.
 
 pub mod message;
