@@ -11,11 +11,39 @@ pub const DEFAULT_COMPUTE_API: &str = "2025-11-01";
 pub const DEFAULT_DISK_API: &str = "2026-03-02";
 
 /// Where the ledger lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum LedgerSetting {
     Memory,
     /// A table URL or a connection string (see `ledger::table`).
     Table(String),
+}
+
+/// A connection string carries an account key: only its table URL is shown.
+impl std::fmt::Debug for LedgerSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LedgerSetting::Memory => f.write_str("Memory"),
+            LedgerSetting::Table(s) => f.debug_tuple("Table").field(&redacted_ledger(s)).finish(),
+        }
+    }
+}
+
+/// What may be shown of a `FERRY_LEDGER` value: the table URL, never a key.
+pub fn redacted_ledger(setting: &str) -> String {
+    match crate::ledger::table::setting::parse(setting) {
+        Ok(crate::ledger::table::setting::Parsed::Token(u)) => u.to_string(),
+        Ok(p) => format!("{} (connection string, key redacted)", p.table_url()),
+        Err(_) => "<unparsed ledger setting, redacted>".to_string(),
+    }
+}
+
+/// What may be shown of a `FERRY_CREDENTIAL` value: its kind, never a dev token.
+pub fn redacted_credential(credential: &str) -> &str {
+    if credential.starts_with("dev-token:") {
+        "dev-token:<redacted>"
+    } else {
+        credential
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +59,7 @@ pub struct Rate {
     pub per_second: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub arm_endpoint: url::Url,
     pub compute_api_version: String,
@@ -61,6 +89,38 @@ pub struct Config {
     /// on ARM, Table Storage and Service Bus, and one thread does it with fewer wake-ups
     /// between threads (a third less CPU per polled copy, docs/performance.md).
     pub worker_threads: usize,
+}
+
+/// Written out so that the credential and the ledger setting are redacted: a derived
+/// `Debug` would print a dev token or an account key into any log line or panic.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("arm_endpoint", &self.arm_endpoint.as_str())
+            .field("compute_api_version", &self.compute_api_version)
+            .field("disk_api_version", &self.disk_api_version)
+            .field("arm_read_rate", &self.arm_read_rate)
+            .field("arm_write_rate", &self.arm_write_rate)
+            .field("servicebus_endpoint", &self.servicebus_endpoint.as_str())
+            .field("copy_queue", &self.copy_queue)
+            .field("events_queue", &self.events_queue)
+            .field("alerts_topic", &self.alerts_topic)
+            .field("ledger", &self.ledger)
+            .field("policy", &self.policy)
+            .field("credential", &redacted_credential(&self.credential))
+            .field(
+                "managed_identity_client_id",
+                &self.managed_identity_client_id,
+            )
+            .field("stall_after", &self.stall_after)
+            .field("expiry_warning", &self.expiry_warning)
+            .field("log_format", &self.log_format)
+            .field("poll_concurrency", &self.poll_concurrency)
+            .field("arm_max_retry_wait", &self.arm_max_retry_wait)
+            .field("poll_budget", &self.poll_budget)
+            .field("worker_threads", &self.worker_threads)
+            .finish()
+    }
 }
 
 /// The longest sweep budget accepted: the sweep must end well inside `host.json`'s
@@ -130,23 +190,23 @@ impl Config {
         };
         let in_azure = running_in_azure(env);
 
-        let url_setting = |name: &str,
-                           value: Option<String>,
-                           problems: &mut Vec<String>|
-         -> Option<url::Url> {
-            let v = value?;
-            match url::Url::parse(&v) {
-                Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && !in_azure) => Some(u),
-                Ok(_) => {
-                    problems.push(format!("{name}: {v:?} must be an https URL"));
-                    None
+        let url_setting =
+            |name: &str, value: Option<String>, problems: &mut Vec<String>| -> Option<url::Url> {
+                let v = value?;
+                match url::Url::parse(&v) {
+                    Ok(u) => match crate::endpoint::require_secure(name, &u) {
+                        Ok(()) => Some(u),
+                        Err(e) => {
+                            problems.push(e);
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        problems.push(format!("{name}: {v:?} is not a URL ({e})"));
+                        None
+                    }
                 }
-                Err(e) => {
-                    problems.push(format!("{name}: {v:?} is not a URL ({e})"));
-                    None
-                }
-            }
-        };
+            };
 
         let arm_endpoint = url_setting(
             "FERRY_ARM_ENDPOINT",
@@ -185,7 +245,19 @@ impl Config {
                 }
                 LedgerSetting::Memory
             }
-            Some(v) => LedgerSetting::Table(v),
+            Some(v) => {
+                match crate::ledger::table::setting::parse(&v) {
+                    Ok(p) => {
+                        if let Err(e) =
+                            crate::endpoint::require_secure("FERRY_LEDGER", p.table_url())
+                        {
+                            problems.push(e);
+                        }
+                    }
+                    Err(e) => problems.push(format!("FERRY_LEDGER: {e}")),
+                }
+                LedgerSetting::Table(v)
+            }
         };
 
         let policy = match get("FERRY_POLICY") {
@@ -499,11 +571,89 @@ mod tests {
     fn azure_requires_https_and_no_dev_token() {
         let mut e = minimal();
         e.insert("WEBSITE_SITE_NAME".into(), "ferry-app".into());
-        e.insert("FERRY_ARM_ENDPOINT".into(), "http://127.0.0.1:1".into());
+        e.insert("FERRY_ARM_ENDPOINT".into(), "http://10.0.0.4:1".into());
         e.insert("FERRY_CREDENTIAL".into(), "dev-token:x".into());
         let err = Config::from_env(&e, Mode::Serve).unwrap_err().to_string();
-        assert!(err.contains("must be an https URL"));
+        assert!(err.contains("FERRY_ARM_ENDPOINT: http://10.0.0.4:1/ must be https"));
         assert!(err.contains("dev-token is for the emulator"));
+    }
+
+    #[test]
+    fn every_endpoint_is_https_except_on_loopback() {
+        // In Azure or not: a storage token must not go to a plain-HTTP host.
+        for azure in [true, false] {
+            for (name, value) in [
+                ("FERRY_LEDGER", "http://elsewhere.example/ferry"),
+                (
+                    "FERRY_LEDGER",
+                    "DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=a2V5",
+                ),
+                (
+                    "FERRY_LEDGER",
+                    "AccountName=acct;AccountKey=a2V5;TableEndpoint=http://10.1.2.3:10002/acct",
+                ),
+                (
+                    "FERRY_SERVICEBUS_ENDPOINT",
+                    "http://ns.servicebus.windows.net",
+                ),
+                ("FERRY_ARM_ENDPOINT", "http://management.azure.com"),
+            ] {
+                let mut e = minimal();
+                if azure {
+                    e.insert("WEBSITE_SITE_NAME".into(), "ferry-app".into());
+                }
+                e.insert(name.into(), value.into());
+                let err = Config::from_env(&e, Mode::Serve).unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("{name}: ")) && err.contains("must be https"),
+                    "{name}={value} (azure {azure}): {err}"
+                );
+                assert!(!err.contains("a2V5"), "the key is echoed: {err}");
+            }
+        }
+        // Loopback (emulator, Azurite, a local broker) stays allowed.
+        let mut e = minimal();
+        e.insert("FERRY_ARM_ENDPOINT".into(), "http://127.0.0.1:8089".into());
+        e.insert(
+            "FERRY_SERVICEBUS_ENDPOINT".into(),
+            "http://localhost:9".into(),
+        );
+        e.insert("FERRY_LEDGER".into(), "UseDevelopmentStorage=true".into());
+        assert!(Config::from_env(&e, Mode::Serve).is_ok());
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        const TOKEN: &str = "s3cr3t-dev-token-value";
+        const KEY: &str = "c2VjcmV0LWFjY291bnQta2V5LXZhbHVl"; // base64 of a made-up key
+        let mut e = minimal();
+        e.insert("FERRY_ARM_ENDPOINT".into(), "http://127.0.0.1:8089".into());
+        e.insert("FERRY_CREDENTIAL".into(), format!("dev-token:{TOKEN}"));
+        e.insert(
+            "FERRY_LEDGER".into(),
+            format!("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY}"),
+        );
+        let c = Config::from_env(&e, Mode::Serve).unwrap();
+        let parsed =
+            crate::ledger::table::setting::parse(&format!("AccountName=acct;AccountKey={KEY}"))
+                .unwrap();
+        let key_bytes = format!(
+            "{:?}",
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, KEY).unwrap()
+        );
+        for text in [
+            format!("{c:?}"),
+            format!("{c:#?}"),
+            format!("{parsed:?}"),
+            format!("{:?}", c.ledger),
+        ] {
+            for secret in [TOKEN, KEY, key_bytes.as_str()] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            assert!(text.contains("redacted"), "{text}");
+        }
+        // What is safe to show still is.
+        assert!(format!("{c:?}").contains("acct.table.core.windows.net"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod emulator;
+pub mod endpoint;
 pub mod events;
 pub mod functions;
 pub mod host;

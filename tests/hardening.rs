@@ -251,3 +251,79 @@ async fn chunked_invocations_are_served_and_a_huge_one_does_not_stop_the_server(
     let _ = tx.send(());
     handle.await.unwrap();
 }
+
+/// A loopback server that answers every request with a 307 to `to`, and one that counts
+/// what reaches it: a client that followed the redirect would hand its Authorization
+/// header to whatever the redirect names.
+async fn redirect_trap() -> (String, Arc<std::sync::atomic::AtomicU64>) {
+    use warp::Filter;
+    let reached = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let r = reached.clone();
+    let sink = warp::any().map(move || {
+        r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        "{}"
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_addr = l.local_addr().unwrap();
+    tokio::spawn(warp::serve(sink).incoming(l).run());
+    let to = format!("http://{sink_addr}/stolen");
+    let redirect = warp::any().map(move || {
+        warp::http::Response::builder()
+            .status(307)
+            .header("location", to.clone())
+            .body(String::new())
+            .unwrap()
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(warp::serve(redirect).incoming(l).run());
+    (format!("http://{addr}"), reached)
+}
+
+#[tokio::test]
+async fn table_and_service_bus_clients_do_not_follow_redirects() {
+    use ferry::bus::{BusAuth, RetryPolicy as BusRetry, ServiceBusRest};
+    use ferry::ledger::table::{TableAuth, TableLedger};
+    use ferry::ledger::Ledger;
+    let (url, reached) = redirect_trap().await;
+
+    let table = TableLedger::new(
+        format!("{url}/devstoreaccount1/ferry").parse().unwrap(),
+        TableAuth::Token(Arc::new(DevToken::new("storage-token"))),
+    )
+    .unwrap();
+    assert!(table.ensure().await.is_err(), "a 307 is not success");
+
+    let bus = ServiceBusRest::new(
+        url.parse().unwrap(),
+        BusAuth::Token(Arc::new(DevToken::new("bus-token"))),
+    )
+    .unwrap()
+    .with_retry(BusRetry {
+        attempts: 1,
+        ..BusRetry::default()
+    });
+    let sent = bus
+        .send("copy-requests", vec![OutgoingMessage::json("m1", "{}")])
+        .await;
+    assert!(sent.is_err(), "a 307 is not success");
+    assert_eq!(
+        reached.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a client followed the redirect with its token"
+    );
+}
+
+#[test]
+fn demo_args_debug_redacts_the_ledger_key() {
+    let key = "c2VjcmV0LWFjY291bnQta2V5LXZhbHVl";
+    let args = ferry::demo::DemoArgs {
+        ledger: Some(format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};TableEndpoint=http://127.0.0.1:10002/devstoreaccount1"
+        )),
+        ..ferry::demo::DemoArgs::default()
+    };
+    let text = format!("{args:?}");
+    assert!(!text.contains(key), "{text}");
+    assert!(text.contains("127.0.0.1:10002"), "{text}");
+}

@@ -134,15 +134,6 @@ impl std::fmt::Debug for ArmClient {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
@@ -238,16 +229,8 @@ fn subscription_of(url: &Url) -> String {
 impl ArmClient {
     pub fn new(config: ArmConfig, tokens: Arc<dyn TokenProvider>) -> Result<Self, ArmError> {
         let ep = &config.endpoint;
-        match ep.scheme() {
-            "https" => {}
-            // A bearer token may cross plain HTTP only on this machine (emulator, tests).
-            "http" if is_loopback(ep) => {}
-            other => {
-                return Err(ArmError::InvalidConfig(format!(
-                    "endpoint {ep} must be https (http is allowed only for loopback), got scheme {other:?}"
-                )))
-            }
-        }
+        // A bearer token may cross plain HTTP only on this machine (emulator, tests).
+        crate::endpoint::require_secure("ARM endpoint", ep).map_err(ArmError::InvalidConfig)?;
         if ep.cannot_be_a_base() || ep.host().is_none() {
             return Err(ArmError::InvalidConfig(format!(
                 "endpoint {ep} is not a base URL"

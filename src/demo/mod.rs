@@ -39,7 +39,7 @@ const TOKEN: &str = "demo-token";
 const START: OffsetDateTime = datetime!(2026-11-01 00:00 UTC);
 const TICK: Duration = Duration::minutes(10);
 /// Options of `ferry demo`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct DemoArgs {
     /// Print one JSON object instead of the human report.
     #[arg(long)]
@@ -72,6 +72,26 @@ pub struct DemoArgs {
     /// Show a progress bar (default: when stderr is a terminal and not --json).
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// The ledger setting can be a connection string with an account key: shown redacted.
+impl std::fmt::Debug for DemoArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoArgs")
+            .field("json", &self.json)
+            .field("vms", &self.vms)
+            .field("days", &self.days)
+            .field("faults", &self.faults)
+            .field("seed", &self.seed)
+            .field("handler", &self.handler)
+            .field(
+                "ledger",
+                &self.ledger.as_deref().map(crate::config::redacted_ledger),
+            )
+            .field("handler_exe", &self.handler_exe)
+            .field("no_progress", &self.no_progress)
+            .finish()
+    }
 }
 
 impl Default for DemoArgs {

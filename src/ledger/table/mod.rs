@@ -109,6 +109,9 @@ impl TableLedger {
     /// path-style `http://127.0.0.1:10002/devstoreaccount1/ferry` for Azurite.
     pub fn new(table_url: Url, auth: TableAuth) -> Result<Self, LedgerError> {
         let table = setting::table_name_of(&table_url).map_err(LedgerError::Invalid)?;
+        // A token or a shared-key signature crosses plain HTTP only to Azurite on loopback.
+        crate::endpoint::require_secure("FERRY_LEDGER", &table_url)
+            .map_err(LedgerError::Invalid)?;
         if let TableAuth::SharedKey { account, key } = &auth {
             if account.is_empty() || key.is_empty() {
                 return Err(LedgerError::Invalid(
@@ -124,6 +127,8 @@ impl TableLedger {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
+            // A redirect would carry the Authorization header somewhere unchecked.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| LedgerError::Unavailable(format!("cannot build HTTP client: {e}")))?;
         Ok(TableLedger {

@@ -15,7 +15,7 @@ pub const DEV_TABLE_ENDPOINT: &str = "http://127.0.0.1:10002/devstoreaccount1";
 /// The table used when a connection string names none.
 pub const DEFAULT_TABLE: &str = "ferry";
 
-#[derive(Debug, PartialEq)]
+#[derive(PartialEq)]
 pub enum Parsed {
     /// A table URL: authorised with bearer tokens.
     Token(Url),
@@ -25,6 +25,33 @@ pub enum Parsed {
         account: String,
         key: Vec<u8>,
     },
+}
+
+impl Parsed {
+    /// The table's URL, whichever way it is authorised.
+    pub fn table_url(&self) -> &Url {
+        match self {
+            Parsed::Token(u) => u,
+            Parsed::SharedKey { table_url, .. } => table_url,
+        }
+    }
+}
+
+/// Never shows the account key (a derived `Debug` would, in any log or panic message).
+impl std::fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Parsed::Token(u) => f.debug_tuple("Token").field(&u.as_str()).finish(),
+            Parsed::SharedKey {
+                table_url, account, ..
+            } => f
+                .debug_struct("SharedKey")
+                .field("table_url", &table_url.as_str())
+                .field("account", account)
+                .field("key", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 /// Parses a setting; errors name what is wrong and never echo a key.
