@@ -228,6 +228,10 @@ async fn on_delete(
         .candidates(coll)
         .flat_map(|r| r.targets.iter().map(|t| t.region.clone()))
         .collect();
+    // Confirmed with ARM at most once, and only if the restore point is some chain's base:
+    // an event alone (which anyone with write access to the topic could forge) never makes
+    // ferry forget a base.
+    let mut confirmed = false;
     for region in regions {
         let key = chain_key(coll, &region);
         for _ in 0..super::chain::MAX_RACES {
@@ -240,6 +244,21 @@ async fn on_delete(
                 .is_some_and(|b| b.eq_ignore_ascii_case(&ev.restore_point.name));
             if !is_base {
                 break;
+            }
+            if !confirmed {
+                if app
+                    .arm
+                    .get_restore_point_origin(&ev.restore_point)
+                    .await?
+                    .is_some()
+                {
+                    out.log(format!(
+                        "delete event for {} ignored: ARM still has it (a forged or stale event)",
+                        ev.restore_point
+                    ));
+                    return Ok(());
+                }
+                confirmed = true;
             }
             // The next copy will be a full copy and becomes the new base.
             chain.base_restore_point = None;

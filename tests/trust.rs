@@ -1,7 +1,10 @@
-//! Two source collections must never share a target collection: same-named collections in
-//! two resource groups sent to one DR resource group get their own targets, and an existing
-//! target collection made for another source is refused with an alert instead of being
-//! copied into (the platform would fail those copies, and the chains would be mixed).
+//! What ferry refuses to take on trust, through the host stand-in and the emulator:
+//! - a target collection's name: same-named collections in two resource groups sent to one
+//!   DR resource group get their own targets, and an existing target collection made for
+//!   another source is refused with an alert instead of being copied into (the platform
+//!   would fail those copies, and the chains would be mixed);
+//! - a delete event: a chain forgets its base restore point only when ARM confirms the
+//!   restore point is gone, so a forged or stale event cannot silence the base protection.
 
 mod common;
 
@@ -204,5 +207,79 @@ async fn an_existing_target_collection_of_another_source_is_refused() {
         "the alert names the collection's real source: {}",
         foreign[0]
     );
+    host.shutdown().await;
+}
+
+fn base_alerts(host: &Host) -> usize {
+    alerts(host)
+        .iter()
+        .filter(|a| a.to_string().contains("BaseRestorePointDeleted"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_event_for_a_restore_point_that_exists_is_ignored() {
+    let world = World::new(2000.0).await;
+    let host = start_host(&world).await;
+    let coll = vm_in(&world, "rg-app", "vm1").await;
+    run(&world, &host).await;
+    assert_eq!(world.emu.stats().copies_started, 1);
+
+    // A genuine delete event of another restore point, rewritten to name the base (rp1),
+    // which still exists: what a forged or stale event looks like.
+    world
+        .put(
+            &format!("{coll}/restorePoints/rp2"),
+            json!({"properties": {}}),
+        )
+        .await;
+    world.clock.advance(Duration::minutes(6));
+    let (status, _) = world
+        .arm(
+            reqwest::Method::DELETE,
+            &format!("{coll}/restorePoints/rp2"),
+            None,
+        )
+        .await;
+    assert!((200..300).contains(&status));
+    let delete = world
+        .emu
+        .drain_events()
+        .into_iter()
+        .find(|e| e.to_string().contains("ResourceDeleteSuccess"))
+        .expect("the emulator sends a delete event");
+    let forged: Value = serde_json::from_str(
+        &delete
+            .to_string()
+            .replace("/restorePoints/rp2", "/restorePoints/rp1"),
+    )
+    .unwrap();
+    assert!(forged.to_string().contains("/restorePoints/rp1"));
+    host.publish_events(
+        vec![forged],
+        EventDelivery::Queue("restore-point-events".into()),
+    )
+    .await
+    .unwrap();
+    host.run_until_idle().await.unwrap();
+    assert_eq!(base_alerts(&host), 0, "a forged delete event was believed");
+
+    // The real deletion is believed.
+    let (status, _) = world
+        .arm(
+            reqwest::Method::DELETE,
+            &format!("{coll}/restorePoints/rp1"),
+            None,
+        )
+        .await;
+    assert!((200..300).contains(&status));
+    host.publish_events(
+        world.emu.drain_events(),
+        EventDelivery::Queue("restore-point-events".into()),
+    )
+    .await
+    .unwrap();
+    host.run_until_idle().await.unwrap();
+    assert_eq!(base_alerts(&host), 1, "{:?}", alerts(&host));
     host.shutdown().await;
 }
