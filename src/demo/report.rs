@@ -66,9 +66,17 @@ pub struct DemoReport {
     pub violations_by_rule: BTreeMap<String, u64>,
     /// Second copies of one source restore point into one region (must be 0).
     pub duplicate_copies: u64,
-    /// Alerts with the same id sent more than once (must be 0).
+    /// Alerts that would reach an operator twice: counted from what ferry sent, before the
+    /// stand-in's duplicate detection dropped anything — a repeat of an alert id after the
+    /// detection window of its first send (must be 0).
     pub duplicate_alerts: usize,
-    /// Restore points in scope with no copy record for a target region (must be 0).
+    /// Repeats of an alert id inside the window (a crash between sending an alert and
+    /// recording it): Service Bus duplicate detection drops them by design; shown, not an
+    /// invariant.
+    pub alert_resends: usize,
+    /// Restore points in scope with no copy record for a target region, or whose record
+    /// ended failed/expired/rejected without its alert recorded (must be 0; a copy ferry
+    /// made itself is rejected quietly).
     pub lost_requests: usize,
     /// Alerts the ledger records as sent for a copy that never reached the alerts topic
     /// (must be 0: "rejected/failed/expired with an alert" must be true).
@@ -121,7 +129,11 @@ pub(super) async fn build_report(
         .map_err(|e| DemoError::Setup(e.to_string()))?;
     let mut copies_total = CopyCounts::default();
     let mut per_chain = Vec::new();
-    let mut known: BTreeSet<(String, String)> = BTreeSet::new();
+    // Per (source restore point, region): the copy record's state, and whether the alert
+    // its end calls for is recorded (a terminal record without it is as lost as no record).
+    let mut known: BTreeMap<(String, String), (CopyState, bool)> = BTreeMap::new();
+    // Restore points ferry itself made: their quiet CopyOfCopy rejection needs no alert.
+    let mut own_copies: BTreeSet<String> = BTreeSet::new();
     let mut stuck = 0;
     let mut stuck_list = Vec::new();
     // (alert id, what it is about) of every alert the ledger says was sent for a copy.
@@ -137,7 +149,17 @@ pub(super) async fn build_report(
         let mut counts = CopyCounts::default();
         for r in &rows {
             let c = Copy::from_entity(r).map_err(|e| DemoError::Setup(e.to_string()))?;
-            known.insert((c.source_restore_point.key(), chain.target_region.clone()));
+            let alerted = match c.state {
+                CopyState::Failed => c.alerts.contains(&AlertKind::CopyFailed),
+                CopyState::Expired => c.alerts.contains(&AlertKind::CopyExpired),
+                CopyState::Rejected => c.alerts.contains(&AlertKind::CopyRejected),
+                _ => true,
+            };
+            known.insert(
+                (c.source_restore_point.key(), chain.target_region.clone()),
+                (c.state, alerted),
+            );
+            own_copies.insert(c.target_restore_point.key());
             for kind in &c.alerts {
                 recorded.push((
                     Alert::id_for(*kind, &format!("{}|{}", chain.key, c.row_key())),
@@ -210,16 +232,10 @@ pub(super) async fn build_report(
     });
 
     // Every restore point created in scope must have a record per target region (copied,
-    // in flight, pending, or rejected/failed/expired with an alert).
-    let mut lost_list = Vec::new();
-    for (i, name) in created {
-        let rp = rp_id(*i, name).to_ascii_lowercase();
-        for region in TARGET_REGIONS {
-            if !known.contains(&(rp.clone(), region.to_string())) {
-                lost_list.push(format!("{} → {region}", rp_id(*i, name)));
-            }
-        }
-    }
+    // in flight, pending, or rejected/failed/expired with its alert recorded; only a copy
+    // ferry made itself may be rejected quietly).
+    let created_ids: Vec<String> = created.iter().map(|(i, n)| rp_id(*i, n)).collect();
+    let lost_list = lost_requests(&created_ids, &known, &own_copies);
     let lost = lost_list.len();
 
     let mut alerts: BTreeMap<String, usize> = AlertKind::ALL
@@ -227,8 +243,7 @@ pub(super) async fn build_report(
         .map(|k| (k.as_str().to_string(), 0))
         .collect();
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
-    // What an operator's subscription receives: every message on the topic (Service Bus
-    // duplicate detection has already dropped repeats of one MessageId within its window).
+    // Alerts by kind: what the topic holds.
     for m in host.peek(alerts_topic) {
         let a: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
         if let Some(k) = a["kind"].as_str() {
@@ -238,7 +253,8 @@ pub(super) async fn build_report(
             *ids.entry(id.to_string()).or_default() += 1;
         }
     }
-    let duplicate_alerts = ids.values().filter(|n| **n > 1).map(|n| n - 1).sum();
+    let (duplicate_alerts, alert_resends) =
+        duplicate_sends(&host.sent(alerts_topic), host.duplicate_detection_window());
     let missing: Vec<&String> = recorded
         .iter()
         .filter(|(id, _)| !ids.contains_key(id))
@@ -338,6 +354,7 @@ pub(super) async fn build_report(
         violations_by_rule: stats.violations_by_rule.clone(),
         duplicate_copies: stats.duplicate_copies,
         duplicate_alerts,
+        alert_resends,
         lost_requests: lost,
         missing_alerts: missing.len(),
         stuck_chains: stuck,
@@ -414,5 +431,105 @@ pub(super) fn print_human(r: &DemoReport) {
     println!("invariants: rule_violations {}, duplicate_copies {}, duplicate_alerts {}, missing_alerts {}, lost_requests {}, stuck_chains {} → {}", r.rule_violations, r.duplicate_copies, r.duplicate_alerts, r.missing_alerts, r.lost_requests, r.stuck_chains, if r.invariants_held { "all held" } else { "BROKEN" });
     for b in &r.broken_invariants {
         println!("  broken: {b}");
+    }
+}
+
+/// The created restore points × target regions with no copy record, or whose record ended
+/// failed/expired/rejected without its alert (`known` maps (lower-cased restore point id,
+/// region) to (state, alert recorded)); only a copy ferry made itself may end quietly.
+fn lost_requests(
+    created: &[String],
+    known: &BTreeMap<(String, String), (CopyState, bool)>,
+    own_copies: &BTreeSet<String>,
+) -> Vec<String> {
+    let mut lost = Vec::new();
+    for id in created {
+        let rp = id.to_ascii_lowercase();
+        for region in TARGET_REGIONS {
+            match known.get(&(rp.clone(), region.to_string())) {
+                None => lost.push(format!("{id} → {region}")),
+                Some((state, false)) if !own_copies.contains(&rp) => lost.push(format!(
+                    "{id} → {region} ({} without its alert)",
+                    state.as_str()
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    lost
+}
+
+/// (duplicates, absorbed resends) among the sends of each message id: a repeat within
+/// `window` of the id's last accepted send is absorbed by duplicate detection (which keeps
+/// the first send's time, as Service Bus does); any later repeat reaches subscribers again.
+fn duplicate_sends(sent: &[(String, OffsetDateTime)], window: time::Duration) -> (usize, usize) {
+    let mut first_kept: BTreeMap<&str, OffsetDateTime> = BTreeMap::new();
+    let (mut duplicates, mut absorbed) = (0, 0);
+    for (id, at) in sent {
+        match first_kept.get(id.as_str()) {
+            Some(kept) if *at < *kept + window => absorbed += 1,
+            Some(_) => {
+                duplicates += 1;
+                first_kept.insert(id, *at);
+            }
+            None => {
+                first_kept.insert(id, *at);
+            }
+        }
+    }
+    (duplicates, absorbed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{duplicate_sends, lost_requests, CopyState, TARGET_REGIONS};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn a_terminal_record_without_its_alert_is_lost() {
+        let rp = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/c/restorePoints/rp1".to_string();
+        let key = rp.to_ascii_lowercase();
+        let with = |state, alerted| -> BTreeMap<(String, String), (CopyState, bool)> {
+            TARGET_REGIONS
+                .iter()
+                .map(|r| ((key.clone(), r.to_string()), (state, alerted)))
+                .collect()
+        };
+        let none = BTreeSet::new();
+        let created = [rp.clone()];
+        assert_eq!(
+            lost_requests(&created, &BTreeMap::new(), &none).len(),
+            TARGET_REGIONS.len()
+        );
+        assert!(lost_requests(&created, &with(CopyState::Succeeded, true), &none).is_empty());
+        assert!(lost_requests(&created, &with(CopyState::Rejected, true), &none).is_empty());
+        let lost = lost_requests(&created, &with(CopyState::Rejected, false), &none);
+        assert_eq!(lost.len(), TARGET_REGIONS.len());
+        assert!(lost[0].contains("Rejected without its alert"), "{lost:?}");
+        assert_eq!(
+            lost_requests(&created, &with(CopyState::Failed, false), &none).len(),
+            TARGET_REGIONS.len()
+        );
+        // A copy ferry made itself, rejected quietly as a copy of a copy: not lost.
+        let own = BTreeSet::from([key.clone()]);
+        assert!(lost_requests(&created, &with(CopyState::Rejected, false), &own).is_empty());
+    }
+    use time::macros::datetime;
+    use time::Duration;
+
+    #[test]
+    fn repeats_inside_the_window_are_absorbed_later_ones_are_duplicates() {
+        let t = datetime!(2026-11-01 00:00 UTC);
+        let w = Duration::minutes(10);
+        let s = |id: &str, min: i64| (id.to_string(), t + Duration::minutes(min));
+        assert_eq!(duplicate_sends(&[], w), (0, 0));
+        assert_eq!(duplicate_sends(&[s("a", 0), s("b", 0)], w), (0, 0));
+        assert_eq!(duplicate_sends(&[s("a", 0), s("a", 9)], w), (0, 1));
+        assert_eq!(duplicate_sends(&[s("a", 0), s("a", 10)], w), (1, 0));
+        // The window runs from the kept send, not from each repeat.
+        assert_eq!(
+            duplicate_sends(&[s("a", 0), s("a", 5), s("a", 9), s("a", 12)], w),
+            (1, 2)
+        );
     }
 }

@@ -915,6 +915,17 @@ impl Host {
         self.broker.dead_letters(queue)
     }
 
+    /// Every (message id, time) the handler got accepted by `entity`, before duplicate
+    /// detection dropped any.
+    pub fn sent(&self, entity: &str) -> Vec<(String, OffsetDateTime)> {
+        self.broker.sent(entity)
+    }
+
+    /// The duplicate detection window of the stand-in's Service Bus.
+    pub fn duplicate_detection_window(&self) -> time::Duration {
+        self.config.duplicate_detection_window
+    }
+
     /// Messages an entity holds now (a topic keeps everything sent to it).
     pub fn peek(&self, entity: &str) -> Vec<BrokerMessage> {
         self.broker.peek(entity)

@@ -116,6 +116,10 @@ pub struct SendRefused {
 
 pub struct Broker {
     entities: Mutex<BTreeMap<String, Entity>>,
+    /// Every message id a sender got accepted, per entity, with when: what the sender did,
+    /// before duplicate detection dropped anything (the soak checks ferry by this, not by
+    /// what the broker kept).
+    sent: Mutex<BTreeMap<String, Vec<(String, OffsetDateTime)>>>,
     counters: Mutex<BrokerCounters>,
     clock: SharedClock,
     dedupe_window: time::Duration,
@@ -129,6 +133,7 @@ impl Broker {
     pub fn new(clock: SharedClock, dedupe_window: time::Duration) -> Self {
         Broker {
             entities: Mutex::new(BTreeMap::new()),
+            sent: Mutex::new(BTreeMap::new()),
             counters: Mutex::new(BrokerCounters::default()),
             clock,
             dedupe_window,
@@ -169,6 +174,14 @@ impl Broker {
         lock(&self.entities)
             .get(&name.to_ascii_lowercase())
             .is_some_and(|e| e.sessions)
+    }
+
+    /// Every (message id, time) a sender got accepted by `entity`, duplicates included.
+    pub fn sent(&self, entity: &str) -> Vec<(String, OffsetDateTime)> {
+        lock(&self.sent)
+            .get(&entity.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn counters(&self) -> BrokerCounters {
@@ -212,6 +225,14 @@ impl Broker {
                 }
             }
         }
+        let ids: Vec<String> = messages
+            .iter()
+            .map(|m| m.message_id.clone().unwrap_or_default())
+            .collect();
+        lock(&self.sent)
+            .entry(entity.to_ascii_lowercase())
+            .or_default()
+            .extend(ids.into_iter().map(|id| (id, now)));
         let window = self.dedupe_window;
         e.dedupe.retain(|_, at| *at + window > now);
         let mut enqueued = 0;
