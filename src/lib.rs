@@ -36,6 +36,7 @@ pub mod functions;
 pub mod host;
 pub mod ids;
 pub mod ledger;
+pub mod machine;
 pub mod memcopy;
 pub mod policy;
 pub mod protocol;

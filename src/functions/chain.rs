@@ -7,7 +7,7 @@
 //! start two copies of one chain.
 
 use super::{App, CopyRequestMessage, FnError, Outcome};
-use crate::alerts::{Alert, AlertKind, LastReading};
+use crate::alerts::AlertKind;
 use crate::arm::model::{DiskRestorePoint, RestorePoint};
 use crate::arm::{ArmError, CopyRequest};
 use crate::ids::{eq_ignore_case, DiskEncryptionSetId, RestorePointId};
@@ -172,54 +172,7 @@ pub(crate) fn is_own_copy_of(app: &App, rp_id: &RestorePointId, source: Option<&
         })
 }
 
-pub(crate) fn copy_alert(
-    kind: AlertKind,
-    chain: &Chain,
-    copy: &Copy,
-    message: String,
-    now: OffsetDateTime,
-) -> Alert {
-    let mut a = Alert::new(
-        kind,
-        &format!("{}|{}", chain.key, copy.row_key()),
-        message,
-        now,
-    );
-    a.chain = Some(chain.key.clone());
-    a.source_collection = Some(chain.source_collection.to_string());
-    a.target_region = Some(chain.target_region.clone());
-    a.source_restore_point = Some(copy.source_restore_point.to_string());
-    a.target_restore_point = Some(copy.target_restore_point.to_string());
-    a.source_vm = copy.source_vm.clone().or_else(|| chain.source_vm.clone());
-    a.started_at = copy.started_at;
-    a.last_reading = copy.last_reading_at.map(|at| LastReading {
-        at,
-        percent: copy.last_percent,
-        status: copy.last_status.clone(),
-    });
-    a
-}
-
-pub(crate) fn rejection_alert(
-    chain: &Chain,
-    copy: &Copy,
-    reason: &RejectReason,
-    now: OffsetDateTime,
-) -> Alert {
-    let mut a = copy_alert(
-        AlertKind::CopyRejected,
-        chain,
-        copy,
-        format!(
-            "{} will not be copied to {}: {reason}",
-            copy.source_restore_point.name, chain.target_region
-        ),
-        now,
-    )
-    .action(reason.suggested_action());
-    a.reason = Some(reason.code().to_string());
-    a
-}
+pub(crate) use crate::machine::{copy_alert, rejection_alert};
 
 /// Whether to stay quiet about a rejection (a copy ferry itself made showing up as a
 /// "new restore point" in scope is expected, not news).

@@ -4,15 +4,14 @@
 //! close to expiry → warn; newest completed copy older than the RPO → alert. Each alert is
 //! sent once per copy and kind (once per breach for RPO).
 
-use super::chain::{
-    self, advance, commit, copy_alert, load_copy, replace_chain, replace_copy, MAX_RACES,
-};
+use super::chain::{self, advance, load_copy, replace_chain, replace_copy, MAX_RACES};
 use super::{App, FnError, Outcome};
-use crate::alerts::{Alert, AlertKind, LastReading};
-use crate::ledger::records::{Chain, Copy, CopyState, Reading, CHAIN_ROW};
+use crate::alerts::{Alert, AlertKind};
+use crate::ledger::records::{Chain, Copy, CopyState, CHAIN_ROW};
 use crate::ledger::{Continuation, Entity, Op, Query, Value};
+use crate::machine::progress::{self, Seen};
 use crate::policy::Rule;
-use crate::rules::{self, Assessment, DiskProgress, InFlight, ReplicationState};
+use crate::rules::{self, DiskProgress};
 use futures::StreamExt;
 use time::OffsetDateTime;
 
@@ -349,7 +348,7 @@ async fn check_rpo(
                 out.log(format!(
                     "chain {}: RPO back within {}",
                     chain.key,
-                    fmt_dur(rule.rpo_objective)
+                    crate::machine::fmt_hours(rule.rpo_objective)
                 ));
             }
             return Ok(());
@@ -366,7 +365,7 @@ async fn check_rpo(
         .current
         .map(|d| format!("{:.1} h", d.as_seconds_f64() / 3600.0))
         .unwrap_or_else(|| "no copy completed yet".into());
-    let mut a = Alert::new(AlertKind::RpoBreached, &format!("{}|{since}", chain.key), format!("RPO objective {} breached for {} → {}: newest restore point in the target region: {age}", fmt_dur(rule.rpo_objective), chain.source_collection.name, chain.target_region), now);
+    let mut a = Alert::new(AlertKind::RpoBreached, &format!("{}|{since}", chain.key), format!("RPO objective {} breached for {} → {}: newest restore point in the target region: {age}", crate::machine::fmt_hours(rule.rpo_objective), chain.source_collection.name, chain.target_region), now);
     a.chain = Some(chain.key.clone());
     a.source_collection = Some(chain.source_collection.to_string());
     a.target_region = Some(chain.target_region.clone());
@@ -384,10 +383,6 @@ async fn check_rpo(
     *chain = c;
     out.alert(a);
     Ok(())
-}
-
-fn fmt_dur(d: time::Duration) -> String {
-    format!("{:.0} h", d.as_seconds_f64() / 3600.0)
 }
 
 /// The disk progress of a restore point, from its instance view (the poller's read of a
@@ -431,207 +426,52 @@ async fn check_copy(
 ) -> Result<bool, FnError> {
     let key = held.key.as_str();
     let limits = app.limits(rule.max_copy_duration);
-    let target = app
+    // The one read of this copy per tick; a lost race decides again on the same reading.
+    let disks = app
         .arm
         .get_copy_progress(&first.target_restore_point)
-        .await?;
+        .await?
+        .map(|t| disk_progress(&t));
+    let seen = match &disks {
+        Some(d) => Seen::Disks(d),
+        None => Seen::Gone,
+    };
     let mut copy = first;
-    let row = copy.row_key();
     let mut held = Some(held);
     for _ in 0..MAX_RACES {
-        let mut chain = match held.take() {
+        let chain = match held.take() {
             Some(c) => c.clone(),
             None => match chain::load_chain(app, key).await? {
                 Some(c) => c,
                 None => return Ok(false),
             },
         };
-        if chain.in_flight.as_deref() != Some(row.as_str()) || copy.state != CopyState::InFlight {
+        let Some(d) = progress::after_reading(&chain, &copy, seen, &limits, now) else {
             return Ok(false); // settled by someone else meanwhile
-        }
-        let Some(t) = &target else {
-            let reason = "the target restore point disappeared while copying".to_string();
-            let alert = copy_alert(
-                AlertKind::CopyFailed,
-                &chain,
-                &copy,
-                format!(
-                    "copy of {} to {} failed: {reason}",
-                    copy.source_restore_point.name, chain.target_region
-                ),
-                now,
-            );
-            copy.state = CopyState::Failed;
-            copy.reason = Some(reason);
-            copy.ended_at = Some(now);
-            copy.alerts.insert(AlertKind::CopyFailed);
-            chain.in_flight = None;
-            app.raise(std::slice::from_ref(&alert)).await?;
-            if commit(
-                app,
-                &chain,
-                vec![replace_chain(&chain)?, replace_copy(&copy)?],
-            )
-            .await?
-            {
-                out.alert(alert);
-                return Ok(false);
-            }
-            copy = reload(app, key, &copy).await?;
-            continue;
         };
-        let disks = disk_progress(t);
-        let state = rules::replication_state(&disks);
-        let percent = rules::overall_percent(&disks);
-        let started = copy.started_at.unwrap_or(copy.requested_at);
-        let flight = InFlight {
-            started_at: started,
-            last_progress_at: copy.last_progress_at.unwrap_or(started),
-            last_percent: copy.last_percent,
-        };
-        let assessment = rules::assess(&flight, state, percent, now, &limits);
-        let reading = Reading {
-            chain: key.to_string(),
-            source_rp_name: copy.source_restore_point.name.clone(),
-            at: now,
-            disks: disks.clone(),
-            percent,
-            state: match state {
-                ReplicationState::Succeeded => "Succeeded",
-                ReplicationState::Failed => "Failed",
-                ReplicationState::InProgress => "InProgress",
-            }
-            .into(),
-        };
-        // The platform resets the percentage on failure: the alert carries what we saw before.
-        let before = copy.last_reading_at.map(|at| LastReading {
-            at,
-            percent: copy.last_percent,
-            status: copy.last_status.clone(),
-        });
-        copy.readings += 1;
-        copy.last_reading_at = Some(now);
-        copy.last_status = Some(summarize(&disks));
-        if state != ReplicationState::Failed {
-            if let Some(p) = percent {
-                if copy.last_percent.is_none_or(|l| p > l) {
-                    copy.last_progress_at = Some(now);
-                }
-                copy.last_percent = Some(p);
-            }
-        }
-        let mut alerts = Vec::new();
-        let mut chain_changed = false;
-        let mut delete_target = false;
-        match assessment {
-            Assessment::Succeeded => {
-                copy.state = CopyState::Succeeded;
-                copy.ended_at = Some(now);
-                chain.in_flight = None;
-                if chain
-                    .last_success_source_time
-                    .is_none_or(|t| copy.source_time > t)
-                {
-                    chain.last_success_source_time = Some(copy.source_time);
-                    chain.last_success_restore_point = Some(copy.source_restore_point.name.clone());
-                }
-                chain.last_success_at = Some(now);
-                chain_changed = true;
-            }
-            Assessment::Failed => {
-                copy.state = CopyState::Failed;
-                copy.ended_at = Some(now);
-                copy.reason =
-                    Some("replication failed; the platform reports no error details".into());
-                chain.in_flight = None;
-                chain_changed = true;
-                if copy.alerts.insert(AlertKind::CopyFailed) {
-                    let mut a =
-                        copy_alert(AlertKind::CopyFailed, &chain, &copy, String::new(), now);
-                    a.last_reading = before.clone();
-                    a.message = format!(
-                        "copy of {} to {} failed after {}; last progress seen: {}",
-                        copy.source_restore_point.name,
-                        chain.target_region,
-                        fmt_dur(now - started),
-                        before
-                            .as_ref()
-                            .map(|b| format!("{}% at {}", b.percent.unwrap_or(0.0), b.at))
-                            .unwrap_or_else(|| "none".into())
-                    );
-                    alerts.push(a);
-                }
-            }
-            Assessment::Expired => {
-                delete_target = true;
-                copy.state = CopyState::Expired;
-                copy.ended_at = Some(now);
-                copy.reason = Some(format!(
-                    "no completion within {}",
-                    fmt_dur(limits.max_duration)
-                ));
-                chain.in_flight = None;
-                chain_changed = true;
-                if copy.alerts.insert(AlertKind::CopyExpired) {
-                    alerts.push(copy_alert(AlertKind::CopyExpired, &chain, &copy, format!("copy of {} to {} expired after {} at {}%; target restore point deleted, chain moves on", copy.source_restore_point.name, chain.target_region, fmt_dur(now - started), copy.last_percent.unwrap_or(0.0)), now));
-                }
-            }
-            Assessment::InProgress {
-                stalled,
-                expiry_approaching,
-                ..
-            } => {
-                if stalled && copy.alerts.insert(AlertKind::CopyStalled) {
-                    alerts.push(copy_alert(
-                        AlertKind::CopyStalled,
-                        &chain,
-                        &copy,
-                        format!(
-                            "copy of {} to {} shows no progress since {} ({}%)",
-                            copy.source_restore_point.name,
-                            chain.target_region,
-                            copy.last_progress_at.unwrap_or(started),
-                            copy.last_percent.unwrap_or(0.0)
-                        ),
-                        now,
-                    ));
-                }
-                if expiry_approaching && copy.alerts.insert(AlertKind::ExpiryApproaching) {
-                    alerts.push(copy_alert(
-                        AlertKind::ExpiryApproaching,
-                        &chain,
-                        &copy,
-                        format!(
-                            "copy of {} to {} will reach its maximum duration at {} ({}% done)",
-                            copy.source_restore_point.name,
-                            chain.target_region,
-                            started + limits.max_duration,
-                            copy.last_percent.unwrap_or(0.0)
-                        ),
-                        now,
-                    ));
-                }
-            }
-        }
-        if delete_target {
+        if d.delete_target {
             // Clean up first: if ARM is unavailable the copy stays in flight and the next
             // tick tries again, rather than leaving an orphaned partial copy behind.
             app.arm
-                .delete_restore_point(&copy.target_restore_point)
+                .delete_restore_point(&d.copy.target_restore_point)
                 .await?;
         }
-        app.raise(&alerts).await?;
+        app.raise(&d.alerts).await?;
         app.crash_point("after reading progress, before recording it")?;
-        let mut ops = vec![Op::Insert(reading.to_entity()), replace_copy(&copy)?];
-        if chain_changed {
-            ops.insert(0, replace_chain(&chain)?);
+        let mut ops = Vec::with_capacity(3);
+        if let Some(c) = &d.chain {
+            ops.push(replace_chain(c)?);
         }
+        if let Some(r) = &d.reading {
+            ops.push(Op::Insert(r.to_entity()));
+        }
+        ops.push(replace_copy(&d.copy)?);
         match app.ledger.batch(key, ops).await {
             Ok(_) => {
-                for a in alerts {
+                for a in d.alerts {
                     out.alert(a);
                 }
-                return Ok(copy.state == CopyState::InFlight);
+                return Ok(d.reading.is_some() && d.copy.state == CopyState::InFlight);
             }
             Err(e) if e.is_race() => {
                 copy = reload(app, key, &copy).await?;
@@ -650,26 +490,6 @@ async fn reload(app: &App, key: &str, copy: &Copy) -> Result<Copy, FnError> {
     load_copy(app, key, &copy.row_key())
         .await?
         .ok_or_else(|| FnError::Other(format!("copy {} vanished from the ledger", copy.row_key())))
-}
-
-/// `disk=percent%/code` per disk, space-separated.
-fn summarize(disks: &[DiskProgress]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(disks.len() * 64);
-    for (i, d) in disks.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        // Writing to a String cannot fail.
-        let _ = write!(
-            out,
-            "{}={}%/{}",
-            d.disk,
-            d.percent.unwrap_or(0.0),
-            d.code.as_deref().unwrap_or("-")
-        );
-    }
-    out
 }
 
 #[cfg(test)]
@@ -746,23 +566,6 @@ mod tests {
         assert!(is_throttled(&throttled));
         assert!(!is_throttled(&unavailable));
         assert!(!is_throttled(&FnError::Contention("k".into())));
-    }
-
-    #[test]
-    fn summaries_list_every_disk() {
-        let d = |disk: &str, percent, code: Option<&str>| DiskProgress {
-            disk: disk.into(),
-            percent,
-            code: code.map(str::to_string),
-        };
-        assert_eq!(summarize(&[]), "");
-        assert_eq!(
-            summarize(&[
-                d("os_1", Some(37.5), Some("ReplicationState/inProgress")),
-                d("data_1", None, None)
-            ]),
-            "os_1=37.5%/ReplicationState/inProgress data_1=0%/-"
-        );
     }
 
     #[test]
