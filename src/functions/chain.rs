@@ -6,9 +6,11 @@
 //! race re-reads and decides again, so concurrent sequencer and poller instances can never
 //! start two copies of one chain.
 
+use super::reads::Reads;
 use super::{App, CopyRequestMessage, FnError, Outcome};
 use crate::alerts::AlertKind;
 use crate::arm::model::{DiskRestorePoint, RestorePoint};
+
 use crate::arm::{ArmError, CopyRequest};
 use crate::ids::{eq_ignore_case, DiskEncryptionSetId, RestorePointId};
 use crate::ledger::records::{copy_row, Chain, Copy, CopyState, COPY_PREFIX};
@@ -82,23 +84,6 @@ pub(crate) fn replace_copy(copy: &Copy) -> Result<Op, FnError> {
         .clone()
         .ok_or_else(|| FnError::Other("copy without ETag".into()))?;
     Ok(Op::Replace(copy.to_entity(), etag))
-}
-
-/// The source restore point and its disk restore points (`None` = gone).
-pub(crate) async fn inspect_source(
-    app: &App,
-    id: &RestorePointId,
-) -> Result<Option<(RestorePoint, Vec<DiskRestorePoint>)>, FnError> {
-    let Some(rp) = app.arm.get_restore_point(id, false).await? else {
-        return Ok(None);
-    };
-    // A copy is rejected from the restore point alone; don't spend reads on its disks.
-    let disks = if rp.is_copy() {
-        Vec::new()
-    } else {
-        app.arm.list_disk_restore_points(id).await?
-    };
-    Ok(Some((rp, disks)))
 }
 
 /// Reduces ARM's view of a source restore point to what the rules look at.
@@ -191,6 +176,7 @@ enum Flow {
 pub(crate) async fn advance(
     app: &App,
     key: &str,
+    reads: &mut Reads,
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<(), FnError> {
@@ -217,7 +203,7 @@ pub(crate) async fn advance(
             };
             match copy.state {
                 CopyState::Starting => {
-                    match resume_start(app, target, chain, copy, now, out).await? {
+                    match resume_start(app, target, chain, copy, None, reads, now, out).await? {
                         Flow::Again => continue,
                         Flow::Done => return Ok(()),
                     }
@@ -267,7 +253,7 @@ pub(crate) async fn advance(
                 let Some(copy) = pending.into_iter().find(|c| c.row_key() == row) else {
                     continue;
                 };
-                match try_start(app, rule, target, chain, copy, now, out).await? {
+                match try_start(app, rule, target, chain, copy, reads, now, out).await? {
                     Flow::Again => continue,
                     Flow::Done => return Ok(()),
                 }
@@ -339,16 +325,18 @@ async fn reject(
 
 /// Validates the chain's oldest pending copy against the source as it is now, then claims
 /// and starts it.
+#[allow(clippy::too_many_arguments)]
 async fn try_start(
     app: &App,
     rule: &Rule,
     target: &Target,
     mut chain: Chain,
     mut copy: Copy,
+    reads: &mut Reads,
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<Flow, FnError> {
-    let Some((rp, disks)) = inspect_source(app, &copy.source_restore_point).await? else {
+    let Some((rp, disks)) = reads.source(app, &copy.source_restore_point).await? else {
         return reject(
             app,
             chain,
@@ -366,6 +354,7 @@ async fn try_start(
             app,
             &chain,
             Some((&copy.source_restore_point.name, t)),
+            reads,
             now,
             out,
         )
@@ -465,7 +454,9 @@ async fn try_start(
     ) else {
         return Ok(Flow::Again);
     };
-    resume_start(app, target, chain, copy, now, out).await
+    // Claimed just now from Pending: no earlier attempt can have sent the PUT, so there is
+    // nothing to adopt (a target made by someone else answers the PUT with 409, handled).
+    resume_start(app, target, chain, copy, Some(&rp), reads, now, out).await
 }
 
 /// How far back before a chain's creation discovery looks: restore points older than
@@ -480,14 +471,11 @@ pub(crate) async fn discover(
     app: &App,
     chain: &Chain,
     before: Option<(&str, OffsetDateTime)>,
+    reads: &mut Reads,
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<usize, FnError> {
-    let Some(coll) = app
-        .arm
-        .get_collection(&chain.source_collection, true)
-        .await?
-    else {
+    let Some(coll) = reads.collection(app, &chain.source_collection).await? else {
         return Ok(0);
     };
     let floor = chain
@@ -538,36 +526,48 @@ pub(crate) async fn discover(
     }
 }
 
-/// Sends the copy PUT for a claimed copy, or adopts the copy if a previous attempt (maybe a
-/// crashed instance) already started it: target names are deterministic, so the target
-/// restore point tells.
+/// Sends the copy PUT for a claimed copy. `fresh` is the source restore point when the
+/// claim was made just now (the start's own reading); otherwise (a claim found in the
+/// ledger: an earlier attempt, maybe a crashed instance) the copy is adopted if that
+/// attempt already started it: target names are deterministic, so the target tells.
+#[allow(clippy::too_many_arguments)]
 async fn resume_start(
     app: &App,
     target: &Target,
     chain: Chain,
     copy: Copy,
+    fresh: Option<&RestorePoint>,
+    reads: &mut Reads,
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<Flow, FnError> {
-    if let Some(existing) = app
-        .arm
-        .get_restore_point(&copy.target_restore_point, false)
-        .await?
-    {
-        return adopt_or_fail(app, chain, copy, &existing, now, out).await;
-    }
-    let Some((rp, _)) = inspect_source(app, &copy.source_restore_point).await? else {
-        return fail_start(
-            app,
-            chain,
-            copy,
-            "the source restore point was deleted before the copy started".into(),
-            now,
-            out,
-        )
-        .await;
+    let read;
+    let rp = match fresh {
+        Some(rp) => rp,
+        None => {
+            if let Some(existing) = app
+                .arm
+                .get_restore_point(&copy.target_restore_point, false)
+                .await?
+            {
+                return adopt_or_fail(app, chain, copy, &existing, now, out).await;
+            }
+            let Some((rp, _)) = reads.source(app, &copy.source_restore_point).await? else {
+                return fail_start(
+                    app,
+                    chain,
+                    copy,
+                    "the source restore point was deleted before the copy started".into(),
+                    now,
+                    out,
+                )
+                .await;
+            };
+            read = rp;
+            &read
+        }
     };
-    let request = CopyRequest::for_source(&copy.source_restore_point, &rp, |des| {
+    let request = CopyRequest::for_source(&copy.source_restore_point, rp, |des| {
         target
             .disk_encryption_sets
             .get(&des.to_ascii_lowercase())
@@ -760,13 +760,15 @@ pub(crate) async fn ensure_chain(
     app: &App,
     source: &crate::ids::CollectionId,
     target: &Target,
+    reads: &mut Reads,
     now: OffsetDateTime,
 ) -> Result<Option<Chain>, FnError> {
     let key = crate::ledger::records::chain_key(source, &target.region);
     if let Some(c) = load_chain(app, &key).await? {
         return Ok(Some(c));
     }
-    let Some(coll) = app.arm.get_collection(source, false).await? else {
+    // With its restore points: the same read then serves the first start's discovery.
+    let Some(coll) = reads.collection(app, source).await? else {
         return Ok(None);
     };
     let target_collection = target.collection_for(source).map_err(FnError::Other)?;

@@ -9,6 +9,7 @@
 mod chain;
 pub mod ingest;
 pub mod poller;
+mod reads;
 pub mod sequencer;
 pub mod status;
 

@@ -274,19 +274,21 @@ async fn poll_chain(
             }
         }
     }
+    // What this chain's decisions read from ARM, each resource once.
+    let mut reads = super::reads::Reads::default();
     // Lost or very late events: every few hours, each chain compares the source
     // collection with the ledger (one read, spread over ticks by chain).
     let mut active = chain.active || chain.in_flight.is_some();
     // (The calls below are boxed: inline, their state machines would make every chain's
     // future as large as the largest of them, copied whole into the sweep's task list.)
     if reconcile_due(&chain.key, now)
-        && Box::pin(chain::discover(app, &chain, None, now, out)).await? > 0
+        && Box::pin(chain::discover(app, &chain, None, &mut reads, now, out)).await? > 0
     {
         active = true;
     }
     // Starts the next copy when one ended, resumes a claimed copy, releases stale claims.
     if active && !still_in_flight {
-        Box::pin(advance(app, &chain.key, now, out)).await?;
+        Box::pin(advance(app, &chain.key, &mut reads, now, out)).await?;
     }
     Ok(polled)
 }

@@ -3,9 +3,10 @@
 //! none is in flight.
 
 use super::chain::{
-    self, advance, ensure_chain, inspect_source, is_own_copy, load_copy, new_copy, rejection_alert,
-    replace_chain, source_facts,
+    self, advance, ensure_chain, is_own_copy, load_copy, new_copy, rejection_alert, replace_chain,
+    source_facts,
 };
+use super::reads::Reads;
 use super::{App, CopyRequestMessage, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind};
 use crate::ids::{normalize_region, RestorePointId};
@@ -104,7 +105,10 @@ async fn handle(
         ));
         return Ok(());
     };
-    let Some(chain) = ensure_chain(app, &source.collection, target, now).await? else {
+    // One sequencer message is one decision: ARM resources read for recording the request
+    // serve the start that follows.
+    let mut reads = Reads::default();
+    let Some(chain) = ensure_chain(app, &source.collection, target, &mut reads, now).await? else {
         out.log(format!(
             "{source}: the source collection no longer exists; dropping the request"
         ));
@@ -113,10 +117,10 @@ async fn handle(
     let key = chain.key.clone();
     let row = chain::copy_row_of(source);
     if load_copy(app, &key, &row).await?.is_none() {
-        record(app, rule, target, chain, source, now, out).await?;
+        record(app, rule, target, chain, source, &mut reads, now, out).await?;
         app.crash_point("after recording a request, before advancing the chain")?;
     }
-    advance(app, &key, now, out).await
+    advance(app, &key, &mut reads, now, out).await
 }
 
 /// Validates and decodes the message body.
@@ -140,16 +144,18 @@ fn parse(body: &str) -> Result<(CopyRequestMessage, RestorePointId, String), Str
 
 /// First sight of a source restore point in a chain: inspect it and record it as pending,
 /// or as rejected with an alert if it can never be copied.
+#[allow(clippy::too_many_arguments)]
 async fn record(
     app: &App,
     rule: &crate::policy::Rule,
     target: &crate::policy::Target,
     chain: crate::ledger::records::Chain,
     source: &RestorePointId,
+    reads: &mut Reads,
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<(), FnError> {
-    let inspected = inspect_source(app, source).await?;
+    let inspected = reads.source(app, source).await?;
     let (facts, own_copy) = match &inspected {
         Some((rp, disks)) => (source_facts(rp, disks), is_own_copy(app, source, rp)),
         None => (Default::default(), false),

@@ -139,6 +139,8 @@ impl World {
 /// for every request or only for PUTs.
 pub struct ArmProxy {
     pub url: String,
+    /// Every request that reached the proxy: (method, path without query, query).
+    pub log: Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
     pub down: Arc<AtomicBool>,
     pub fail_puts: Arc<AtomicBool>,
     pub refused: Arc<AtomicU64>,
@@ -149,8 +151,14 @@ impl ArmProxy {
         let down = Arc::new(AtomicBool::new(false));
         let fail_puts = Arc::new(AtomicBool::new(false));
         let refused = Arc::new(AtomicU64::new(0));
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let client = reqwest::Client::new();
-        let (d, f, r) = (down.clone(), fail_puts.clone(), refused.clone());
+        let (d, f, r, l) = (
+            down.clone(),
+            fail_puts.clone(),
+            refused.clone(),
+            log.clone(),
+        );
         let route = warp::method()
             .and(warp::path::full())
             .and(warp::query::raw().or(warp::any().map(String::new)).unify())
@@ -158,6 +166,7 @@ impl ArmProxy {
             .and(warp::body::bytes())
             .then(move |method: warp::http::Method, path: warp::path::FullPath, query: String, headers: warp::http::HeaderMap, body: bytes::Bytes| {
                 let (client, upstream, d, f, r) = (client.clone(), upstream.clone(), d.clone(), f.clone(), r.clone());
+                l.lock().unwrap().push((method.to_string(), path.as_str().to_string(), query.clone()));
                 async move {
                     if d.load(Ordering::SeqCst) || (method == warp::http::Method::PUT && f.load(Ordering::SeqCst)) {
                         r.fetch_add(1, Ordering::SeqCst);
@@ -192,6 +201,7 @@ impl ArmProxy {
         tokio::spawn(warp::serve(route).incoming(listener).run());
         ArmProxy {
             url: format!("http://{addr}"),
+            log,
             down,
             fail_puts,
             refused,
