@@ -10,15 +10,14 @@ use super::reads::Reads;
 use super::{App, CopyRequestMessage, FnError, Outcome};
 use crate::alerts::AlertKind;
 use crate::arm::model::{DiskRestorePoint, RestorePoint};
+use crate::machine::start::{self, Start};
 
 use crate::arm::{ArmError, CopyRequest};
 use crate::ids::{eq_ignore_case, DiskEncryptionSetId, RestorePointId};
 use crate::ledger::records::{copy_row, Chain, Copy, CopyState, COPY_PREFIX};
 use crate::ledger::{query_all, LedgerError, Op, Query, Value};
 use crate::policy::{Rule, Target};
-use crate::rules::{
-    self, DiskFacts, Eligibility, NextStep, PendingCopy, RejectReason, SourceFacts,
-};
+use crate::rules::{self, DiskFacts, NextStep, PendingCopy, RejectReason, SourceFacts};
 use time::OffsetDateTime;
 
 /// Attempts at one decision before giving up on a busy chain (the host retries later).
@@ -159,12 +158,6 @@ pub(crate) fn is_own_copy_of(app: &App, rp_id: &RestorePointId, source: Option<&
 
 pub(crate) use crate::machine::{copy_alert, rejection_alert};
 
-/// Whether to stay quiet about a rejection (a copy ferry itself made showing up as a
-/// "new restore point" in scope is expected, not news).
-fn quiet(reason: &RejectReason, own_copy: bool) -> bool {
-    matches!(reason, RejectReason::CopyOfCopy) && own_copy
-}
-
 enum Flow {
     /// Look at the chain again (a race was lost, or a copy was settled and the next may go).
     Again,
@@ -263,39 +256,35 @@ pub(crate) async fn advance(
     Err(FnError::Contention(key.to_string()))
 }
 
-/// Settles a copy in a final state, releasing the chain if it held it.
+/// Settles a copy in a final state ([`start::settled`]), releasing the chain if it held it.
 async fn settle(
     app: &App,
-    mut chain: Chain,
-    mut copy: Copy,
+    chain: Chain,
+    copy: Copy,
     state: CopyState,
     reason: String,
     now: OffsetDateTime,
 ) -> Result<bool, FnError> {
-    copy.state = state;
-    copy.reason = Some(reason);
-    copy.ended_at = Some(now);
-    copy.not_before = None;
+    let (released, copy) = start::settled(&chain, &copy, state, reason, now);
     let mut ops = vec![replace_copy(&copy)?];
-    if chain.in_flight.as_deref() == Some(copy.row_key().as_str()) {
-        chain.in_flight = None;
-        ops.insert(0, replace_chain(&chain)?);
+    if let Some(c) = &released {
+        ops.insert(0, replace_chain(c)?);
     }
     commit(app, &chain, ops).await
 }
 
+/// Settles a copy that can never be made as rejected, with its alert (unless `quiet`).
 async fn reject(
     app: &App,
     chain: Chain,
     copy: Copy,
     reason: RejectReason,
-    own_copy: bool,
+    quiet: bool,
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<Flow, FnError> {
     let alert = rejection_alert(&chain, &copy, &reason, now);
     let mut copy = copy;
-    let quiet = quiet(&reason, own_copy);
     if !quiet {
         copy.alerts.insert(AlertKind::CopyRejected);
         app.raise(std::slice::from_ref(&alert)).await?;
@@ -324,82 +313,66 @@ async fn reject(
 }
 
 /// Validates the chain's oldest pending copy against the source as it is now, then claims
-/// and starts it.
+/// and starts it. The decision is [`start::decide`]; this reads, writes and acts.
 #[allow(clippy::too_many_arguments)]
 async fn try_start(
     app: &App,
     rule: &Rule,
     target: &Target,
     mut chain: Chain,
-    mut copy: Copy,
+    copy: Copy,
     reads: &mut Reads,
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<Flow, FnError> {
-    let Some((rp, disks)) = reads.source(app, &copy.source_restore_point).await? else {
-        return reject(
-            app,
-            chain,
-            copy,
-            RejectReason::SourceMissing,
-            false,
-            now,
-            out,
+    let read = reads.source(app, &copy.source_restore_point).await?;
+    let facts = read.as_ref().map(|(rp, disks)| {
+        (
+            source_facts(rp, disks),
+            is_own_copy(app, &copy.source_restore_point, rp),
         )
-        .await;
-    };
-    let facts = source_facts(&rp, &disks);
-    if let Some(t) = facts.time_created {
-        if discover(
-            app,
-            &chain,
-            Some((&copy.source_restore_point.name, t)),
-            reads,
-            now,
-            out,
-        )
-        .await?
-            > 0
-        {
+    });
+    // Older restore points the ledger does not know (lost or late events) go first.
+    if let Some(t) = facts.as_ref().and_then(|(f, _)| f.time_created) {
+        let before = Some((copy.source_restore_point.name.as_str(), t));
+        if discover(app, &chain, before, reads, now, out).await? > 0 {
             return Ok(Flow::Again);
         }
     }
-    let time_created = match rules::eligibility(&facts, &target.rules(rule), chain.watermark) {
-        Eligibility::Reject(r) => {
-            let own = is_own_copy(app, &copy.source_restore_point, &rp);
-            return reject(app, chain, copy, r, own, now, out).await;
+    let source = match &facts {
+        None => start::Source::Missing,
+        Some((facts, own_copy)) => start::Source::Found {
+            facts,
+            own_copy: *own_copy,
+        },
+    };
+    let rules = target.rules(rule);
+    let mut decision = start::decide(&chain, &copy, source, &rules, now);
+    if matches!(decision, Start::EnsureTarget) {
+        match ensure_target_collection(app, rule, &chain).await? {
+            Ok(()) => chain.target_ready = true,
+            Err(reason) => return reject(app, chain, copy, reason, false, now, out).await,
         }
-        Eligibility::Defer(d) => {
-            if copy.defer_count >= rules::MAX_DEFERRALS {
-                let waited = now - copy.requested_at;
-                return reject(
-                    app,
-                    chain,
-                    copy,
-                    RejectReason::NeverReady { waited },
-                    false,
-                    now,
-                    out,
-                )
-                .await;
-            }
-            let at = now + rules::recheck_delay(copy.defer_count);
-            copy.defer_count += 1;
-            copy.not_before = Some(at);
-            if !chain.active {
-                chain.active = true;
-            }
-            if !commit(
-                app,
-                &chain,
-                vec![replace_chain(&chain)?, replace_copy(&copy)?],
-            )
-            .await?
-            {
+        decision = start::decide(&chain, &copy, source, &rules, now);
+    }
+    match decision {
+        Start::Reject { reason, quiet } => reject(app, chain, copy, reason, quiet, now, out).await,
+        Start::EnsureTarget => Err(FnError::Other(format!(
+            "chain {}: target collection still not ready after it was found",
+            chain.key
+        ))),
+        Start::Defer {
+            chain,
+            copy,
+            at,
+            why,
+        } => {
+            let ops = vec![replace_chain(&chain)?, replace_copy(&copy)?];
+            if !commit(app, &chain, ops).await? {
                 return Ok(Flow::Again);
             }
             out.log(format!(
-                "{}: {d}; checking again at {at}",
+                "{}: {why}; checking again at {at}",
                 copy.source_restore_point
             ));
             let msg = CopyRequestMessage {
@@ -414,49 +387,30 @@ async fn try_start(
             app.bus
                 .send(&app.copy_queue, vec![msg.to_message(Some(at))])
                 .await?;
-            return Ok(Flow::Done);
+            Ok(Flow::Done)
         }
-        Eligibility::Eligible { time_created, .. } => time_created,
-    };
-    if !chain.target_ready {
-        match ensure_target_collection(app, rule, &chain).await? {
-            Ok(()) => chain.target_ready = true,
-            Err(reason) => return reject(app, chain, copy, reason, false, now, out).await,
+        Start::Claim { chain, copy } => {
+            let ops = vec![replace_chain(&chain)?, replace_copy(&copy)?];
+            if !commit(app, &chain, ops).await? {
+                return Ok(Flow::Again);
+            }
+            app.crash_point("after the claim, before the copy PUT")?;
+            // Re-read for fresh ETags.
+            let (Some(chain), Some(copy)) = (
+                load_chain(app, &chain.key).await?,
+                load_copy(app, &chain.key, &copy.row_key()).await?,
+            ) else {
+                return Ok(Flow::Again);
+            };
+            let Some((rp, _)) = &read else {
+                return Ok(Flow::Again); // unreachable: a claim needs the source's facts
+            };
+            // Claimed just now from Pending: no earlier attempt can have sent the PUT, so
+            // there is nothing to adopt (a target made by someone else answers the PUT
+            // with 409, handled there).
+            resume_start(app, target, chain, copy, Some(rp), reads, now, out).await
         }
     }
-    // Claim: from here on the chain holds this copy, even across crashes.
-    chain.in_flight = Some(copy.row_key());
-    chain.watermark = Some(
-        chain
-            .watermark
-            .map_or(time_created, |w| w.max(time_created)),
-    );
-    chain.recent_starts.push(now);
-    rules::prune_starts(&mut chain.recent_starts, now);
-    chain.active = true;
-    if chain.base_restore_point.is_none() {
-        chain.base_restore_point = Some(copy.source_restore_point.name.clone());
-    }
-    copy.state = CopyState::Starting;
-    copy.started_at = Some(now);
-    copy.last_progress_at = Some(now);
-    copy.not_before = None;
-    copy.source_vm = copy.source_vm.or_else(|| chain.source_vm.clone());
-    let ops = vec![replace_chain(&chain)?, replace_copy(&copy)?];
-    if !commit(app, &chain, ops).await? {
-        return Ok(Flow::Again);
-    }
-    app.crash_point("after the claim, before the copy PUT")?;
-    // Re-read for fresh ETags.
-    let (Some(chain), Some(copy)) = (
-        load_chain(app, &chain.key).await?,
-        load_copy(app, &chain.key, &copy.row_key()).await?,
-    ) else {
-        return Ok(Flow::Again);
-    };
-    // Claimed just now from Pending: no earlier attempt can have sent the PUT, so there is
-    // nothing to adopt (a target made by someone else answers the PUT with 409, handled).
-    resume_start(app, target, chain, copy, Some(&rp), reads, now, out).await
 }
 
 /// How far back before a chain's creation discovery looks: restore points older than

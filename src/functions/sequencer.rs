@@ -12,6 +12,7 @@ use crate::alerts::{Alert, AlertKind};
 use crate::ids::{normalize_region, RestorePointId};
 use crate::ledger::records::{chain_key, CopyState};
 use crate::ledger::{LedgerError, Op};
+use crate::machine::start;
 use crate::rules::{self, Eligibility, RejectReason};
 use time::OffsetDateTime;
 
@@ -165,14 +166,19 @@ async fn record(
     } else {
         rules::eligibility(&facts, &target.rules(rule), chain.watermark)
     };
-    let mut copy = new_copy(&chain, source, facts.time_created.unwrap_or(now), now);
+    let copy = new_copy(&chain, source, facts.time_created.unwrap_or(now), now);
     let mut chain = chain;
     match &decision {
         Eligibility::Reject(reason) => {
-            copy.state = CopyState::Rejected;
-            copy.reason = Some(reason.code().to_string());
-            copy.ended_at = Some(now);
-            let quiet = matches!(reason, RejectReason::CopyOfCopy) && own_copy;
+            // Recorded as rejected straight away (the chain never held it).
+            let (_, mut copy) = start::settled(
+                &chain,
+                &copy,
+                CopyState::Rejected,
+                reason.code().to_string(),
+                now,
+            );
+            let quiet = start::quiet(reason, own_copy);
             let alert = (!quiet).then(|| {
                 copy.alerts.insert(AlertKind::CopyRejected);
                 rejection_alert(&chain, &copy, reason, now)

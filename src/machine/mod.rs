@@ -4,9 +4,11 @@
 //! clock: the functions layer (`crate::functions`) loads, calls these, acts and writes.
 //!
 //! - [`progress`]: the decision after a progress reading of a copy in flight.
+//! - [`start`]: the decision to start, defer, reject or claim a chain's oldest pending copy.
 //! - the alerts a copy raises ([`copy_alert`], [`rejection_alert`]), worded once here.
 
 pub mod progress;
+pub mod start;
 
 use crate::alerts::{Alert, AlertKind, LastReading};
 use crate::ledger::records::{Chain, Copy as CopyRecord};
