@@ -82,6 +82,18 @@ resource ledgerTableContributor 'Microsoft.Authorization/roleAssignments@2022-04
   }
 }
 
+// `ingest` re-queues an event here, scheduled for later, when ARM cannot answer; without
+// this role every re-queue fails and the event is dead-lettered after maxDeliveryCount.
+resource eventsQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsQueue.id, principalId, roles.serviceBusDataSender)
+  scope: eventsQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // `ingest` is triggered by the events queue.
 resource eventsQueueReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(eventsQueue.id, principalId, roles.serviceBusDataReceiver)

@@ -28,11 +28,19 @@ def norm(node):
 
 
 def body(resource):
-    """The resource/module body, looking through a `for` loop wrapper."""
+    """The resource/module body, looking through a `for` loop and an `if` wrapper."""
     config = resource["config"]
     if "loop_type" in config:
-        return norm(config["config"])
+        config = config["config"]
+    if set(config) == {"condition", "config"}:
+        config = config["config"]
     return norm(config)
+
+
+def condition(resource):
+    """The `if (...)` condition of a resource/module, or None."""
+    config = resource["config"]
+    return config.get("condition") if isinstance(config, dict) else None
 
 
 def resources(doc, rtype=None, include_existing=False):
