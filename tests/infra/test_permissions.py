@@ -20,7 +20,7 @@ import subprocess
 import pytest
 
 from conftest import REPO
-from test_bicep import _role_guid, body, resources
+from test_bicep import _role_guid, body, custom_roles, resources, scope_symbol
 
 # The roles ferry's own code needs on data-plane entities; any assignment of one of these in
 # data-roles.bicep must be one ferry declares.
@@ -104,9 +104,9 @@ def setting_grants_in_bicep(parsed):
         if guid not in FERRY_DATA_ROLES:
             continue
         assert a["properties"]["principalId"] == "principalId", f"{name} is not for the app's identity"
-        target = existing[a["scope"]]
+        target = existing[scope_symbol(a)]
         target_name = body(target)["name"]
-        setting = param_setting.get(target_name, f"<{a['scope']}: no ferry setting names it>")
+        setting = param_setting.get(target_name, f"<{scope_symbol(a)}: no ferry setting names it>")
         grants.add((guid, setting, target["type"]))
     return grants
 
@@ -142,3 +142,14 @@ def test_service_bus_triggers_match_the_declared_receivers(function_jsons, decla
             if b["type"] == "serviceBusTrigger":
                 triggered.add(b.get("queueName", b.get("topicName", "")).strip("%"))
     assert triggered == receivers
+
+
+def test_custom_roles_hold_exactly_the_declared_arm_actions(parsed, declared):
+    # The source role: what ferry reads on the source side; the target role: what it does
+    # on the target side. Derived from the ARM client's calls (src/permissions.rs).
+    roles = custom_roles(parsed)
+    for side, output in (("source", "sourceReaderRoleId"), ("target", "targetWriterRoleId")):
+        want = {n["action"] for n in declared["arm"] if n["side"] == side}
+        assert want, f"ferry declares no {side} actions"
+        assert roles[output][1] == want, f"{output}: extra {roles[output][1] - want}, missing {want - roles[output][1]}"
+    assert not any(n["side"] == "source" and not n["action"].endswith("/read") for n in declared["arm"])
