@@ -37,6 +37,26 @@ param allowSourcePruning bool = false
 @description('Let the ferry put a delete lock on the base restore point of each chain: a separate lock-writing role at each source scope.')
 param protectBaseRestorePoints bool = false
 
+@description('Public network access to the storage account. Disabled needs private endpoints and VNet integration (docs/deploy.md).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param storagePublicNetworkAccess string = 'Enabled'
+
+@description('Public network access to the Service Bus namespace. Disabled needs serviceBusSku Premium, private endpoints and VNet integration (docs/deploy.md).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param serviceBusPublicNetworkAccess string = 'Enabled'
+
+@description('Service Bus tier: Standard, or Premium (private endpoints need it).')
+@allowed([
+  'Standard'
+  'Premium'
+])
+param serviceBusSku string = 'Standard'
 
 @description('E-mail addresses for the alert action group.')
 param alertEmails array = []
@@ -106,6 +126,7 @@ module storage 'modules/storage.bicep' = {
   params: {
     location: location
     storageAccountName: names.storage
+    publicNetworkAccess: storagePublicNetworkAccess
     tags: tags
   }
 }
@@ -116,6 +137,8 @@ module serviceBus 'modules/servicebus.bicep' = {
   params: {
     location: location
     namespaceName: names.serviceBus
+    sku: serviceBusSku
+    publicNetworkAccess: serviceBusPublicNetworkAccess
     tags: tags
   }
 }
@@ -154,7 +177,10 @@ module dataRoles 'modules/data-roles.bicep' = {
   scope: rg
   params: {
     principalId: functionApp.outputs.principalId
+    planKind: planKind
     storageAccountName: storage.outputs.accountName
+    hostContainerNames: storage.outputs.hostContainerNames
+    deploymentContainerName: storage.outputs.deploymentContainerName
     ledgerTableName: storage.outputs.ledgerTableName
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     eventsQueueName: serviceBus.outputs.eventsQueueName

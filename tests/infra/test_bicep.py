@@ -206,8 +206,12 @@ def test_alerts_topic_and_subscription_dead_letter(parsed):
 
 
 def test_service_bus_local_auth_disabled(parsed):
-    ns = body(one(parsed["modules/servicebus.bicep"], "Microsoft.ServiceBus/namespaces"))
-    assert ns["sku"]["name"] == "Standard"
+    doc = parsed["modules/servicebus.bicep"]
+    ns = body(one(doc, "Microsoft.ServiceBus/namespaces"))
+    premium, standard = conditional_branches(ns["sku"])
+    assert standard == {"name": "Standard", "tier": "Standard"}
+    assert premium["name"] == "Premium" and premium["tier"] == "Premium"
+    assert doc["parameters"]["sku"]["default"] == "Standard"
     assert ns["properties"]["disableLocalAuth"] is True
     assert ns["properties"]["minimumTlsVersion"] == "1.2"
     # No SAS rule may be declared anywhere.
@@ -231,6 +235,100 @@ def test_storage_shared_keys_and_public_access_off(parsed):
     for c in containers.values():
         assert body(c)["properties"]["publicAccess"] == "None"
     one(parsed["modules/storage.bicep"], "Microsoft.Storage/storageAccounts/tableServices/tables")
+
+
+def _public_access_param(parsed, module_path, main_param, main_module):
+    """The module's publicNetworkAccess parameter: Enabled/Disabled, default Enabled, used
+    by the resource, and fed from a main.bicep parameter with the same default."""
+    doc = parsed[module_path]
+    p = doc["parameters"]["publicNetworkAccess"]
+    allowed = [d["argument"] for d in p["decorators"] if d["type"] == "allowed"]
+    assert allowed == [["Enabled", "Disabled"]]
+    assert p["default"] == "Enabled"
+    main = parsed["main.bicep"]
+    mp = main["parameters"][main_param]
+    assert mp["default"] == "Enabled"
+    assert [d["argument"] for d in mp["decorators"] if d["type"] == "allowed"] == [["Enabled", "Disabled"]]
+    assert body(main["modules"][main_module])["params"]["publicNetworkAccess"] == main_param
+    return doc
+
+
+def test_storage_public_network_access_is_a_parameter(parsed):
+    doc = _public_access_param(parsed, "modules/storage.bicep", "storagePublicNetworkAccess", "storage")
+    account = body(one(doc, "Microsoft.Storage/storageAccounts"))["properties"]
+    assert account["publicNetworkAccess"] == "publicNetworkAccess"
+
+
+def test_service_bus_public_network_access_is_a_parameter(parsed):
+    doc = _public_access_param(parsed, "modules/servicebus.bicep", "serviceBusPublicNetworkAccess", "serviceBus")
+    ns = body(one(doc, "Microsoft.ServiceBus/namespaces"))["properties"]
+    assert ns["publicNetworkAccess"] == "publicNetworkAccess"
+    # Private endpoints need Premium: the tier is a parameter too, Standard by default.
+    main = parsed["main.bicep"]
+    assert main["parameters"]["serviceBusSku"]["default"] == "Standard"
+    assert body(main["modules"]["serviceBus"])["params"]["sku"] == "serviceBusSku"
+
+
+def test_log_analytics_local_auth_off(parsed):
+    ws = body(one(parsed["modules/monitoring.bicep"], "Microsoft.OperationalInsights/workspaces"))
+    assert ws["properties"]["features"]["disableLocalAuth"] is True
+
+
+HOST_CONTAINERS = ["azure-webjobs-hosts", "azure-webjobs-secrets"]
+
+
+def test_host_containers_exist_so_roles_can_be_scoped_to_them(parsed):
+    doc = parsed["modules/storage.bicep"]
+    assert variable(doc, "hostContainerNames") == HOST_CONTAINERS
+    loops = [r for r in resources(doc, "Microsoft.Storage/storageAccounts/blobServices/containers").values()
+             if "loop_type" in r["config"]]
+    (loop,) = loops
+    assert loop_array(loop) == ("hostContainerNames", None)
+    assert body(loop)["properties"]["publicAccess"] == "None"
+    main = parsed["main.bicep"]
+    params = body(main["modules"]["dataRoles"])["params"]
+    assert accessor_path(params["hostContainerNames"]) == "storage.outputs.hostContainerNames"
+    assert accessor_path(params["deploymentContainerName"]) == "storage.outputs.deploymentContainerName"
+    assert params["planKind"] == "planKind"
+
+
+def _blob_grants(parsed):
+    """{(role, container param/array, condition)} for the app's blob role assignments."""
+    doc = parsed["modules/data-roles.bicep"]
+    existing = resources(doc, include_existing=True)
+    out = set()
+    for res in resources(doc, "Microsoft.Authorization/roleAssignments").values():
+        a = body(res)
+        role = BUILTIN[_role_guid(doc, a)]
+        if not role.startswith("Storage Blob"):
+            continue
+        target = existing[scope_symbol(a)]
+        assert target["type"] == "Microsoft.Storage/storageAccounts/blobServices/containers"
+        named = loop_array(target)[0] if "loop_type" in target["config"] else body(target)["name"]
+        out.add((role, named, condition(res)))
+    return out
+
+
+def test_app_blob_access_is_per_container(parsed):
+    # No role on the account: the host gets its two containers; the deployment container is
+    # written by the platform's one-deploy with the app's identity on Flex Consumption, and
+    # only read (the run-from-blob-URL fallback) on Elastic Premium.
+    assert _blob_grants(parsed) == {
+        ("Storage Blob Data Contributor", "hostContainerNames", None),
+        ("Storage Blob Data Contributor", "deploymentContainerName", "isFlex"),
+        ("Storage Blob Data Reader", "deploymentContainerName", "!isFlex"),
+    }
+    doc = parsed["modules/data-roles.bicep"]
+    assert variable(doc, "isFlex") == {"operator": {"type": "equals", "operands": {
+        "operand_1": "planKind", "operand_2": "FlexConsumption"}}}
+    # Nothing anywhere gives the app a role on the whole storage account or namespace.
+    for path, d in parsed.items():
+        ex = resources(d, include_existing=True)
+        for name, res in resources(d, "Microsoft.Authorization/roleAssignments").items():
+            sym = scope_symbol(body(res))
+            if isinstance(sym, str) and sym in ex:
+                assert ex[sym]["type"] not in ("Microsoft.Storage/storageAccounts", "Microsoft.ServiceBus/namespaces"), \
+                    f"{path}: {name} is scoped to a whole {ex[sym]['type']}"
 
 
 def test_no_keys_or_connection_strings_anywhere():
@@ -476,8 +574,10 @@ def test_data_plane_roles_on_their_resources_only(parsed):
         scope_type = existing[scope_symbol(a)]["type"]
         got.setdefault(BUILTIN[guid], set()).add(scope_type)
         assert a["properties"]["principalId"] == "principalId"
+    container = "Microsoft.Storage/storageAccounts/blobServices/containers"
     assert got == {
-        "Storage Blob Data Owner": {"Microsoft.Storage/storageAccounts"},
+        "Storage Blob Data Contributor": {container},
+        "Storage Blob Data Reader": {container},
         "Storage Table Data Contributor": {"Microsoft.Storage/storageAccounts/tableServices/tables"},
         "Azure Service Bus Data Receiver": {"Microsoft.ServiceBus/namespaces/queues"},
         "Azure Service Bus Data Sender": {"Microsoft.ServiceBus/namespaces/queues", "Microsoft.ServiceBus/namespaces/topics"},
