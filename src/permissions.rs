@@ -245,7 +245,7 @@ pub const ARM_NEEDS: &[ArmNeed] = &[
         side: Side::Target,
         action: "Microsoft.Compute/restorePointCollections/restorePoints/delete",
         operations: &["delete restore point"],
-        why: "remove a failed, stalled or expired copy before it is restarted or the chain moves on",
+        why: "delete an expired copy (past maxCopyDuration, at most the platform's two weeks) from the target so the chain moves on",
     },
     ArmNeed {
         side: Side::Target,

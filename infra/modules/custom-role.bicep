@@ -3,7 +3,7 @@
 //  - source reader: assigned at each source scope; reads only, so the ferry's identity can
 //    neither change nor delete the restore points it protects;
 //  - target writer: assigned on each target resource group; creates target collections and
-//    copies, reads their progress, removes failed and expired copies;
+//    copies, reads their progress, deletes expired copies;
 //  - source pruner (only with allowSourcePruning): delete source restore points;
 //  - base locker (only with protectBaseRestorePoints): put a delete lock on a base restore point.
 targetScope = 'subscription'
@@ -53,7 +53,7 @@ resource targetWriter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'restore-point-ferry', roleName, 'target-writer')
   properties: {
     roleName: '${roleName} target writer'
-    description: 'restore-point-ferry: find or create target collections, start copies, read their progress, remove failed or expired copies.'
+    description: 'restore-point-ferry: find or create target collections, start copies, read their progress, delete expired copies.'
     type: 'CustomRole'
     permissions: [
       {
@@ -66,7 +66,7 @@ resource targetWriter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.Compute/restorePointCollections/restorePoints/read'
           // Start a copy: PUT target restore point with sourceRestorePoint.id.
           'Microsoft.Compute/restorePointCollections/restorePoints/write'
-          // Remove a failed, stalled or expired copy before it is restarted.
+          // Delete an expired copy (past maxCopyDuration) so the chain moves on.
           'Microsoft.Compute/restorePointCollections/restorePoints/delete'
           // ARM checks that the caller can read the target disk encryption set a CMK copy names.
           'Microsoft.Compute/diskEncryptionSets/read'
