@@ -47,7 +47,7 @@ mod common;
 
 use ferry::arm::{ArmClient, ArmConfig, RateLimit};
 use ferry::auth::{DevToken, TokenProvider};
-use ferry::bus::{BusAuth, ServiceBusRest};
+use ferry::bus::{BusAuth, Outbox, ServiceBusRest};
 use ferry::clock::Clock;
 use ferry::emulator::{Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use ferry::functions::{App, CopyRequestMessage, Purpose};
@@ -56,6 +56,7 @@ use ferry::host::servicebus::Broker;
 use ferry::ids::CollectionId;
 use ferry::ledger::memory::MemoryLedger;
 use ferry::ledger::records::chain_key;
+use ferry::permissions::EntityNames;
 use ferry::policy::Policy;
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -349,17 +350,17 @@ async fn run(
         Ok(App {
             arm: arm(&format!("{base}/"), limited, tokens.clone())?,
             ledger: Arc::new(MemoryLedger::new()),
-            bus: Arc::new(
-                ServiceBusRest::new(
-                    url::Url::parse(&bus_url).map_err(|e| e.to_string())?,
-                    BusAuth::Token(tokens.clone()),
-                )
-                .map_err(|e| e.to_string())?,
+            bus: Outbox::new(
+                Arc::new(
+                    ServiceBusRest::new(
+                        url::Url::parse(&bus_url).map_err(|e| e.to_string())?,
+                        BusAuth::Token(tokens.clone()),
+                    )
+                    .map_err(|e| e.to_string())?,
+                ),
+                EntityNames::defaults(),
             ),
             policy: policy.clone(),
-            copy_queue: "copy-requests".into(),
-            alerts_topic: "alerts".into(),
-            events_queue: "restore-point-events".into(),
             stall_after: time::Duration::hours(6),
             expiry_warning: time::Duration::days(2),
             poll_concurrency: concurrency,

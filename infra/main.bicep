@@ -25,8 +25,38 @@ param planKind string = 'FlexConsumption'
 @description('Copy policy, the JSON the app reads from FERRY_POLICY: {"rules":[{"scope","tag"?,"targets":[{"region","resourceGroup"?,"collectionName"?,"diskEncryptionSets"?}],"createTargetCollections","maxCopyDuration","rpoObjective","minConsistency"}]}.')
 param policy object
 
-@description('Where the ferry may act: every source scope of a policy rule and every target resource group, as {subscriptionId, resourceGroup?}. Without resourceGroup the whole subscription is granted. The custom role is assigned at each.')
-param roleScopes array
+@description('Where the ferry reads source restore points: every policy rule\'s source scope, as {subscriptionId, resourceGroup?}. Without resourceGroup the whole subscription. The read-only source role is assigned at each.')
+param sourceScopes array
+
+@description('Where the ferry creates target collections and copies: every target resource group of the policy, as {subscriptionId, resourceGroup}. The target role is assigned on each.')
+param targetResourceGroups array
+
+@description('Let the ferry delete source restore points (pruning of copied incrementals, never the base): a separate delete-only role at each source scope. Off: the ferry\'s identity cannot delete anything on the source side.')
+param allowSourcePruning bool = false
+
+@description('Let the ferry put a delete lock on the base restore point of each chain: a separate lock-writing role at each source scope.')
+param protectBaseRestorePoints bool = false
+
+@description('Public network access to the storage account. Disabled needs private endpoints and VNet integration (docs/deploy.md).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param storagePublicNetworkAccess string = 'Enabled'
+
+@description('Public network access to the Service Bus namespace. Disabled needs serviceBusSku Premium, private endpoints and VNet integration (docs/deploy.md).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param serviceBusPublicNetworkAccess string = 'Enabled'
+
+@description('Service Bus tier: Standard, or Premium (private endpoints need it).')
+@allowed([
+  'Standard'
+  'Premium'
+])
+param serviceBusSku string = 'Standard'
 
 @description('E-mail addresses for the alert action group.')
 param alertEmails array = []
@@ -64,13 +94,14 @@ var names = {
   customRole: 'restore-point-ferry (${baseName}, ${subscription().subscriptionId})'
 }
 
-// Normalize the scopes once: a missing or empty resourceGroup means the subscription.
-var normalizedScopes = [for s in roleScopes: {
+// Normalize the source scopes once: a missing or empty resourceGroup means the subscription.
+var normalizedSources = [for s in sourceScopes: {
   subscriptionId: s.subscriptionId
   resourceGroup: contains(s, 'resourceGroup') ? s.resourceGroup : ''
 }]
-var subscriptionScopes = filter(normalizedScopes, s => empty(s.resourceGroup))
-var resourceGroupScopes = filter(normalizedScopes, s => !empty(s.resourceGroup))
+var sourceSubscriptions = filter(normalizedSources, s => empty(s.resourceGroup))
+var sourceResourceGroups = filter(normalizedSources, s => !empty(s.resourceGroup))
+var roleSubscriptionIds = union(map(sourceScopes, s => s.subscriptionId), map(targetResourceGroups, t => t.subscriptionId))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: resourceGroupName
@@ -95,6 +126,7 @@ module storage 'modules/storage.bicep' = {
   params: {
     location: location
     storageAccountName: names.storage
+    publicNetworkAccess: storagePublicNetworkAccess
     tags: tags
   }
 }
@@ -105,6 +137,8 @@ module serviceBus 'modules/servicebus.bicep' = {
   params: {
     location: location
     namespaceName: names.serviceBus
+    sku: serviceBusSku
+    publicNetworkAccess: serviceBusPublicNetworkAccess
     tags: tags
   }
 }
@@ -143,7 +177,10 @@ module dataRoles 'modules/data-roles.bicep' = {
   scope: rg
   params: {
     principalId: functionApp.outputs.principalId
+    planKind: planKind
     storageAccountName: storage.outputs.accountName
+    hostContainerNames: storage.outputs.hostContainerNames
+    deploymentContainerName: storage.outputs.deploymentContainerName
     ledgerTableName: storage.outputs.ledgerTableName
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     eventsQueueName: serviceBus.outputs.eventsQueueName
@@ -185,25 +222,83 @@ module customRole 'modules/custom-role.bicep' = {
   name: 'ferry-custom-role'
   params: {
     roleName: names.customRole
-    assignableSubscriptionIds: [for s in normalizedScopes: s.subscriptionId]
+    assignableSubscriptionIds: roleSubscriptionIds
+    allowSourcePruning: allowSourcePruning
+    protectBaseRestorePoints: protectBaseRestorePoints
   }
 }
 
-module subscriptionAssignments 'modules/role-assignment-subscription.bicep' = [for (s, i) in subscriptionScopes: {
-  name: 'ferry-role-sub-${i}'
+// Source scopes: read only.
+module sourceSubscriptionAssignments 'modules/role-assignment-subscription.bicep' = [for (s, i) in sourceSubscriptions: {
+  name: 'ferry-role-source-sub-${i}'
   scope: subscription(s.subscriptionId)
   params: {
     principalId: functionApp.outputs.principalId
-    roleDefinitionId: customRole.outputs.roleDefinitionId
+    roleDefinitionId: customRole.outputs.sourceReaderRoleId
+    purpose: 'read source restore points'
   }
 }]
 
-module resourceGroupAssignments 'modules/role-assignment-resource-group.bicep' = [for (s, i) in resourceGroupScopes: {
-  name: 'ferry-role-rg-${i}'
+module sourceResourceGroupAssignments 'modules/role-assignment-resource-group.bicep' = [for (s, i) in sourceResourceGroups: {
+  name: 'ferry-role-source-rg-${i}'
   scope: resourceGroup(s.subscriptionId, s.resourceGroup)
   params: {
     principalId: functionApp.outputs.principalId
-    roleDefinitionId: customRole.outputs.roleDefinitionId
+    roleDefinitionId: customRole.outputs.sourceReaderRoleId
+    purpose: 'read source restore points'
+  }
+}]
+
+// Target resource groups: create collections and copies, remove failed copies.
+module targetAssignments 'modules/role-assignment-resource-group.bicep' = [for (t, i) in targetResourceGroups: {
+  name: 'ferry-role-target-rg-${i}'
+  scope: resourceGroup(t.subscriptionId, t.resourceGroup)
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionId: customRole.outputs.targetWriterRoleId
+    purpose: 'create target collections and copies'
+  }
+}]
+
+// Opt-in, each its own assignment at the source scopes: deleting source restore points...
+module pruneSubscriptionAssignments 'modules/role-assignment-subscription.bicep' = [for (s, i) in (allowSourcePruning ? sourceSubscriptions : []): {
+  name: 'ferry-role-prune-sub-${i}'
+  scope: subscription(s.subscriptionId)
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionId: customRole.outputs.sourcePrunerRoleId
+    purpose: 'prune copied source restore points'
+  }
+}]
+
+module pruneResourceGroupAssignments 'modules/role-assignment-resource-group.bicep' = [for (s, i) in (allowSourcePruning ? sourceResourceGroups : []): {
+  name: 'ferry-role-prune-rg-${i}'
+  scope: resourceGroup(s.subscriptionId, s.resourceGroup)
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionId: customRole.outputs.sourcePrunerRoleId
+    purpose: 'prune copied source restore points'
+  }
+}]
+
+// ...and locking base restore points.
+module lockSubscriptionAssignments 'modules/role-assignment-subscription.bicep' = [for (s, i) in (protectBaseRestorePoints ? sourceSubscriptions : []): {
+  name: 'ferry-role-lock-sub-${i}'
+  scope: subscription(s.subscriptionId)
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionId: customRole.outputs.baseLockerRoleId
+    purpose: 'lock base restore points'
+  }
+}]
+
+module lockResourceGroupAssignments 'modules/role-assignment-resource-group.bicep' = [for (s, i) in (protectBaseRestorePoints ? sourceResourceGroups : []): {
+  name: 'ferry-role-lock-rg-${i}'
+  scope: resourceGroup(s.subscriptionId, s.resourceGroup)
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionId: customRole.outputs.baseLockerRoleId
+    purpose: 'lock base restore points'
   }
 }]
 
@@ -217,4 +312,7 @@ output serviceBusNamespace string = serviceBus.outputs.namespaceName
 output alertsTopicName string = serviceBus.outputs.alertsTopicName
 output alertsSubscriptionName string = serviceBus.outputs.alertsSubscriptionName
 output systemTopicName string = eventGrid.outputs.systemTopicName
-output customRoleDefinitionId string = customRole.outputs.roleDefinitionId
+output sourceRoleDefinitionId string = customRole.outputs.sourceReaderRoleId
+output targetRoleDefinitionId string = customRole.outputs.targetWriterRoleId
+output sourcePrunerRoleDefinitionId string = customRole.outputs.sourcePrunerRoleId
+output baseLockerRoleDefinitionId string = customRole.outputs.baseLockerRoleId

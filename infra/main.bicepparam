@@ -33,17 +33,27 @@ param policy = {
   ]
 }
 
-// The custom role is assigned at each: the rule's source scope and the target group.
-param roleScopes = [
+// Every rule's source scope: the read-only source role is assigned here. Leave out
+// resourceGroup to grant a whole subscription.
+param sourceScopes = [
   {
     subscriptionId: '00000000-0000-0000-0000-000000000000'
     resourceGroup: 'rg-workloads'
   }
+]
+
+// Every target resource group: the role that creates collections and copies (and removes
+// failed ones) is assigned here, and nowhere else.
+param targetResourceGroups = [
   {
     subscriptionId: '00000000-0000-0000-0000-000000000000'
     resourceGroup: 'rg-dr'
   }
 ]
+
+// Opt-in source-side rights, off by default (see docs/deploy.md).
+param allowSourcePruning = false
+param protectBaseRestorePoints = false
 
 param alertEmails = [
   'dr-operators@example.com'

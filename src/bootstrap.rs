@@ -3,7 +3,7 @@
 
 use crate::arm::{ArmClient, ArmConfig, RateLimit};
 use crate::auth::TokenProvider;
-use crate::bus::{BusAuth, ServiceBusRest};
+use crate::bus::{BusAuth, Outbox, ServiceBusRest};
 use crate::config::{Config, LedgerSetting, Rate};
 use crate::functions::App;
 use crate::ledger::memory::MemoryLedger;
@@ -76,11 +76,11 @@ pub fn app(
     Ok(App {
         arm,
         ledger,
-        bus: Arc::new(bus),
+        bus: Outbox::new(
+            Arc::new(bus),
+            crate::permissions::EntityNames::from_config(config),
+        ),
         policy: config.policy.clone(),
-        copy_queue: config.copy_queue.clone(),
-        alerts_topic: config.alerts_topic.clone(),
-        events_queue: config.events_queue.clone(),
         stall_after: config.stall_after,
         expiry_warning: config.expiry_warning,
         poll_concurrency: config.poll_concurrency,

@@ -2,6 +2,7 @@
 //! Every problem is one line naming the setting; nothing falls back silently where a
 //! fallback would hide a misconfiguration in Azure.
 
+use crate::permissions::ServiceBusEntity;
 use crate::policy::{parse_duration, Policy};
 use std::collections::BTreeMap;
 use time::Duration;
@@ -229,9 +230,11 @@ impl Config {
             }
             v
         };
-        let copy_queue = queue("FERRY_COPY_QUEUE", "copy-requests");
-        let events_queue = queue("FERRY_EVENTS_QUEUE", "restore-point-events");
-        let alerts_topic = queue("FERRY_ALERTS_TOPIC", "alerts");
+        // Names and defaults from the declaration of ferry's entities (src/permissions.rs).
+        let mut entity = |e: ServiceBusEntity| queue(e.setting(), e.default_name());
+        let copy_queue = entity(ServiceBusEntity::CopyQueue);
+        let events_queue = entity(ServiceBusEntity::EventsQueue);
+        let alerts_topic = entity(ServiceBusEntity::AlertsTopic);
 
         let ledger = match get("FERRY_LEDGER") {
             None if mode == Mode::Demo => LedgerSetting::Memory,

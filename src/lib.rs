@@ -11,6 +11,7 @@
 //! - [`arm`]: typed ARM models and the ARM REST client.
 //! - [`ledger`]: durable state (memory or Table Storage) behind one trait.
 //! - [`bus`]: Service Bus REST sender for copy requests.
+//! - [`permissions`]: the entities, table and ARM actions ferry's identity needs.
 //! - [`auth`]: tokens (managed identity, Azure CLI, dev token).
 //! - [`alerts`]: what operators are told.
 //! - [`functions`]: the four functions (ingest, sequencer, poller, status) as plain async fns.
@@ -38,6 +39,7 @@ pub mod ids;
 pub mod ledger;
 pub mod machine;
 pub mod memcopy;
+pub mod permissions;
 pub mod policy;
 pub mod protocol;
 pub mod rules;

@@ -74,6 +74,14 @@ enum Command {
         /// Source restore point collection id.
         collection: String,
     },
+    /// What ferry's identity must be allowed to do: every Service Bus entity it sends to or
+    /// is triggered by, its ledger table, and the ARM actions on the source and target
+    /// sides, each with the reason. Needs no settings and no network.
+    Permissions {
+        /// text | json
+        #[arg(long, default_value = "text")]
+        output: String,
+    },
     /// Run the ARM emulator as a standalone server.
     Emulate {
         #[arg(long, default_value = "127.0.0.1:8089")]
@@ -312,6 +320,23 @@ async fn run(command: Command) -> ExitCode {
             .await
         }
         Command::Plan { collection } => plan(&collection),
+        Command::Permissions { output } => match output.as_str() {
+            "json" => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&ferry::permissions::report()).unwrap_or_default()
+                );
+                ExitCode::SUCCESS
+            }
+            "text" => {
+                print!("{}", ferry::permissions::report_text());
+                ExitCode::SUCCESS
+            }
+            other => {
+                eprintln!("ferry permissions: --output must be text or json, not {other:?}");
+                ExitCode::from(2)
+            }
+        },
         Command::Emulate {
             listen,
             time_scale,

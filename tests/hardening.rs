@@ -4,9 +4,10 @@
 
 use ferry::arm::{ArmClient, ArmConfig};
 use ferry::auth::DevToken;
-use ferry::bus::{BusError, MessageSender, OutgoingMessage};
+use ferry::bus::{BusError, MessageSender, Outbox, OutgoingMessage};
 use ferry::functions::App;
 use ferry::ledger::memory::MemoryLedger;
+use ferry::permissions::EntityNames;
 use ferry::policy::Policy;
 use ferry::server::{self, MAX_BODY};
 use serde_json::{json, Value};
@@ -45,11 +46,8 @@ fn app() -> Arc<App> {
     Arc::new(App {
         arm,
         ledger: Arc::new(MemoryLedger::new()),
-        bus: Arc::new(Recorder::default()),
+        bus: Outbox::new(Arc::new(Recorder::default()), EntityNames::defaults()),
         policy,
-        copy_queue: "copy-requests".into(),
-        alerts_topic: "alerts".into(),
-        events_queue: "restore-point-events".into(),
         stall_after: time::Duration::hours(6),
         expiry_warning: time::Duration::days(2),
         poll_concurrency: 4,

@@ -10,7 +10,7 @@ mod common;
 use common::{collection, rp, World, SUB, TOKEN};
 use ferry::arm::{ArmClient, ArmConfig};
 use ferry::auth::DevToken;
-use ferry::bus::{BusAuth, ServiceBusRest};
+use ferry::bus::{BusAuth, Outbox, ServiceBusRest};
 use ferry::clock::Clock;
 use ferry::emulator::LimitConfig;
 use ferry::functions::poller::{poller, THROTTLED_IN_A_ROW};
@@ -20,6 +20,7 @@ use ferry::ids::CollectionId;
 use ferry::ledger::memory::MemoryLedger;
 use ferry::ledger::records::{chain_key, Copy, COPY_PREFIX};
 use ferry::ledger::{query_all, Ledger, Query};
+use ferry::permissions::EntityNames;
 use ferry::policy::Policy;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,12 +55,15 @@ async fn app(world: &World) -> App {
         )
         .unwrap(),
         ledger: Arc::new(MemoryLedger::new()),
-        bus: Arc::new(
-            ServiceBusRest::new(
-                format!("http://{bus_addr}").parse().unwrap(),
-                BusAuth::Token(tokens),
-            )
-            .unwrap(),
+        bus: Outbox::new(
+            Arc::new(
+                ServiceBusRest::new(
+                    format!("http://{bus_addr}").parse().unwrap(),
+                    BusAuth::Token(tokens),
+                )
+                .unwrap(),
+            ),
+            EntityNames::defaults(),
         ),
         policy: Policy::parse(
             &serde_json::json!({"rules": [{
@@ -69,9 +73,6 @@ async fn app(world: &World) -> App {
             .to_string(),
         )
         .unwrap(),
-        copy_queue: "copy-requests".into(),
-        alerts_topic: "alerts".into(),
-        events_queue: "restore-point-events".into(),
         stall_after: time::Duration::hours(6),
         expiry_warning: time::Duration::days(2),
         poll_concurrency: CONCURRENCY,

@@ -1,39 +1,44 @@
-// The ferry's control-plane role: exactly the ARM actions the app performs, nothing more.
+// The ferry's control-plane roles: exactly the ARM actions the app performs, split by side
+// (`ferry permissions` lists them with the calls behind each):
+//  - source reader: assigned at each source scope; reads only, so the ferry's identity can
+//    neither change nor delete the restore points it protects;
+//  - target writer: assigned on each target resource group; creates target collections and
+//    copies, reads their progress, deletes expired copies;
+//  - source pruner (only with allowSourcePruning): delete source restore points;
+//  - base locker (only with protectBaseRestorePoints): put a delete lock on a base restore point.
 targetScope = 'subscription'
 
-@description('Role name shown in the portal; unique per tenant.')
+@description('Role name prefix shown in the portal; role names are unique per tenant.')
 param roleName string
 
-@description('Subscription ids where the role may be assigned (source and target subscriptions).')
+@description('Subscription ids where the roles may be assigned (source and target subscriptions).')
 param assignableSubscriptionIds array
+
+@description('Define the source pruning role (delete source restore points).')
+param allowSourcePruning bool = false
+
+@description('Define the base protection role (write delete locks).')
+param protectBaseRestorePoints bool = false
 
 var assignableScopes = union([subscription().id], map(assignableSubscriptionIds, id => '/subscriptions/${id}'))
 
-resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, 'restore-point-ferry', roleName)
+resource sourceReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'restore-point-ferry', roleName, 'source-reader')
   properties: {
-    roleName: roleName
-    description: 'restore-point-ferry: read source restore points, create target collections and copies, read copy progress, clean up expired copies.'
+    roleName: '${roleName} source reader'
+    description: 'restore-point-ferry: read source restore point collections, restore points and disk restore points. No write, no delete.'
     type: 'CustomRole'
     permissions: [
       {
         actions: [
-          // Find source collections and find/read target collections.
+          // The collection's tags pick the policy rule; $expand=restorePoints finds missed
+          // ones; ARM checks this read when a target collection names it as its source.
           'Microsoft.Compute/restorePointCollections/read'
-          // Create a missing target collection (policy createTargetCollections).
-          'Microsoft.Compute/restorePointCollections/write'
-          // Read source restore points and poll target copies (?$expand=instanceView).
+          // Copy or not, consistency, disks, security type, encryption; ARM checks this
+          // read when a copy request names it (sourceRestorePoint.id).
           'Microsoft.Compute/restorePointCollections/restorePoints/read'
-          // Start a copy: PUT target restore point with sourceRestorePoint.id.
-          'Microsoft.Compute/restorePointCollections/restorePoints/write'
-          // Clean up a copy the platform terminated after two weeks.
-          'Microsoft.Compute/restorePointCollections/restorePoints/delete'
-          // Readiness (replicationStatus per disk) and private-link/disk-access detection.
+          // Private-link detection per disk (networkAccessPolicy, diskAccessId).
           'Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/read'
-          // Validate the policy's source -> target disk encryption set mapping (CMK copies).
-          'Microsoft.Compute/diskEncryptionSets/read'
-          // Lineage and confidential-VM detection from the source VM.
-          'Microsoft.Compute/virtualMachines/read'
         ]
         notActions: []
         dataActions: []
@@ -44,5 +49,79 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
-output roleDefinitionId string = role.id
-output roleDefinitionGuid string = role.name
+resource targetWriter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'restore-point-ferry', roleName, 'target-writer')
+  properties: {
+    roleName: '${roleName} target writer'
+    description: 'restore-point-ferry: find or create target collections, start copies, read their progress, delete expired copies.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          // Find the chain's target collection.
+          'Microsoft.Compute/restorePointCollections/read'
+          // Create a missing target collection (policy createTargetCollections).
+          'Microsoft.Compute/restorePointCollections/write'
+          // Poll copies (?$expand=instanceView), readiness, adopt an existing copy.
+          'Microsoft.Compute/restorePointCollections/restorePoints/read'
+          // Start a copy: PUT target restore point with sourceRestorePoint.id.
+          'Microsoft.Compute/restorePointCollections/restorePoints/write'
+          // Delete an expired copy (past maxCopyDuration) so the chain moves on.
+          'Microsoft.Compute/restorePointCollections/restorePoints/delete'
+          // ARM checks that the caller can read the target disk encryption set a CMK copy names.
+          'Microsoft.Compute/diskEncryptionSets/read'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: assignableScopes
+  }
+}
+
+resource sourcePruner 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (allowSourcePruning) {
+  name: guid(subscription().id, 'restore-point-ferry', roleName, 'source-pruner')
+  properties: {
+    roleName: '${roleName} source pruner'
+    description: 'restore-point-ferry: delete source restore points that are safely copied (pruning; never the base of a chain).'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Compute/restorePointCollections/restorePoints/delete'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: assignableScopes
+  }
+}
+
+resource baseLocker 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (protectBaseRestorePoints) {
+  name: guid(subscription().id, 'restore-point-ferry', roleName, 'base-locker')
+  properties: {
+    roleName: '${roleName} base locker'
+    description: 'restore-point-ferry: read and write management locks, to put a delete lock on the base restore point of each chain.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Authorization/locks/read'
+          'Microsoft.Authorization/locks/write'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: assignableScopes
+  }
+}
+
+output sourceReaderRoleId string = sourceReader.id
+output targetWriterRoleId string = targetWriter.id
+output sourcePrunerRoleId string = allowSourcePruning ? sourcePruner.id : ''
+output baseLockerRoleId string = protectBaseRestorePoints ? baseLocker.id : ''

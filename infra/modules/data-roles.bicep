@@ -1,11 +1,23 @@
 // Data-plane role assignments for the Function App's system-assigned identity, each on
-// the narrowest resource that works: the queue, topic or table it uses, not the namespace
-// or the account, except where the Functions host itself needs account-wide blob access.
+// the narrowest resource that works: the queue, topic, table or blob container it uses,
+// never the namespace or the whole account. `ferry permissions` lists what the app's own
+// code needs (Service Bus entities, the ledger); the blob roles are for the Functions host
+// and the Flex Consumption deployment.
 
 @description('Object id of the Function App system-assigned identity.')
 param principalId string
 
+@description('Hosting plan: FlexConsumption deploys through the deployment container, ElasticPremium does not.')
+param planKind string
+
 param storageAccountName string
+
+@description('The Functions host\'s blob containers (azure-webjobs-hosts, azure-webjobs-secrets).')
+param hostContainerNames array
+
+@description('The Flex Consumption deployment package container.')
+param deploymentContainerName string
+
 param ledgerTableName string
 param serviceBusNamespaceName string
 param eventsQueueName string
@@ -17,13 +29,31 @@ param appInsightsName string
 var roles = {
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
-  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+}
+
+var isFlex = planKind == 'FlexConsumption'
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource hostContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for name in hostContainerNames: {
+  parent: blobService
+  name: name
+}]
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: deploymentContainerName
 }
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' existing = {
@@ -59,13 +89,42 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
 
-// Functions host (AzureWebJobsStorage): host keys, timer schedule monitor and singleton
-// leases live in blobs; Flex Consumption also reads the deployment package from a blob.
-resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, principalId, roles.storageBlobDataOwner)
-  scope: storage
+// Functions host (AzureWebJobsStorage): read, write and lease blobs in its own two
+// containers (host id lock, singleton and timer leases, timer schedule status; host and
+// function keys). Contributor, not Owner: Owner adds only ACL management for hierarchical
+// namespace accounts, which this is not. Nothing else in the account.
+resource hostContainerContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in hostContainerNames: {
+  name: guid(hostContainers[i].id, principalId, roles.storageBlobDataContributor)
+  scope: hostContainers[i]
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+// Flex Consumption: the platform's one-deploy endpoint (az functionapp deployment source
+// config-zip) uploads the package into this container with the app's identity
+// (functionAppConfig.deployment.storage.authentication), and the instances read it from
+// there, so the identity writes this one container. It cannot touch any other.
+resource deploymentPackageWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isFlex) {
+  name: guid(deploymentContainer.id, principalId, roles.storageBlobDataContributor)
+  scope: deploymentContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Elastic Premium deploys into the app itself (WEBSITE_RUN_FROM_PACKAGE=1) and needs no
+// blob for it; read access to the package container covers only the documented fallback of
+// running from a package blob URL that the deploying identity uploads (docs/deploy.md).
+resource deploymentPackageReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!isFlex) {
+  name: guid(deploymentContainer.id, principalId, roles.storageBlobDataReader)
+  scope: deploymentContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }
@@ -77,6 +136,18 @@ resource ledgerTableContributor 'Microsoft.Authorization/roleAssignments@2022-04
   scope: ledgerTable
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// `ingest` re-queues an event here, scheduled for later, when ARM cannot answer; without
+// this role every re-queue fails and the event is dead-lettered after maxDeliveryCount.
+resource eventsQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsQueue.id, principalId, roles.serviceBusDataSender)
+  scope: eventsQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }

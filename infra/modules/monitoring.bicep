@@ -1,6 +1,8 @@
 // Log Analytics workspace + workspace-based Application Insights.
-// Local (instrumentation-key) auth is disabled: the app's identity ingests with
-// Entra ID (APPLICATIONINSIGHTS_AUTHENTICATION_STRING=Authorization=AAD).
+// Local auth is disabled on both: Application Insights takes no instrumentation-key
+// ingestion (the app's identity ingests with Entra ID,
+// APPLICATIONINSIGHTS_AUTHENTICATION_STRING=Authorization=AAD) and the workspace takes no
+// shared-key ingestion or queries (Entra ID only).
 
 @description('Azure region for the monitoring resources.')
 param location string
@@ -29,6 +31,7 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
     retentionInDays: retentionInDays
     features: {
       enableLogAccessUsingOnlyResourcePermissions: true
+      disableLocalAuth: true
     }
   }
 }

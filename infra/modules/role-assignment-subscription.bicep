@@ -1,8 +1,12 @@
-// Assigns the ferry's custom role to its identity on a whole subscription.
+// Assigns one of the ferry's custom roles to its identity on a whole subscription (a policy
+// rule's source scope without a resource group).
 targetScope = 'subscription'
 
 param principalId string
 param roleDefinitionId string
+
+@description('What the assignment is for, shown in the portal.')
+param purpose string
 
 resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(subscription().id, principalId, roleDefinitionId)
@@ -10,7 +14,7 @@ resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     roleDefinitionId: roleDefinitionId
     principalId: principalId
     principalType: 'ServicePrincipal'
-    description: 'restore-point-ferry: copy restore points in this subscription'
+    description: 'restore-point-ferry: ${purpose}'
   }
 }
 

@@ -1,5 +1,5 @@
-// Service Bus namespace (Standard: topics and sessions need it) with local (SAS) auth
-// disabled. Entities:
+// Service Bus namespace (Standard by default: topics and sessions need it; Premium for
+// private endpoints) with local (SAS) auth disabled. Entities:
 //  - events queue: Event Grid delivers ARM restore point events here; `ingest` reads it.
 //  - copy queue: sessions (SessionId = chain key) so `sequencer` sees each chain in order,
 //    duplicate detection (MessageId = dedupe key) so retried sends start nothing twice.
@@ -16,6 +16,20 @@ param copyQueueName string = 'ferry-copy'
 param alertsTopicName string = 'ferry-alerts'
 param alertsSubscriptionName string = 'operators'
 
+@description('Standard, or Premium (one messaging unit), which private endpoints need.')
+@allowed([
+  'Standard'
+  'Premium'
+])
+param sku string = 'Standard'
+
+@description('Public network access: Enabled (default), or Disabled when every client reaches the namespace through a private endpoint (Premium only; docs/deploy.md).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
 @description('Window in which a repeated MessageId on the copy queue is dropped (max 7 days).')
 param duplicateDetectionWindow string = 'P7D'
 
@@ -27,11 +41,17 @@ param maxDeliveryCount int = 10
 
 param tags object = {}
 
+var isPremium = sku == 'Premium'
+
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: namespaceName
   location: location
   tags: tags
-  sku: {
+  sku: isPremium ? {
+    name: 'Premium'
+    tier: 'Premium'
+    capacity: 1
+  } : {
     name: 'Standard'
     tier: 'Standard'
   }
@@ -39,7 +59,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
     // Entra ID only: no SAS keys exist that could leak.
     disableLocalAuth: true
     minimumTlsVersion: '1.2'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
   }
 }
 

@@ -1,6 +1,7 @@
-// Storage account for the Functions runtime (AzureWebJobsStorage, identity-based),
-// the Flex Consumption deployment container, the Event Grid dead-letter container
-// and the ferry ledger table. Shared keys are disabled: every client uses Entra ID.
+// Storage account for the Functions runtime (AzureWebJobsStorage, identity-based; its two
+// blob containers are created here so the app's roles can be scoped to them), the Flex
+// Consumption deployment container, the Event Grid dead-letter container and the ferry
+// ledger table. Shared keys are disabled: every client uses Entra ID.
 
 param location string
 
@@ -17,6 +18,21 @@ param deploymentContainerName string = 'app-package'
 
 @description('Blob container receiving Event Grid dead-lettered events.')
 param deadLetterContainerName string = 'eventgrid-deadletter'
+
+// The Functions host's own containers (fixed names): azure-webjobs-hosts holds the host id
+// lock, singleton and timer-trigger leases and schedule status; azure-webjobs-secrets holds
+// the host and function keys (the status function's key).
+var hostContainerNames = [
+  'azure-webjobs-hosts'
+  'azure-webjobs-secrets'
+]
+
+@description('Public network access: Enabled (default), or Disabled when every client reaches the account through private endpoints (docs/deploy.md).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
 
 param tags object = {}
 
@@ -36,7 +52,7 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowCrossTenantReplication: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     accessTier: 'Hot'
   }
 }
@@ -53,6 +69,14 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
     publicAccess: 'None'
   }
 }
+
+resource hostContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for name in hostContainerNames: {
+  parent: blobService
+  name: name
+  properties: {
+    publicAccess: 'None'
+  }
+}]
 
 resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
@@ -79,5 +103,6 @@ output tableEndpoint string = account.properties.primaryEndpoints.table
 output ledgerTableId string = ledgerTable.id
 output ledgerTableName string = ledgerTable.name
 output deploymentContainerName string = deploymentContainer.name
+output hostContainerNames array = [for (name, i) in hostContainerNames: hostContainers[i].name]
 output deadLetterContainerId string = deadLetterContainer.id
 output deadLetterContainerName string = deadLetterContainer.name

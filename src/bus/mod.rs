@@ -6,10 +6,12 @@
 //! legacy `azure_messaging_servicebus` crate is deliberately not used.
 
 pub mod message;
+pub mod outbox;
 pub mod rest;
 pub mod sas;
 
 pub use message::{validate_entity_name, OutgoingMessage};
+pub use outbox::Outbox;
 pub use rest::{BusAuth, RetryPolicy, ServiceBusRest};
 
 /// Why a send failed.

@@ -258,7 +258,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                 Arc::new(crate::chaos::ConflictingLedger::new(ledger, chaos.clone()));
             let mut app = crate::bootstrap::app(&config, tokens.clone(), ledger)
                 .map_err(|e| DemoError::Setup(e.to_string()))?;
-            app.bus = late.clone();
+            app.bus = app.bus.with_sender(late.clone());
             // One copy polled at a time: the emulator draws its random outcomes in request
             // order, so a fixed order makes a run reproducible.
             app.poll_concurrency = 1;

@@ -385,7 +385,10 @@ async fn try_start(
                 first_attempt_at: Some(copy.requested_at),
             };
             app.bus
-                .send(&app.copy_queue, vec![msg.to_message(Some(at))])
+                .send(
+                    super::ServiceBusEntity::CopyQueue,
+                    vec![msg.to_message(Some(at))],
+                )
                 .await?;
             Ok(Flow::Done)
         }

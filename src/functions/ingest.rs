@@ -129,7 +129,9 @@ async fn retry_later(
     );
     let mut m = crate::bus::OutgoingMessage::json(message_id.to_string(), body.to_string());
     m.scheduled_enqueue_time = Some(at);
-    app.bus.send(&app.events_queue, vec![m]).await?;
+    app.bus
+        .send(super::ServiceBusEntity::EventsQueue, vec![m])
+        .await?;
     out.log(format!("event {id}: {e}; retrying at {at}"));
     Ok(())
 }
@@ -210,7 +212,9 @@ async fn on_write(
         })
         .collect();
     let n = messages.len();
-    app.bus.send(&app.copy_queue, messages).await?;
+    app.bus
+        .send(super::ServiceBusEntity::CopyQueue, messages)
+        .await?;
     app.crash_point("after queueing copy requests, before completing the event")?;
     out.log(format!("{}: {n} copy request(s) queued", ev.restore_point));
     Ok(())

@@ -15,8 +15,9 @@ pub mod status;
 
 use crate::alerts::Alert;
 use crate::arm::{ArmClient, ArmError};
-use crate::bus::{BusError, MessageSender};
+use crate::bus::{BusError, Outbox};
 use crate::ledger::{Ledger, LedgerError};
+use crate::permissions::ServiceBusEntity;
 use crate::policy::Policy;
 use crate::rules::CopyLimits;
 use serde::{Deserialize, Serialize};
@@ -34,13 +35,11 @@ pub const STATUS: &str = "status";
 pub struct App {
     pub arm: ArmClient,
     pub ledger: Arc<dyn Ledger>,
-    pub bus: Arc<dyn MessageSender>,
+    /// Sends to ferry's declared Service Bus entities only ([`crate::permissions`]): the
+    /// copy queue, the alerts topic (see [`App::raise`]) and the events queue, where
+    /// events wait when ARM is unavailable.
+    pub bus: Outbox,
     pub policy: Policy,
-    pub copy_queue: String,
-    /// The topic alerts go to (sent by ferry itself: see [`App::raise`]).
-    pub alerts_topic: String,
-    /// Where events wait when ARM is unavailable (the Service Bus ingest path).
-    pub events_queue: String,
     pub stall_after: Duration,
     pub expiry_warning: Duration,
     pub poll_concurrency: usize,
@@ -81,7 +80,9 @@ impl App {
                 Ok(m)
             })
             .collect::<Result<Vec<_>, FnError>>()?;
-        self.bus.send(&self.alerts_topic, messages).await?;
+        self.bus
+            .send(ServiceBusEntity::AlertsTopic, messages)
+            .await?;
         Ok(())
     }
 

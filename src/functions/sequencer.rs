@@ -84,7 +84,10 @@ async fn retry_later(
         ..msg
     };
     app.bus
-        .send(&app.copy_queue, vec![retry.to_message(Some(at))])
+        .send(
+            super::ServiceBusEntity::CopyQueue,
+            vec![retry.to_message(Some(at))],
+        )
         .await?;
     out.log(format!(
         "{} → {}: {e}; retrying at {at}",

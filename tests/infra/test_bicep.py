@@ -28,11 +28,22 @@ def norm(node):
 
 
 def body(resource):
-    """The resource/module body, looking through a `for` loop wrapper."""
+    """The resource/module body, looking through a `for` loop and an `if` wrapper."""
     config = resource["config"]
     if "loop_type" in config:
-        return norm(config["config"])
+        config = config["config"]
+    if set(config) == {"condition", "config"}:
+        config = config["config"]
     return norm(config)
+
+
+def condition(resource):
+    """The `if (...)` condition of a resource/module: a symbol, `!symbol`, or None."""
+    config = resource["config"]
+    cond = config.get("condition") if isinstance(config, dict) else None
+    if isinstance(cond, dict) and cond.get("operator", {}).get("type") == "not":
+        return "!" + cond["operator"]["operands"]["bool_value"]
+    return cond
 
 
 def resources(doc, rtype=None, include_existing=False):
@@ -80,6 +91,35 @@ def app_settings(parsed):
 
 def variable(doc, name):
     return norm(doc["variables"][name]["value"])
+
+
+def scope_symbol(assignment):
+    """The resource symbol an assignment's `scope:` names (`x`, or `x[i]` in a loop)."""
+    scope = assignment.get("scope")
+    if isinstance(scope, dict) and scope.get("operator", {}).get("type") == "index_accessor":
+        return scope["operator"]["operands"]["operand_1"]
+    return scope
+
+
+def loop_array(resource):
+    """(array, condition) of a `for` loop: `for x in (cond ? array : [])` gives (array, cond)."""
+    array = resource["config"]["loop_type"]["detail"]["array_name"]
+    if isinstance(array, dict) and array.get("operator", {}).get("type") == "conditional":
+        ops = array["operator"]["operands"]
+        assert ops["false_value"] == [], "a conditional loop must be empty when off"
+        return ops["true_value"], ops["condition"]
+    return array, None
+
+
+def accessor_path(node):
+    """`a.b.c` for a property accessor, a symbol as is, None otherwise."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict) and node.get("operator", {}).get("type") == "property_accessor":
+        ops = node["operator"]["operands"]
+        left, right = accessor_path(ops["operand_1"]), accessor_path(ops["operand_2"])
+        return f"{left}.{right}" if left and right else None
+    return None
 
 
 # ---------------------------------------------------------------- parsing
@@ -166,8 +206,12 @@ def test_alerts_topic_and_subscription_dead_letter(parsed):
 
 
 def test_service_bus_local_auth_disabled(parsed):
-    ns = body(one(parsed["modules/servicebus.bicep"], "Microsoft.ServiceBus/namespaces"))
-    assert ns["sku"]["name"] == "Standard"
+    doc = parsed["modules/servicebus.bicep"]
+    ns = body(one(doc, "Microsoft.ServiceBus/namespaces"))
+    premium, standard = conditional_branches(ns["sku"])
+    assert standard == {"name": "Standard", "tier": "Standard"}
+    assert premium["name"] == "Premium" and premium["tier"] == "Premium"
+    assert doc["parameters"]["sku"]["default"] == "Standard"
     assert ns["properties"]["disableLocalAuth"] is True
     assert ns["properties"]["minimumTlsVersion"] == "1.2"
     # No SAS rule may be declared anywhere.
@@ -191,6 +235,100 @@ def test_storage_shared_keys_and_public_access_off(parsed):
     for c in containers.values():
         assert body(c)["properties"]["publicAccess"] == "None"
     one(parsed["modules/storage.bicep"], "Microsoft.Storage/storageAccounts/tableServices/tables")
+
+
+def _public_access_param(parsed, module_path, main_param, main_module):
+    """The module's publicNetworkAccess parameter: Enabled/Disabled, default Enabled, used
+    by the resource, and fed from a main.bicep parameter with the same default."""
+    doc = parsed[module_path]
+    p = doc["parameters"]["publicNetworkAccess"]
+    allowed = [d["argument"] for d in p["decorators"] if d["type"] == "allowed"]
+    assert allowed == [["Enabled", "Disabled"]]
+    assert p["default"] == "Enabled"
+    main = parsed["main.bicep"]
+    mp = main["parameters"][main_param]
+    assert mp["default"] == "Enabled"
+    assert [d["argument"] for d in mp["decorators"] if d["type"] == "allowed"] == [["Enabled", "Disabled"]]
+    assert body(main["modules"][main_module])["params"]["publicNetworkAccess"] == main_param
+    return doc
+
+
+def test_storage_public_network_access_is_a_parameter(parsed):
+    doc = _public_access_param(parsed, "modules/storage.bicep", "storagePublicNetworkAccess", "storage")
+    account = body(one(doc, "Microsoft.Storage/storageAccounts"))["properties"]
+    assert account["publicNetworkAccess"] == "publicNetworkAccess"
+
+
+def test_service_bus_public_network_access_is_a_parameter(parsed):
+    doc = _public_access_param(parsed, "modules/servicebus.bicep", "serviceBusPublicNetworkAccess", "serviceBus")
+    ns = body(one(doc, "Microsoft.ServiceBus/namespaces"))["properties"]
+    assert ns["publicNetworkAccess"] == "publicNetworkAccess"
+    # Private endpoints need Premium: the tier is a parameter too, Standard by default.
+    main = parsed["main.bicep"]
+    assert main["parameters"]["serviceBusSku"]["default"] == "Standard"
+    assert body(main["modules"]["serviceBus"])["params"]["sku"] == "serviceBusSku"
+
+
+def test_log_analytics_local_auth_off(parsed):
+    ws = body(one(parsed["modules/monitoring.bicep"], "Microsoft.OperationalInsights/workspaces"))
+    assert ws["properties"]["features"]["disableLocalAuth"] is True
+
+
+HOST_CONTAINERS = ["azure-webjobs-hosts", "azure-webjobs-secrets"]
+
+
+def test_host_containers_exist_so_roles_can_be_scoped_to_them(parsed):
+    doc = parsed["modules/storage.bicep"]
+    assert variable(doc, "hostContainerNames") == HOST_CONTAINERS
+    loops = [r for r in resources(doc, "Microsoft.Storage/storageAccounts/blobServices/containers").values()
+             if "loop_type" in r["config"]]
+    (loop,) = loops
+    assert loop_array(loop) == ("hostContainerNames", None)
+    assert body(loop)["properties"]["publicAccess"] == "None"
+    main = parsed["main.bicep"]
+    params = body(main["modules"]["dataRoles"])["params"]
+    assert accessor_path(params["hostContainerNames"]) == "storage.outputs.hostContainerNames"
+    assert accessor_path(params["deploymentContainerName"]) == "storage.outputs.deploymentContainerName"
+    assert params["planKind"] == "planKind"
+
+
+def _blob_grants(parsed):
+    """{(role, container param/array, condition)} for the app's blob role assignments."""
+    doc = parsed["modules/data-roles.bicep"]
+    existing = resources(doc, include_existing=True)
+    out = set()
+    for res in resources(doc, "Microsoft.Authorization/roleAssignments").values():
+        a = body(res)
+        role = BUILTIN[_role_guid(doc, a)]
+        if not role.startswith("Storage Blob"):
+            continue
+        target = existing[scope_symbol(a)]
+        assert target["type"] == "Microsoft.Storage/storageAccounts/blobServices/containers"
+        named = loop_array(target)[0] if "loop_type" in target["config"] else body(target)["name"]
+        out.add((role, named, condition(res)))
+    return out
+
+
+def test_app_blob_access_is_per_container(parsed):
+    # No role on the account: the host gets its two containers; the deployment container is
+    # written by the platform's one-deploy with the app's identity on Flex Consumption, and
+    # only read (the run-from-blob-URL fallback) on Elastic Premium.
+    assert _blob_grants(parsed) == {
+        ("Storage Blob Data Contributor", "hostContainerNames", None),
+        ("Storage Blob Data Contributor", "deploymentContainerName", "isFlex"),
+        ("Storage Blob Data Reader", "deploymentContainerName", "!isFlex"),
+    }
+    doc = parsed["modules/data-roles.bicep"]
+    assert variable(doc, "isFlex") == {"operator": {"type": "equals", "operands": {
+        "operand_1": "planKind", "operand_2": "FlexConsumption"}}}
+    # Nothing anywhere gives the app a role on the whole storage account or namespace.
+    for path, d in parsed.items():
+        ex = resources(d, include_existing=True)
+        for name, res in resources(d, "Microsoft.Authorization/roleAssignments").items():
+            sym = scope_symbol(body(res))
+            if isinstance(sym, str) and sym in ex:
+                assert ex[sym]["type"] not in ("Microsoft.Storage/storageAccounts", "Microsoft.ServiceBus/namespaces"), \
+                    f"{path}: {name} is scoped to a whole {ex[sym]['type']}"
 
 
 def test_no_keys_or_connection_strings_anywhere():
@@ -306,46 +444,99 @@ def test_every_function_json_connection_has_its_app_setting(parsed, function_jso
 
 # ---------------------------------------------------------------- roles
 
-EXPECTED_ACTIONS = {
-    "Microsoft.Compute/restorePointCollections/read",
-    "Microsoft.Compute/restorePointCollections/write",
-    "Microsoft.Compute/restorePointCollections/restorePoints/read",
-    "Microsoft.Compute/restorePointCollections/restorePoints/write",
-    "Microsoft.Compute/restorePointCollections/restorePoints/delete",
-    "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/read",
-    "Microsoft.Compute/diskEncryptionSets/read",
-    "Microsoft.Compute/virtualMachines/read",
-}
+ROLE_ASSIGNMENT_MODULES = {"modules/role-assignment-subscription.bicep": "subscription",
+                           "modules/role-assignment-resource-group.bicep": "resource_group"}
 
 
-def test_custom_role_has_exactly_the_needed_actions(parsed):
-    doc = parsed["modules/custom-role.bicep"]
-    assert doc["globals"]["scope"]["value"] == "subscription"
-    role = body(one(doc, "Microsoft.Authorization/roleDefinitions"))["properties"]
-    assert role["type"] == "CustomRole"
-    (perm,) = role["permissions"]
-    assert set(perm["actions"]) == EXPECTED_ACTIONS
-    assert len(perm["actions"]) == len(EXPECTED_ACTIONS)
-    assert all("*" not in a for a in perm["actions"])
-    assert perm["dataActions"] == [] and perm["notActions"] == [] and perm["notDataActions"] == []
+def control_plane_assignments(parsed):
+    """{(loop array, condition, scope kind, custom-role output)} for every control-plane
+    role assignment main.bicep makes."""
+    out = set()
+    for name, module in parsed["main.bicep"]["modules"].items():
+        kind = ROLE_ASSIGNMENT_MODULES.get(module["detail"]["path"])
+        if kind is None:
+            continue
+        array, cond = loop_array(module)
+        b = body(module)
+        assert b["scope"]["function"]["type"] == kind, name
+        role = accessor_path(b["params"]["roleDefinitionId"])
+        assert role.startswith("customRole.outputs."), f"{name} assigns {role}"
+        assert b["params"]["principalId"] == {"operator": {"type": "property_accessor", "operands": {
+            "operand_1": "functionApp", "operand_2": {"operator": {"type": "property_accessor", "operands": {
+                "operand_1": "outputs", "operand_2": "principalId"}}}}}}, name
+        out.add((array, cond, kind, role.removeprefix("customRole.outputs.")))
+    return out
 
 
-def test_custom_role_is_assigned_at_every_declared_scope(parsed):
+def test_each_role_is_assigned_only_on_its_side(parsed):
+    # Source scopes get the read-only role; only target resource groups get the role that
+    # writes and deletes; pruning and locking are separate assignments at the source
+    # scopes, made only when their parameter is on.
+    assert control_plane_assignments(parsed) == {
+        ("sourceSubscriptions", None, "subscription", "sourceReaderRoleId"),
+        ("sourceResourceGroups", None, "resource_group", "sourceReaderRoleId"),
+        ("targetResourceGroups", None, "resource_group", "targetWriterRoleId"),
+        ("sourceSubscriptions", "allowSourcePruning", "subscription", "sourcePrunerRoleId"),
+        ("sourceResourceGroups", "allowSourcePruning", "resource_group", "sourcePrunerRoleId"),
+        ("sourceSubscriptions", "protectBaseRestorePoints", "subscription", "baseLockerRoleId"),
+        ("sourceResourceGroups", "protectBaseRestorePoints", "resource_group", "baseLockerRoleId"),
+    }
     main = parsed["main.bicep"]
-    mods = main["modules"]
-    sub = mods["subscriptionAssignments"]["config"]
-    rg = mods["resourceGroupAssignments"]["config"]
-    assert sub["loop_type"]["detail"]["array_name"] == "subscriptionScopes"
-    assert rg["loop_type"]["detail"]["array_name"] == "resourceGroupScopes"
-    assert sub["config"]["scope"]["function"]["type"] == "subscription"
-    assert rg["config"]["scope"]["function"]["type"] == "resource_group"
-    for m in (sub, rg):
-        rdi = m["config"]["params"]["roleDefinitionId"]["operator"]["operands"]
-        assert rdi["operand_1"] == "customRole"
-    for path in ("modules/role-assignment-subscription.bicep", "modules/role-assignment-resource-group.bicep"):
+    params = main["parameters"]
+    assert "roleScopes" not in params
+    assert params["sourceScopes"]["type"] == "array" and params["sourceScopes"].get("default") is None
+    assert params["targetResourceGroups"]["type"] == "array" and params["targetResourceGroups"].get("default") is None
+    for flag in ("allowSourcePruning", "protectBaseRestorePoints"):
+        assert params[flag]["type"] == "bool" and params[flag]["default"] is False, flag
+    # The source arrays come from sourceScopes alone, split by whether a group is given.
+    assert main["variables"]["normalizedSources"]["value"]["loop_type"]["detail"]["array_name"] == "sourceScopes"
+    for var, negated in (("sourceSubscriptions", False), ("sourceResourceGroups", True)):
+        f = main["variables"][var]["value"]["function"]
+        assert f["type"] == "filter" and f["parameters"]["input_array"] == "normalizedSources", var
+    # The target loop scopes each assignment to the listed group.
+    target = next(m for m in main["modules"].values()
+                  if ROLE_ASSIGNMENT_MODULES.get(m["detail"]["path"]) and loop_array(m)[0] == "targetResourceGroups")
+    scope = body(target)["scope"]["function"]["parameters"]
+    assert accessor_path(scope["resource_group_name"]) == "t.resourceGroup"
+    assert accessor_path(scope["subscription_id"]) == "t.subscriptionId"
+    custom = body(main["modules"]["customRole"])["params"]
+    assert custom["allowSourcePruning"] == "allowSourcePruning"
+    assert custom["protectBaseRestorePoints"] == "protectBaseRestorePoints"
+    for path in ROLE_ASSIGNMENT_MODULES:
         a = body(one(parsed[path], "Microsoft.Authorization/roleAssignments"))["properties"]
         assert a["roleDefinitionId"] == "roleDefinitionId" and a["principalType"] == "ServicePrincipal"
-    assert main["parameters"]["roleScopes"]["type"] == "array"
+
+
+def custom_roles(parsed):
+    """custom-role.bicep output name -> (condition, set of actions) of the role it returns."""
+    doc = parsed["modules/custom-role.bicep"]
+    assert doc["globals"]["scope"]["value"] == "subscription"
+    defs = resources(doc, "Microsoft.Authorization/roleDefinitions")
+    out = {}
+    for name, o in doc["outputs"].items():
+        (value,) = conditional_branches(o["value"])[:1]
+        symbol = accessor_path(value).removesuffix(".id")
+        res = defs[symbol]
+        role = body(res)["properties"]
+        assert role["type"] == "CustomRole"
+        (perm,) = role["permissions"]
+        assert perm["dataActions"] == [] and perm["notActions"] == [] and perm["notDataActions"] == []
+        assert all("*" not in a for a in perm["actions"])
+        assert len(set(perm["actions"])) == len(perm["actions"]), f"{symbol} lists an action twice"
+        out[name] = (condition(res), set(perm["actions"]))
+    assert len(out) == len(defs), "a role definition is not an output"
+    return out
+
+
+def test_optional_roles_are_defined_only_when_on(parsed):
+    roles = custom_roles(parsed)
+    assert roles["sourcePrunerRoleId"] == ("allowSourcePruning", {
+        "Microsoft.Compute/restorePointCollections/restorePoints/delete"})
+    assert roles["baseLockerRoleId"] == ("protectBaseRestorePoints", {
+        "Microsoft.Authorization/locks/read", "Microsoft.Authorization/locks/write"})
+    assert roles["sourceReaderRoleId"][0] is None and roles["targetWriterRoleId"][0] is None
+    # The source role never writes or deletes.
+    assert all(a.endswith("/read") for a in roles["sourceReaderRoleId"][1])
 
 
 BUILTIN = {
@@ -353,6 +544,7 @@ BUILTIN = {
     "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
 }
@@ -379,11 +571,13 @@ def test_data_plane_roles_on_their_resources_only(parsed):
         a = body(res)
         guid = _role_guid(doc, a)
         assert guid in BUILTIN, f"{name} uses unknown role {guid}"
-        scope_type = existing[a["scope"]]["type"]
+        scope_type = existing[scope_symbol(a)]["type"]
         got.setdefault(BUILTIN[guid], set()).add(scope_type)
         assert a["properties"]["principalId"] == "principalId"
+    container = "Microsoft.Storage/storageAccounts/blobServices/containers"
     assert got == {
-        "Storage Blob Data Owner": {"Microsoft.Storage/storageAccounts"},
+        "Storage Blob Data Contributor": {container},
+        "Storage Blob Data Reader": {container},
         "Storage Table Data Contributor": {"Microsoft.Storage/storageAccounts/tableServices/tables"},
         "Azure Service Bus Data Receiver": {"Microsoft.ServiceBus/namespaces/queues"},
         "Azure Service Bus Data Sender": {"Microsoft.ServiceBus/namespaces/queues", "Microsoft.ServiceBus/namespaces/topics"},
@@ -397,7 +591,7 @@ def test_event_grid_identity_roles_are_narrow(parsed):
     scopes = {}
     for res in resources(doc, "Microsoft.Authorization/roleAssignments").values():
         a = body(res)
-        scopes[BUILTIN[_role_guid(doc, a)]] = existing[a["scope"]]["type"]
+        scopes[BUILTIN[_role_guid(doc, a)]] = existing[scope_symbol(a)]["type"]
     assert scopes == {
         "Azure Service Bus Data Sender": "Microsoft.ServiceBus/namespaces/queues",
         "Storage Blob Data Contributor": "Microsoft.Storage/storageAccounts/blobServices/containers",
