@@ -5,13 +5,14 @@
 
 use ferry::arm::{ArmClient, ArmConfig};
 use ferry::auth::DevToken;
-use ferry::bus::{BusError, MessageSender, OutgoingMessage};
+use ferry::bus::{BusError, MessageSender, Outbox, OutgoingMessage};
 use ferry::functions::status::status;
 use ferry::functions::App;
 use ferry::ids::CollectionId;
 use ferry::ledger::memory::MemoryLedger;
 use ferry::ledger::records::{chain_key, Chain, Copy as CopyRecord, CopyState};
 use ferry::ledger::{Ledger, Op};
+use ferry::permissions::EntityNames;
 use ferry::policy::Policy;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -67,11 +68,8 @@ fn app(arm: &str, ledger: Arc<MemoryLedger>) -> App {
     App {
         arm,
         ledger,
-        bus: Arc::new(NoBus),
+        bus: Outbox::new(Arc::new(NoBus), EntityNames::defaults()),
         policy,
-        copy_queue: "copy-requests".into(),
-        alerts_topic: "alerts".into(),
-        events_queue: "restore-point-events".into(),
         stall_after: time::Duration::hours(6),
         expiry_warning: time::Duration::days(2),
         poll_concurrency: 4,
