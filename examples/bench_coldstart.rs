@@ -4,7 +4,30 @@
 //! JavaScript custom handler (a `node -e` http.createServer on the same port), started the
 //! same way the Functions host starts a custom handler: fresh process, port in
 //! `FUNCTIONS_CUSTOMHANDLER_PORT`, probed until it answers. Runs are interleaved
-//! (ferry, node, ferry, node, …) so machine noise hits both alike.
+//! (ferry, ferry-mi, ferry-key, node, ferry, …) so machine noise hits all alike.
+//!
+//! ferry starts in three setups:
+//! - `ferry`: `FERRY_LEDGER=memory`, `FERRY_CREDENTIAL=dev-token:x` — nothing to fetch or
+//!   check before serving (a setup Azure would not run; kept as the lower bound).
+//! - `ferry-mi`, the Azure-like one: `FERRY_CREDENTIAL=managed-identity` with
+//!   `IDENTITY_ENDPOINT` / `IDENTITY_HEADER` pointing at a local App Service-style identity
+//!   endpoint, and `FERRY_LEDGER` a table URL. Before its first answer `serve` fetches a
+//!   storage token and creates-or-checks the table (`bootstrap::ledger`). The table URL
+//!   points at a loopback gateway standing in for Table Storage's Entra authentication: it
+//!   accepts only `Authorization: Bearer <the token the identity endpoint issued>` (anything
+//!   else: 403, like Azure), re-signs the request with Azurite's well-known development key
+//!   (`ferry::ledger::table::sign`) and forwards it to Azurite, returning Azurite's answer.
+//!   Azurite itself accepts bearer tokens only over HTTPS with its own certificate, which
+//!   ferry (webpki roots) rightly does not trust; the gateway adds one loopback hop.
+//! - `ferry-key`: `FERRY_LEDGER` an Azurite shared-key connection string (no token; the
+//!   table's create-or-check goes straight to Azurite), credential as for `ferry-mi`.
+//!
+//! The identity endpoint and the gateway run in this process (own thread, current-thread
+//! runtime); Azurite is a node process. All share the machine's cores with the process
+//! under test, which a real deployment's identity endpoint and Table Storage do not.
+//! Each table setup uses one table, created by its warm-up run, so every measured start
+//! finds it existing (409 on create: the steady state of a deployed app), unless
+//! `BENCH_FRESH_TABLE=1` (a new table per start: the first start of a new deployment).
 //!
 //! The probe connects and sends `GET /` every `BENCH_POLL_MS` (default 1 ms); the real host
 //! probes every 25 ms, so the report also gives the first answer rounded up to that grid.
@@ -12,17 +35,32 @@
 //!
 //! Run: `cargo build --release --bin ferry && cargo run --release --example bench_coldstart`
 //! Env: `BENCH_RUNS` (default 30), `BENCH_POLL_MS` (1), `FERRY_BIN` (target/release/ferry),
-//! `NODE_BIN` (node). Prints a table and one `RESULT {json}` line for scripts/bench.
+//! `NODE_BIN` (node), `BENCH_TABLE` (1; 0 = only `ferry` and `node`, no Azurite),
+//! `BENCH_FRESH_TABLE` (0), `FERRY_TEST_AZURITE_TABLE` (an Azurite table endpoint,
+//! `http://127.0.0.1:<port>/devstoreaccount1`; unset = start one with `scripts/azurite.sh`).
+//! Prints a table and one `RESULT {json}` line for scripts/bench.
 
+use ferry::ledger::table::setting::{DEV_ACCOUNT, DEV_KEY};
+use ferry::ledger::table::sign;
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use warp::http::{HeaderMap, Method, Response, StatusCode};
+use warp::Filter;
 
 const HOST_PROBE: Duration = Duration::from_millis(25);
 const GIVE_UP: Duration = Duration::from_secs(10);
 
 const NODE_HANDLER: &str = "require('http').createServer((q,s)=>{s.writeHead(200,{'Content-Type':'application/json'});s.end('{}')}).listen(+process.env.FUNCTIONS_CUSTOMHANDLER_PORT,'127.0.0.1')";
+const POLICY: &str = r#"{"rules":[{"scope":"/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-app","targets":[{"region":"westus2","resourceGroup":"rg-dr"}]}]}"#;
+/// What the identity endpoint expects in `X-IDENTITY-HEADER` (the platform's secret).
+const IDENTITY_SECRET: &str = "6f1c2f0e-bench-coldstart-identity-header";
+/// The resource azure_identity asks for when ferry wants `STORAGE_SCOPE`.
+const STORAGE_RESOURCE: &str = "https://storage.azure.com";
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -61,54 +99,570 @@ fn rss_kib(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
+// ---------------------------------------------------------------------------------------
+// The stand-ins: identity endpoint and Table Storage's Entra front door.
+
+/// What the stand-ins saw, with when (for the per-start breakdown).
+#[derive(Default)]
+struct Seen {
+    /// Tokens issued for the storage resource.
+    tokens_issued: AtomicU64,
+    /// Requests the gateway forwarded to Azurite (bearer token accepted).
+    forwarded: AtomicU64,
+    /// Requests the gateway refused (no or wrong bearer token).
+    refused: AtomicU64,
+    /// (event, when): "token" when the identity endpoint answered, "table" when the gateway
+    /// had Azurite's answer to a forwarded request.
+    events: Mutex<Vec<(&'static str, Instant)>>,
+}
+
+impl Seen {
+    fn mark(&self, what: &'static str) {
+        self.events.lock().unwrap().push((what, Instant::now()));
+    }
+    fn take_events(&self) -> Vec<(&'static str, Instant)> {
+        std::mem::take(&mut *self.events.lock().unwrap())
+    }
+}
+
+struct StandIns {
+    identity: SocketAddr,
+    gateway: SocketAddr,
+    seen: Arc<Seen>,
+}
+
+fn json_reply(status: StatusCode, body: serde_json::Value) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string().into_bytes())
+        .expect("valid response")
+}
+
+/// `GET /msi/token?resource=…&api-version=2019-08-01` with `X-IDENTITY-HEADER`, answered
+/// the way App Service / Functions answers (tests/identity.rs has the same shape).
+fn identity_answer(
+    seen: &Seen,
+    token: &str,
+    query: &HashMap<String, String>,
+    header: Option<&str>,
+) -> Response<Vec<u8>> {
+    if query.get("api-version").map(String::as_str) != Some("2019-08-01") {
+        return json_reply(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "unsupported api-version"}),
+        );
+    }
+    if header != Some(IDENTITY_SECRET) {
+        return json_reply(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"statusCode": 401, "message": "Invalid X-IDENTITY-HEADER"}),
+        );
+    }
+    let resource = query.get("resource").map(String::as_str).unwrap_or("");
+    if resource.trim_end_matches('/') != STORAGE_RESOURCE {
+        return json_reply(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"statusCode": 400, "message": format!("no token for resource {resource:?} here")}),
+        );
+    }
+    seen.tokens_issued.fetch_add(1, Ordering::Relaxed);
+    let expires_on = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    let reply = json_reply(
+        StatusCode::OK,
+        serde_json::json!({
+            "access_token": token,
+            "expires_on": expires_on.to_string(),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": "0d3c1a7e-1111-4222-8333-944455556666",
+        }),
+    );
+    seen.mark("token");
+    reply
+}
+
+/// Table Storage's Entra authentication, standing in front of Azurite: bearer `token` or
+/// 403; then the same request, signed with the development account key, to Azurite.
+#[allow(clippy::too_many_arguments)]
+async fn gateway_answer(
+    seen: Arc<Seen>,
+    http: reqwest::Client,
+    azurite: url::Url,
+    token: Arc<String>,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Response<Vec<u8>>, std::convert::Infallible> {
+    let authorised = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        == Some(token.as_str());
+    if !authorised {
+        seen.refused.fetch_add(1, Ordering::Relaxed);
+        let mut r = json_reply(
+            StatusCode::FORBIDDEN,
+            serde_json::json!({"odata.error": {"code": "AuthenticationFailed", "message": {"lang": "en-US", "value": "Server failed to authenticate the request (bench gateway: bearer token missing or not the one the identity endpoint issued)."}}}),
+        );
+        r.headers_mut()
+            .insert("x-ms-error-code", "AuthenticationFailed".parse().unwrap());
+        return Ok(r);
+    }
+    let mut url = azurite.clone();
+    url.set_path(&path);
+    url.set_query(query.as_deref());
+    let date = headers
+        .get("x-ms-date")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| httpdate::fmt_http_date(std::time::SystemTime::now()));
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, DEV_KEY)
+        .expect("the dev key is base64");
+    let signed = sign::authorization(
+        DEV_ACCOUNT,
+        &key,
+        method.as_str(),
+        &content_type,
+        &date,
+        &url,
+    );
+    let mut rb = http.request(method, url);
+    for (name, value) in headers.iter() {
+        let n = name.as_str();
+        if matches!(
+            n,
+            "authorization" | "host" | "content-length" | "connection" | "x-ms-date"
+        ) {
+            continue;
+        }
+        rb = rb.header(name, value);
+    }
+    rb = rb
+        .header("x-ms-date", &date)
+        .header("authorization", signed)
+        .body(body);
+    let reply = match rb.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            let mut r = Response::builder().status(status);
+            for (name, value) in headers.iter() {
+                if !matches!(
+                    name.as_str(),
+                    "content-length" | "transfer-encoding" | "connection" | "keep-alive"
+                ) {
+                    r = r.header(name, value);
+                }
+            }
+            seen.forwarded.fetch_add(1, Ordering::Relaxed);
+            r.body(body).expect("valid response")
+        }
+        Err(e) => json_reply(
+            StatusCode::BAD_GATEWAY,
+            serde_json::json!({"error": format!("bench gateway: Azurite: {e}")}),
+        ),
+    };
+    seen.mark("table");
+    Ok(reply)
+}
+
+/// Starts the identity endpoint and the gateway (in front of `azurite`, the Azurite table
+/// endpoint's origin) on their own thread and runtime.
+fn start_stand_ins(azurite: url::Url, token: String) -> StandIns {
+    let seen = Arc::new(Seen::default());
+    let id_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let gw_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    id_listener.set_nonblocking(true).expect("nonblocking");
+    gw_listener.set_nonblocking(true).expect("nonblocking");
+    let identity = id_listener.local_addr().expect("addr");
+    let gateway = gw_listener.local_addr().expect("addr");
+    let s = Arc::clone(&seen);
+    std::thread::Builder::new()
+        .name("stand-ins".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let token = Arc::new(token);
+                let (s1, t1) = (Arc::clone(&s), Arc::clone(&token));
+                let id_route = warp::get()
+                    .and(warp::path!("msi" / "token"))
+                    .and(warp::query::<HashMap<String, String>>())
+                    .and(warp::header::optional::<String>("x-identity-header"))
+                    .map(move |q: HashMap<String, String>, h: Option<String>| {
+                        identity_answer(&s1, &t1, &q, h.as_deref())
+                    });
+                let http = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .expect("client");
+                let s2 = Arc::clone(&s);
+                let gw_route = warp::method()
+                    .and(warp::path::full())
+                    .and(
+                        warp::query::raw()
+                            .map(Some)
+                            .or(warp::any().map(|| None))
+                            .unify(),
+                    )
+                    .and(warp::header::headers_cloned())
+                    .and(warp::body::bytes())
+                    .and_then(
+                        move |method: Method,
+                              path: warp::path::FullPath,
+                              query: Option<String>,
+                              headers: HeaderMap,
+                              body: bytes::Bytes| {
+                            gateway_answer(
+                                Arc::clone(&s2),
+                                http.clone(),
+                                azurite.clone(),
+                                Arc::clone(&token),
+                                method,
+                                path.as_str().to_string(),
+                                query,
+                                headers,
+                                body,
+                            )
+                        },
+                    );
+                let id_l = tokio::net::TcpListener::from_std(id_listener).expect("listener");
+                let gw_l = tokio::net::TcpListener::from_std(gw_listener).expect("listener");
+                tokio::join!(
+                    warp::serve(id_route).incoming(id_l).run(),
+                    warp::serve(gw_route).incoming(gw_l).run()
+                );
+            });
+        })
+        .expect("stand-ins thread");
+    StandIns {
+        identity,
+        gateway,
+        seen,
+    }
+}
+
+/// The gateway's refusal, checked once before measuring: a table request with no bearer
+/// token and one with a token the identity endpoint did not issue must both get 403.
+fn check_gateway_refuses(gateway: SocketAddr) -> Result<(), String> {
+    for auth in ["", "Authorization: Bearer not-the-issued-token\r\n"] {
+        let mut s = TcpStream::connect(gateway).map_err(|e| format!("gateway: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        let body = r#"{"TableName":"refused"}"#;
+        let req = format!(
+            "POST /{DEV_ACCOUNT}/Tables HTTP/1.1\r\nHost: {gateway}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes())
+            .map_err(|e| format!("gateway: {e}"))?;
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        if !text.starts_with("HTTP/1.1 403") {
+            return Err(format!(
+                "gateway answered {:?} to a request {}, not 403",
+                text.lines().next().unwrap_or(""),
+                if auth.is_empty() {
+                    "without a token"
+                } else {
+                    "with a wrong token"
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Azurite started by this benchmark (`scripts/azurite.sh`), stopped when dropped.
+struct OwnAzurite(Option<u32>);
+
+impl Drop for OwnAzurite {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// The Azurite table endpoint (`http://127.0.0.1:<port>/devstoreaccount1`): the given one,
+/// or one started now.
+fn azurite() -> Result<(url::Url, OwnAzurite), String> {
+    if let Ok(u) = std::env::var("FERRY_TEST_AZURITE_TABLE") {
+        let u = url::Url::parse(&u).map_err(|e| format!("FERRY_TEST_AZURITE_TABLE: {e}"))?;
+        return Ok((u, OwnAzurite(None)));
+    }
+    let log = std::env::temp_dir().join(format!(
+        "bench_coldstart-azurite-{}.log",
+        std::process::id()
+    ));
+    let out = Command::new("scripts/azurite.sh")
+        .arg(&log)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| {
+            format!("scripts/azurite.sh: {e} (run from the repository root, or set BENCH_TABLE=0)")
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(str::to_string)
+    };
+    let pid = field("AZURITE_PID=").and_then(|p| p.parse().ok());
+    let own = OwnAzurite(pid);
+    let table = field("FERRY_TEST_AZURITE_TABLE=")
+        .ok_or_else(|| format!("scripts/azurite.sh printed no endpoint ({}); set BENCH_TABLE=0 to skip the table setups", out.status))?;
+    let u = url::Url::parse(&table).map_err(|e| format!("azurite endpoint {table}: {e}"))?;
+    Ok((u, own))
+}
+
+/// What the gateway adds per request: `n` table create-or-check requests (the table
+/// exists: 409, as in a measured start) straight to Azurite with Shared Key, and `n`
+/// through the gateway with the bearer token, alternating, from one keep-alive client each
+/// (ferry's start opens a fresh connection; this measures the hop, not the connect).
+/// Returns the median milliseconds (direct, via gateway).
+fn hop_cost(
+    azurite: &url::Url,
+    gateway: SocketAddr,
+    token: &str,
+    n: usize,
+) -> Result<(f64, f64), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, DEV_KEY)
+            .map_err(|e| e.to_string())?;
+        let direct_url = url::Url::parse(&format!(
+            "{}/Tables",
+            azurite.as_str().trim_end_matches('/')
+        ))
+        .map_err(|e| e.to_string())?;
+        let gw_url = url::Url::parse(&format!("http://{gateway}/{DEV_ACCOUNT}/Tables"))
+            .map_err(|e| e.to_string())?;
+        let (c1, c2) = (reqwest::Client::new(), reqwest::Client::new());
+        let body = r#"{"TableName":"coldstartmi"}"#;
+        let send = |c: &reqwest::Client, url: &url::Url, bearer: bool| {
+            let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+            let auth = if bearer {
+                format!("Bearer {token}")
+            } else {
+                sign::authorization(DEV_ACCOUNT, &key, "POST", "application/json", &date, url)
+            };
+            c.post(url.clone())
+                .header("x-ms-version", "2019-02-02")
+                .header("x-ms-date", date)
+                .header("DataServiceVersion", "3.0")
+                .header("Accept", "application/json;odata=nometadata")
+                .header("Content-Type", "application/json")
+                .header("Prefer", "return-no-content")
+                .header("Authorization", auth)
+                .body(body)
+                .send()
+        };
+        let (mut direct, mut via) = (Vec::new(), Vec::new());
+        for i in 0..n + 1 {
+            for bearer in [false, true] {
+                let (c, u) = if bearer {
+                    (&c2, &gw_url)
+                } else {
+                    (&c1, &direct_url)
+                };
+                let t = Instant::now();
+                let r = send(c, u, bearer).await.map_err(|e| e.to_string())?;
+                let status = r.status().as_u16();
+                let _ = r.bytes().await;
+                let ms = t.elapsed().as_secs_f64() * 1e3;
+                if status != 409 && status != 204 {
+                    return Err(format!(
+                        "hop check: {} answered {status}",
+                        if bearer { "gateway" } else { "Azurite" }
+                    ));
+                }
+                // The first pair opens the connections.
+                if i > 0 {
+                    if bearer {
+                        via.push(ms)
+                    } else {
+                        direct.push(ms)
+                    }
+                }
+            }
+        }
+        let (direct, via) = (sorted(direct), sorted(via));
+        Ok((pct(&direct, 0.5), pct(&via, 0.5)))
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The runs.
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Memory ledger, dev token.
+    Ferry,
+    /// Managed identity (local endpoint), table URL through the gateway to Azurite.
+    FerryMi,
+    /// Azurite shared-key connection string.
+    FerryKey,
+    Node,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Ferry => "ferry",
+            Kind::FerryMi => "ferry-mi",
+            Kind::FerryKey => "ferry-key",
+            Kind::Node => "node",
+        }
+    }
+    /// The RESULT key.
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Ferry => "ferry",
+            Kind::FerryMi => "ferry_table_mi",
+            Kind::FerryKey => "ferry_table_key",
+            Kind::Node => "node",
+        }
+    }
+}
+
+struct Setup {
+    ferry: String,
+    node: String,
+    poll: Duration,
+    fresh_table: bool,
+    stand_ins: Option<StandIns>,
+    azurite: Option<url::Url>,
+    tables: AtomicU64,
+}
+
+impl Setup {
+    fn table(&self, kind: &str) -> String {
+        if self.fresh_table {
+            let n = self.tables.fetch_add(1, Ordering::Relaxed);
+            format!("coldstart{kind}{}x{n}", std::process::id())
+        } else {
+            format!("coldstart{kind}")
+        }
+    }
+}
+
 struct Run {
     first_answer: Duration,
     status: u16,
     rss_kib: u64,
+    /// ferry-mi: process start → the identity endpoint's answer, → the gateway's last
+    /// answer before the first `GET /` answer.
+    token_at: Option<Duration>,
+    table_at: Option<Duration>,
 }
 
-fn start(kind: &str, ferry: &str, node: &str, port: u16) -> std::io::Result<Child> {
-    let mut cmd = if kind == "ferry" {
-        let mut c = Command::new(ferry);
-        c.arg("serve")
-            .env("FERRY_POLICY", r#"{"rules":[{"scope":"/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-app","targets":[{"region":"westus2","resourceGroup":"rg-dr"}]}]}"#)
-            .env("FERRY_LEDGER", "memory")
-            .env("FERRY_SERVICEBUS_ENDPOINT", "http://127.0.0.1:9")
-            .env("FERRY_CREDENTIAL", "dev-token:x");
+fn start(kind: Kind, setup: &Setup, port: u16) -> std::io::Result<Child> {
+    let mut cmd = if kind == Kind::Node {
+        let mut c = Command::new(&setup.node);
+        c.arg("-e").arg(NODE_HANDLER);
         c
     } else {
-        let mut c = Command::new(node);
-        c.arg("-e").arg(NODE_HANDLER);
+        let mut c = Command::new(&setup.ferry);
+        c.arg("serve")
+            .env("FERRY_POLICY", POLICY)
+            .env("FERRY_SERVICEBUS_ENDPOINT", "http://127.0.0.1:9");
+        match kind {
+            Kind::Ferry => {
+                c.env("FERRY_LEDGER", "memory")
+                    .env("FERRY_CREDENTIAL", "dev-token:x");
+            }
+            Kind::FerryMi | Kind::FerryKey => {
+                let si = setup.stand_ins.as_ref().expect("stand-ins");
+                c.env("FERRY_CREDENTIAL", "managed-identity")
+                    .env(
+                        "IDENTITY_ENDPOINT",
+                        format!("http://{}/msi/token", si.identity),
+                    )
+                    .env("IDENTITY_HEADER", IDENTITY_SECRET);
+                let ledger = if kind == Kind::FerryMi {
+                    format!("http://{}/{DEV_ACCOUNT}/{}", si.gateway, setup.table("mi"))
+                } else {
+                    let az = setup.azurite.as_ref().expect("azurite");
+                    format!(
+                        "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};TableEndpoint={};Table={}",
+                        az.as_str().trim_end_matches('/'),
+                        setup.table("key")
+                    )
+                };
+                c.env("FERRY_LEDGER", ledger);
+            }
+            Kind::Node => unreachable!(),
+        }
         c
     };
     cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
 }
 
-fn one(kind: &str, ferry: &str, node: &str, poll: Duration) -> Result<Run, String> {
+fn one(kind: Kind, setup: &Setup) -> Result<Run, String> {
+    let name = kind.name();
     let port = free_port().map_err(|e| format!("free port: {e}"))?;
+    if let Some(si) = &setup.stand_ins {
+        si.seen.take_events();
+    }
     let t0 = Instant::now();
-    let mut child = start(kind, ferry, node, port).map_err(|e| format!("start {kind}: {e}"))?;
+    let mut child = start(kind, setup, port).map_err(|e| format!("start {name}: {e}"))?;
     let result = loop {
         if let Some(status) = probe(port) {
             let first_answer = t0.elapsed();
             let rss_kib = rss_kib(child.id(), "VmRSS:").unwrap_or(0);
+            let (mut token_at, mut table_at) = (None, None);
+            if let Some(si) = &setup.stand_ins {
+                let t1 = t0 + first_answer;
+                for (what, at) in si.seen.take_events() {
+                    if at < t0 || at > t1 {
+                        continue;
+                    }
+                    match what {
+                        "token" => token_at = Some(at - t0),
+                        _ => table_at = Some(at - t0),
+                    }
+                }
+            }
             break Ok(Run {
                 first_answer,
                 status,
                 rss_kib,
+                token_at,
+                table_at,
             });
         }
         if let Ok(Some(st)) = child.try_wait() {
-            break Err(format!("{kind} exited before answering: {st}"));
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            break Err(format!(
+                "{name} exited before answering: {st}: {}",
+                err.trim()
+            ));
         }
         if t0.elapsed() > GIVE_UP {
-            break Err(format!("{kind} did not answer GET / within {GIVE_UP:?}"));
+            break Err(format!("{name} did not answer GET / within {GIVE_UP:?}"));
         }
-        std::thread::sleep(poll);
+        std::thread::sleep(setup.poll);
     };
     let _ = child.kill();
     let _ = child.wait();
@@ -119,59 +673,158 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
 /// The first answer as the host sees it: its probe fires every 25 ms from process start.
 fn on_host_grid(d: Duration) -> f64 {
     let grid = HOST_PROBE.as_secs_f64();
     (d.as_secs_f64() / grid).ceil() * grid * 1e3
 }
 
+fn fail(e: String) -> ! {
+    eprintln!("bench_coldstart: {e}");
+    std::process::exit(1);
+}
+
 fn main() {
     let runs: usize = env_or("BENCH_RUNS", "30").parse().unwrap_or(30).max(1);
     let poll = Duration::from_millis(env_or("BENCH_POLL_MS", "1").parse().unwrap_or(1));
-    let ferry = env_or("FERRY_BIN", "target/release/ferry");
-    let node = env_or("NODE_BIN", "node");
-    // One warm-up each: page cache, not the cold path of a freshly deployed app alone.
-    for kind in ["ferry", "node"] {
-        if let Err(e) = one(kind, &ferry, &node, poll) {
-            eprintln!("bench_coldstart: {e}");
-            std::process::exit(1);
+    let with_table = env_or("BENCH_TABLE", "1") != "0";
+    let fresh_table = env_or("BENCH_FRESH_TABLE", "0") == "1";
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+
+    let mut own_azurite = OwnAzurite(None);
+    let mut setup = Setup {
+        ferry: env_or("FERRY_BIN", "target/release/ferry"),
+        node: env_or("NODE_BIN", "node"),
+        poll,
+        fresh_table,
+        stand_ins: None,
+        azurite: None,
+        tables: AtomicU64::new(0),
+    };
+    let mut kinds = vec![Kind::Ferry];
+    let mut hop_token = String::new();
+    if with_table {
+        let (az, own) = azurite().unwrap_or_else(|e| fail(e));
+        own_azurite = own;
+        // A token nobody could guess, so the gateway's check means something.
+        let token = format!(
+            "bench-{:x}-{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        );
+        let mut origin = az.clone();
+        origin.set_path("");
+        let stand_ins = start_stand_ins(origin, token.clone());
+        hop_token = token;
+        if let Err(e) = check_gateway_refuses(stand_ins.gateway) {
+            drop(own_azurite);
+            fail(e);
         }
+        stand_ins.seen.refused.store(0, Ordering::Relaxed);
+        println!("gateway check: no token -> 403, wrong token -> 403");
+        setup.stand_ins = Some(stand_ins);
+        setup.azurite = Some(az);
+        kinds.extend([Kind::FerryMi, Kind::FerryKey]);
     }
-    let mut results: Vec<(&str, Vec<Run>)> = vec![("ferry", Vec::new()), ("node", Vec::new())];
+    kinds.push(Kind::Node);
+    let run_or_exit = |kind: Kind, setup: &Setup| -> Run {
+        match one(kind, setup) {
+            Ok(r) => r,
+            Err(e) => {
+                drop(OwnAzurite(own_azurite.0));
+                fail(e)
+            }
+        }
+    };
+    // One warm-up each: page cache (and the table setups' tables get created), not the
+    // cold path of a freshly deployed app alone.
+    for &kind in &kinds {
+        run_or_exit(kind, &setup);
+    }
+    let counters = |s: &Setup| {
+        s.stand_ins.as_ref().map(|si| {
+            (
+                si.seen.tokens_issued.load(Ordering::Relaxed),
+                si.seen.forwarded.load(Ordering::Relaxed),
+                si.seen.refused.load(Ordering::Relaxed),
+            )
+        })
+    };
+    let before = counters(&setup);
+    // Per kind, counters' deltas over its measured runs (only ferry-mi should move them,
+    // and ferry-key the identity endpoint's never: it fetches no token at start).
+    let mut deltas: HashMap<&str, (u64, u64, u64)> = HashMap::new();
+    let mut results: Vec<(Kind, Vec<Run>)> = kinds.iter().map(|&k| (k, Vec::new())).collect();
     for _ in 0..runs {
         for (kind, v) in results.iter_mut() {
-            match one(kind, &ferry, &node, poll) {
-                Ok(r) => v.push(r),
-                Err(e) => {
-                    eprintln!("bench_coldstart: {e}");
-                    std::process::exit(1);
-                }
+            let c0 = counters(&setup);
+            v.push(run_or_exit(*kind, &setup));
+            if let (Some(a), Some(b)) = (c0, counters(&setup)) {
+                let d = deltas.entry(kind.name()).or_default();
+                d.0 += b.0 - a.0;
+                d.1 += b.1 - a.1;
+                d.2 += b.2 - a.2;
             }
         }
     }
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let after = counters(&setup);
+    let hop = match (&setup.azurite, &setup.stand_ins) {
+        (Some(az), Some(si)) => match hop_cost(az, si.gateway, &hop_token, 200) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                drop(own_azurite);
+                fail(e)
+            }
+        },
+        _ => None,
+    };
+    drop(own_azurite);
+
     println!(
-        "cold start: process start -> first answer to GET / ({runs} runs each, interleaved, probe every {} ms)",
-        poll.as_millis()
+        "cold start: process start -> first answer to GET / ({runs} runs each, interleaved, probe every {} ms{})",
+        poll.as_millis(),
+        if fresh_table { ", a new table per start" } else { "" }
     );
     println!(
-        "{:<6} {:>9} {:>9} {:>9} {:>13} {:>12} {:>7}",
+        "load average (1/5/15 min) before: {}, after: {}",
+        load_before
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        load_after
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "{:<9} {:>9} {:>9} {:>9} {:>13} {:>12} {:>7}",
         "", "median", "p90", "max", "host-25ms p50", "idle RSS p50", "status"
     );
     let mut summary = serde_json::Map::new();
     for (kind, v) in &results {
-        let mut ms: Vec<f64> = v
-            .iter()
-            .map(|r| r.first_answer.as_secs_f64() * 1e3)
-            .collect();
-        ms.sort_by(f64::total_cmp);
-        let mut grid: Vec<f64> = v.iter().map(|r| on_host_grid(r.first_answer)).collect();
-        grid.sort_by(f64::total_cmp);
+        let ms = sorted(
+            v.iter()
+                .map(|r| r.first_answer.as_secs_f64() * 1e3)
+                .collect(),
+        );
+        let grid = sorted(v.iter().map(|r| on_host_grid(r.first_answer)).collect());
         let mut rss: Vec<u64> = v.iter().map(|r| r.rss_kib).collect();
         rss.sort();
         let status = v.first().map(|r| r.status).unwrap_or(0);
         println!(
-            "{:<6} {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>10.0} ms {:>8.1} MiB {:>7}",
-            kind,
+            "{:<9} {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>10.0} ms {:>8.1} MiB {:>7}",
+            kind.name(),
             pct(&ms, 0.5),
             pct(&ms, 0.9),
             ms[ms.len() - 1],
@@ -179,23 +832,98 @@ fn main() {
             rss[rss.len() / 2] as f64 / 1024.0,
             status
         );
+        let mut entry = serde_json::json!({
+            "median_ms": pct(&ms, 0.5), "p90_ms": pct(&ms, 0.9), "max_ms": ms[ms.len()-1],
+            "host_grid_median_ms": pct(&grid, 0.5),
+            "idle_rss_mib": rss[rss.len() / 2] as f64 / 1024.0,
+        });
+        if let Some(&(tokens, forwarded, refused)) = deltas.get(kind.name()) {
+            entry["tokens_issued"] = tokens.into();
+            entry["table_requests"] = forwarded.into();
+            entry["refused"] = refused.into();
+        }
+        if *kind == Kind::FerryMi {
+            let token: Vec<f64> = v
+                .iter()
+                .filter_map(|r| r.token_at)
+                .map(|d| d.as_secs_f64() * 1e3)
+                .collect();
+            let table: Vec<f64> = v
+                .iter()
+                .filter_map(|r| r.table_at)
+                .map(|d| d.as_secs_f64() * 1e3)
+                .collect();
+            if token.len() == v.len() && table.len() == v.len() {
+                let (token, table) = (sorted(token), sorted(table));
+                println!(
+                    "          ferry-mi, medians from process start: token issued {:.2} ms, table answered {:.2} ms, first GET / answer {:.2} ms",
+                    pct(&token, 0.5),
+                    pct(&table, 0.5),
+                    pct(&ms, 0.5)
+                );
+                entry["token_issued_median_ms"] = pct(&token, 0.5).into();
+                entry["table_answered_median_ms"] = pct(&table, 0.5).into();
+            } else {
+                println!(
+                    "          ferry-mi: {} of {} starts saw a token issued and {} a table answer before their first GET / answer",
+                    token.len(),
+                    v.len(),
+                    table.len()
+                );
+            }
+        }
+        summary.insert(kind.key().to_string(), entry);
+    }
+    if let Some(b) = before {
+        let a = after.unwrap_or(b);
+        println!(
+            "stand-ins over the measured runs: {} storage tokens issued, {} table requests forwarded to Azurite, {} refused (403); per setup: {}",
+            a.0 - b.0,
+            a.1 - b.1,
+            a.2 - b.2,
+            results
+                .iter()
+                .filter_map(|(k, _)| deltas.get(k.name()).map(|d| format!("{} {}/{}/{}", k.name(), d.0, d.1, d.2)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some((direct, via)) = hop {
+        println!(
+            "table create-or-check (409), 200 each, alternating, keep-alive: straight to Azurite {direct:.2} ms, through the gateway {via:.2} ms (median; the hop adds {:.2} ms)",
+            via - direct
+        );
         summary.insert(
-            kind.to_string(),
-            serde_json::json!({
-                "median_ms": pct(&ms, 0.5), "p90_ms": pct(&ms, 0.9), "max_ms": ms[ms.len()-1],
-                "host_grid_median_ms": pct(&grid, 0.5),
-                "idle_rss_mib": rss[rss.len() / 2] as f64 / 1024.0,
-            }),
+            "hop".into(),
+            serde_json::json!({"direct_ms": direct, "via_gateway_ms": via}),
         );
     }
     let med = |k: &str| summary[k]["median_ms"].as_f64().unwrap_or(f64::NAN);
     let p90 = |k: &str| summary[k]["p90_ms"].as_f64().unwrap_or(f64::NAN);
-    let ratio = med("ferry") / med("node");
+    let mut ratios = vec![("ratio_median".to_string(), med("ferry") / med("node"))];
     println!(
         "ratio ferry/node: median {:.3}, p90 {:.3}  (target: ferry <= 10 ms median and <= 0.2 x node)",
-        ratio,
+        ratios[0].1,
         p90("ferry") / p90("node")
     );
-    summary.insert("ratio_median".into(), serde_json::json!(ratio));
+    for k in [Kind::FerryMi, Kind::FerryKey] {
+        if summary.contains_key(k.key()) {
+            let r = med(k.key()) / med("node");
+            println!(
+                "ratio {}/node: median {:.3}, p90 {:.3}; {}/ferry (memory ledger): median {:.3}",
+                k.name(),
+                r,
+                p90(k.key()) / p90("node"),
+                k.name(),
+                med(k.key()) / med("ferry")
+            );
+            ratios.push((format!("ratio_median_{}", k.key()), r));
+        }
+    }
+    for (k, r) in ratios {
+        summary.insert(k, serde_json::json!(r));
+    }
+    summary.insert("load_before".into(), serde_json::json!(load_before.trim()));
+    summary.insert("load_after".into(), serde_json::json!(load_after.trim()));
     println!("RESULT {}", serde_json::Value::Object(summary));
 }
