@@ -3,6 +3,7 @@
 //! cannot set SessionId). Deletes of a chain's base restore point raise an alert.
 
 use super::chain::{commit, is_own_copy_of, load_chain, replace_chain};
+use super::retry::{self, Retry};
 use super::{App, CopyRequestMessage, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind};
 use crate::events::{parse_payload, EventKind, Parsed, RestorePointEvent};
@@ -95,6 +96,7 @@ pub async fn ingest(app: &App, payload: &Value, now: OffsetDateTime) -> Result<O
     Ok(out)
 }
 
+/// ARM was unavailable for this event: back to the events queue, later (see `retry`).
 async fn retry_later(
     app: &App,
     event: &Value,
@@ -109,31 +111,24 @@ async fn retry_later(
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_string();
-    if now - first > super::RETRY_HORIZON {
-        let mut a = Alert::new(
-            AlertKind::EventRejected,
-            &format!("event-gave-up|{id}"),
-            format!("gave up on event {id} after retrying since {first}: {e}"),
-            now,
+    let r = Retry {
+        entity: super::ServiceBusEntity::EventsQueue,
+        first,
+        attempt,
+        what: format!("event {id}"),
+        subject: format!("event-gave-up|{id}"),
+    };
+    let build = |next: u32, at: OffsetDateTime| {
+        let body = serde_json::json!({ ENVELOPE_KEY: RetryEnvelope { attempt: next, first_attempt_at: first, event: event.clone() } });
+        let message_id = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("ferry-event-retry|{id}|{next}").as_bytes(),
         );
-        a.reason = Some(e.to_string());
-        app.alert_now(out, a).await?;
-        return Ok(());
-    }
-    let next = attempt + 1;
-    let at = now + super::retry_delay(attempt, e.retry_after());
-    let body = serde_json::json!({ ENVELOPE_KEY: RetryEnvelope { attempt: next, first_attempt_at: first, event: event.clone() } });
-    let message_id = uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_URL,
-        format!("ferry-event-retry|{id}|{next}").as_bytes(),
-    );
-    let mut m = crate::bus::OutgoingMessage::json(message_id.to_string(), body.to_string());
-    m.scheduled_enqueue_time = Some(at);
-    app.bus
-        .send(super::ServiceBusEntity::EventsQueue, vec![m])
-        .await?;
-    out.log(format!("event {id}: {e}; retrying at {at}"));
-    Ok(())
+        let mut m = crate::bus::OutgoingMessage::json(message_id.to_string(), body.to_string());
+        m.scheduled_enqueue_time = Some(at);
+        Ok(m)
+    };
+    retry::retry_later(app, r, e, now, out, build, |_| {}).await
 }
 
 async fn on_write(

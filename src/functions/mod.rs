@@ -10,6 +10,7 @@ mod chain;
 pub mod ingest;
 pub mod poller;
 mod reads;
+mod retry;
 pub mod sequencer;
 pub mod status;
 

@@ -7,6 +7,7 @@ use super::chain::{
     source_facts,
 };
 use super::reads::Reads;
+use super::retry::{self, Retry};
 use super::{App, CopyRequestMessage, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind};
 use crate::ids::{normalize_region, RestorePointId};
@@ -46,8 +47,8 @@ pub async fn sequencer(app: &App, body: &str, now: OffsetDateTime) -> Result<Out
     }
 }
 
-/// ARM or the ledger is unavailable: schedule this request again rather than fail the
-/// delivery (ten quick redeliveries would dead-letter it during a throttling burst).
+/// ARM or the ledger is unavailable: this request goes back to the copy queue, later (see
+/// `retry`).
 async fn retry_later(
     app: &App,
     msg: CopyRequestMessage,
@@ -56,44 +57,34 @@ async fn retry_later(
     out: &mut Outcome,
 ) -> Result<(), FnError> {
     let first = msg.first_attempt_at.unwrap_or(now);
-    if now - first > super::RETRY_HORIZON {
-        let mut a = Alert::new(
-            AlertKind::EventRejected,
-            &format!(
-                "copy-request-gave-up|{}|{}",
-                msg.source_restore_point, msg.target_region
-            ),
-            format!(
-                "gave up on copying {} to {} after retrying since {first}: {e}",
-                msg.source_restore_point, msg.target_region
-            ),
-            now,
-        );
-        a.source_restore_point = Some(msg.source_restore_point.clone());
-        a.target_region = Some(msg.target_region.clone());
-        a.reason = Some(e.to_string());
-        app.alert_now(out, a).await?;
-        return Ok(());
-    }
-    let attempt = msg.attempt + 1;
-    let at = now + super::retry_delay(attempt.saturating_sub(1), e.retry_after());
-    let retry = CopyRequestMessage {
-        purpose: super::Purpose::Retry,
-        attempt,
-        first_attempt_at: Some(first),
-        ..msg
+    let r = Retry {
+        entity: super::ServiceBusEntity::CopyQueue,
+        first,
+        attempt: msg.attempt,
+        what: format!(
+            "copying {} to {}",
+            msg.source_restore_point, msg.target_region
+        ),
+        subject: format!(
+            "copy-request-gave-up|{}|{}",
+            msg.source_restore_point, msg.target_region
+        ),
     };
-    app.bus
-        .send(
-            super::ServiceBusEntity::CopyQueue,
-            vec![retry.to_message(Some(at))],
-        )
-        .await?;
-    out.log(format!(
-        "{} → {}: {e}; retrying at {at}",
-        retry.source_restore_point, retry.target_region
-    ));
-    Ok(())
+    let (source, region) = (msg.source_restore_point.clone(), msg.target_region.clone());
+    let build = |attempt: u32, at: OffsetDateTime| {
+        let retry = CopyRequestMessage {
+            purpose: super::Purpose::Retry,
+            attempt,
+            first_attempt_at: Some(first),
+            ..msg
+        };
+        Ok(retry.to_message(Some(at)))
+    };
+    let annotate = |a: &mut crate::alerts::Alert| {
+        a.source_restore_point = Some(source);
+        a.target_region = Some(region);
+    };
+    retry::retry_later(app, r, e, now, out, build, annotate).await
 }
 
 async fn handle(
