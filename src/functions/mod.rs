@@ -9,7 +9,7 @@
 mod chain;
 pub mod ingest;
 pub mod poller;
-mod reads;
+pub(crate) mod reads;
 mod retry;
 pub mod sequencer;
 pub mod status;

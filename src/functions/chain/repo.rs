@@ -1,0 +1,182 @@
+//! The chain repository: loading a chain and its copies, committing changes with their
+//! ETags (a lost race is `Ok(false)`: re-read and decide again), and the constructors of new
+//! chains and copy records.
+
+use crate::functions::reads::Reads;
+use crate::functions::{App, FnError};
+use crate::ids::RestorePointId;
+use crate::ledger::records::{copy_row, Chain, Copy, CopyState, COPY_PREFIX};
+use crate::ledger::{query_all, LedgerError, Op, Query, Value};
+use crate::policy::Target;
+use time::OffsetDateTime;
+
+/// Attempts at one decision before giving up on a busy chain (the host retries later).
+pub(crate) const MAX_RACES: usize = 8;
+
+pub(crate) async fn load_chain(app: &App, key: &str) -> Result<Option<Chain>, FnError> {
+    match app
+        .ledger
+        .get(key, crate::ledger::records::CHAIN_ROW)
+        .await?
+    {
+        None => Ok(None),
+        Some(e) => Chain::from_entity(&e)
+            .map(Some)
+            .map_err(|e| FnError::Other(e.to_string())),
+    }
+}
+
+pub(crate) async fn load_copy(app: &App, key: &str, row: &str) -> Result<Option<Copy>, FnError> {
+    match app.ledger.get(key, row).await? {
+        None => Ok(None),
+        Some(e) => Copy::from_entity(&e)
+            .map(Some)
+            .map_err(|e| FnError::Other(e.to_string())),
+    }
+}
+
+pub(crate) async fn copies(
+    app: &App,
+    key: &str,
+    state: Option<CopyState>,
+) -> Result<Vec<Copy>, FnError> {
+    let mut q = Query::partition(key).row_prefix(COPY_PREFIX);
+    if let Some(s) = state {
+        q = q.where_eq("State", Value::String(s.as_str().into()));
+    }
+    let rows = query_all(app.ledger.as_ref(), &q).await?;
+    rows.iter()
+        .map(|e| Copy::from_entity(e).map_err(|e| FnError::Other(e.to_string())))
+        .collect()
+}
+
+/// Writes a chain and copies atomically; `Ok(false)` = lost a race (re-read and retry).
+pub(crate) async fn commit(app: &App, chain: &Chain, ops: Vec<Op>) -> Result<bool, FnError> {
+    match app.ledger.batch(&chain.key, ops).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_race() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes the chain row and one copy row atomically; on success both carry the ETags the
+/// batch returned, so the next write needs no re-read. `Ok(false)` = lost a race.
+pub(crate) async fn commit_pair(
+    app: &App,
+    chain: &mut Chain,
+    copy: &mut Copy,
+) -> Result<bool, FnError> {
+    let ops = vec![replace_chain(chain)?, replace_copy(copy)?];
+    match app.ledger.batch(&chain.key, ops).await {
+        Ok(etags) => {
+            let mut etags = etags.into_iter();
+            chain.etag = etags.next().flatten();
+            copy.etag = etags.next().flatten();
+            Ok(true)
+        }
+        Err(e) if e.is_race() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn replace_chain(chain: &Chain) -> Result<Op, FnError> {
+    let etag = chain
+        .etag
+        .clone()
+        .ok_or_else(|| FnError::Other("chain without ETag".into()))?;
+    Ok(Op::Replace(chain.to_entity(), etag))
+}
+
+pub(crate) fn replace_copy(copy: &Copy) -> Result<Op, FnError> {
+    let etag = copy
+        .etag
+        .clone()
+        .ok_or_else(|| FnError::Other("copy without ETag".into()))?;
+    Ok(Op::Replace(copy.to_entity(), etag))
+}
+
+/// Creates the chain row if it does not exist yet (first request for this source
+/// collection → region), reading the source collection once for its region and VM.
+pub(crate) async fn ensure_chain(
+    app: &App,
+    source: &crate::ids::CollectionId,
+    target: &Target,
+    reads: &mut Reads,
+    now: OffsetDateTime,
+) -> Result<Option<Chain>, FnError> {
+    let key = crate::ledger::records::chain_key(source, &target.region);
+    if let Some(c) = load_chain(app, &key).await? {
+        return Ok(Some(c));
+    }
+    // With its restore points: the same read then serves the first start's discovery.
+    let Some(coll) = reads.collection(app, source).await? else {
+        return Ok(None);
+    };
+    let target_collection = target.collection_for(source).map_err(FnError::Other)?;
+    let chain = Chain {
+        key: key.clone(),
+        source_collection: source.clone(),
+        source_region: coll
+            .location
+            .as_deref()
+            .and_then(crate::ids::normalize_region),
+        source_vm: coll.source_id().map(str::to_string),
+        target_region: target.region.clone(),
+        target_collection,
+        created_at: now,
+        in_flight: None,
+        active: false,
+        watermark: None,
+        base_restore_point: None,
+        last_success_source_time: None,
+        last_success_restore_point: None,
+        last_success_at: None,
+        recent_starts: Vec::new(),
+        rpo_alerted: None,
+        target_ready: false,
+        etag: None,
+    };
+    match app
+        .ledger
+        .batch(&key, vec![Op::Insert(chain.to_entity())])
+        .await
+    {
+        Ok(_) | Err(LedgerError::Conflict(_)) => load_chain(app, &key).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A new copy record for a source restore point in a chain.
+pub(crate) fn new_copy(
+    chain: &Chain,
+    source: &RestorePointId,
+    source_time: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Copy {
+    Copy {
+        chain: chain.key.clone(),
+        source_restore_point: source.clone(),
+        source_vm: chain.source_vm.clone(),
+        source_time,
+        target_restore_point: chain.target_collection.restore_point(&source.name),
+        state: CopyState::Pending,
+        reason: None,
+        requested_at: now,
+        started_at: None,
+        ended_at: None,
+        not_before: None,
+        defer_count: 0,
+        last_reading_at: None,
+        last_percent: None,
+        last_status: None,
+        last_progress_at: None,
+        readings: 0,
+        alerts: Default::default(),
+        encryption: Default::default(),
+        etag: None,
+    }
+}
+
+pub(crate) fn copy_row_of(rp: &RestorePointId) -> String {
+    copy_row(&rp.name)
+}
