@@ -28,6 +28,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod events;
+pub mod failpoint;
 pub mod functions;
 pub mod ids;
 pub mod ledger;
@@ -36,7 +37,5 @@ pub mod policy;
 pub mod protocol;
 pub mod rules;
 pub mod server;
+#[cfg(feature = "sim")]
 pub mod sim;
-
-// Old paths, until the callers name `sim::` (next commit).
-pub use sim::{chaos, demo, emulator, host};

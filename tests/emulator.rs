@@ -7,8 +7,8 @@ use std::sync::Arc;
 use common::oav::{RecordingProxy, Traffic};
 
 use ferry::clock::{ManualClock, SharedClock};
-use ferry::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use ferry::ids::RestorePointId;
+use ferry::sim::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use serde_json::{json, Value};
 use time::macros::datetime;
 use time::Duration;
@@ -1745,7 +1745,7 @@ print("ok")
 
 #[tokio::test]
 async fn standalone_runs_on_scaled_time() {
-    use ferry::emulator::start_standalone;
+    use ferry::sim::emulator::start_standalone;
     assert!(start_standalone(
         "127.0.0.1:0".parse().unwrap(),
         0.0,

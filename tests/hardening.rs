@@ -54,7 +54,8 @@ fn app() -> Arc<App> {
         expiry_warning: time::Duration::days(2),
         poll_concurrency: 4,
         poll_budget: std::time::Duration::from_secs(480),
-        chaos: None,
+        #[cfg(feature = "sim")]
+        fail_points: None,
     })
 }
 

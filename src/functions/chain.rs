@@ -504,7 +504,7 @@ async fn try_start(
     if !commit(app, &chain, ops).await? {
         return Ok(Flow::Again);
     }
-    app.crash_point("after the claim, before the copy PUT")?;
+    crate::failpoint::fail_point!(app, "chain.after-claim")?;
     // Re-read for fresh ETags.
     let (Some(chain), Some(copy)) = (
         load_chain(app, &chain.key).await?,

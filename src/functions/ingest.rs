@@ -211,7 +211,7 @@ async fn on_write(
         .collect();
     let n = messages.len();
     app.bus.send(&app.copy_queue, messages).await?;
-    app.crash_point("after queueing copy requests, before completing the event")?;
+    crate::failpoint::fail_point!(app, "ingest.after-queue")?;
     out.log(format!("{}: {n} copy request(s) queued", ev.restore_point));
     Ok(())
 }

@@ -621,7 +621,7 @@ async fn check_copy(
                 .await?;
         }
         app.raise(&alerts).await?;
-        app.crash_point("after reading progress, before recording it")?;
+        crate::failpoint::fail_point!(app, "poller.after-read")?;
         let mut ops = vec![Op::Insert(reading.to_entity()), replace_copy(&copy)?];
         if chain_changed {
             ops.insert(0, replace_chain(&chain)?);

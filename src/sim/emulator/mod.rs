@@ -299,3 +299,34 @@ pub async fn run_standalone(
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
+
+/// Options of `ferry emulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulateArgs {
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub listen: SocketAddr,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// none | default | heavy
+    #[arg(long, default_value = "none")]
+    pub faults: String,
+}
+
+/// `ferry emulate` from the command line.
+pub async fn run_cli(args: EmulateArgs) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let Some(faults) = FaultConfig::preset(&args.faults) else {
+        eprintln!("ferry emulate: --faults must be none, default or heavy");
+        return ExitCode::from(2);
+    };
+    match run_standalone(args.listen, args.time_scale, args.seed, faults).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferry emulate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
