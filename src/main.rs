@@ -12,29 +12,6 @@ use std::sync::Arc;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-// The static musl build takes memcpy/memmove from `ferry::memcopy` instead of musl's, whose
-// `rep movsq` start-up cost dominated the many short copies of a poll sweep (see there).
-// Defined here, in the binary, the linker resolves every call (Rust, ring, mimalloc, musl
-// itself) to them and never pulls musl's from libc.a. glibc's are fast: left alone.
-#[cfg(all(target_env = "musl", target_arch = "x86_64"))]
-mod musl_mem {
-    /// # Safety
-    /// The C contract of `memcpy`.
-    #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged; `copy` has memcpy's contract (and memmove's).
-        unsafe { ferry::memcopy::copy(dest, src, n) }
-    }
-
-    /// # Safety
-    /// The C contract of `memmove`.
-    #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-        // SAFETY: as above; `copy` handles overlap.
-        unsafe { ferry::memcopy::copy(dest, src, n) }
-    }
-}
-
 #[derive(Parser)]
 #[command(
     name = "ferry",
