@@ -11,6 +11,7 @@ pub mod cron;
 pub mod encode;
 pub mod invoke;
 pub mod servicebus;
+pub mod wire;
 
 pub use config::{FunctionDef, HostJson, OutputBinding, OutputKind, Trigger, TriggerKind};
 pub use invoke::InvocationOutcome;
