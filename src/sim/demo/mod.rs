@@ -14,7 +14,6 @@ use crate::auth::DevToken;
 use crate::bus::{BusAuth, BusError, MessageSender, OutgoingMessage, ServiceBusRest};
 use crate::clock::{Clock, ManualClock};
 use crate::config::{Config, Mode};
-use crate::ids::RestorePointId;
 use crate::ledger::Ledger;
 use crate::sim::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use crate::sim::host::{EventDelivery, HandlerTarget, Host, HostConfig};
@@ -373,12 +372,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                             _ => None,
                         };
                         if let Some(outcome) = planted {
-                            emu.plan_copy_outcome(
-                                &rp_id(i, &name)
-                                    .parse::<RestorePointId>()
-                                    .map_err(|e| DemoError::Arm(e.to_string()))?,
-                                outcome,
-                            );
+                            emu.plan_copy_outcome(&rp_id(i, &name), outcome);
                         }
                         op.put(&rp_id(i, &name), json!({"properties": {}})).await?;
                         created.push((i, name.clone()));

@@ -7,10 +7,12 @@
 //! - [`rules`]: the copy rules, each refused with the ARM status/code and counted.
 //! - [`limits`]: token buckets and the copies-per-hour window.
 //! - [`faults`]: seeded HTTP-level fault injection.
+//! - [`ids`]: ARM resource ids, parsed with the emulator's own code (not the product's).
 //! - [`model`]: JSON bodies after the official examples and swagger.
 //! - [`routes`]: paths, verbs, api-versions, auth, headers.
 
 pub mod faults;
+pub mod ids;
 pub mod limits;
 mod model;
 mod routes;
@@ -24,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{ScaledClock, SharedClock, SystemClock};
-use crate::ids::RestorePointId;
+use ids::RestorePointId;
 
 pub use faults::FaultConfig;
 pub use limits::LimitConfig;
@@ -207,12 +209,16 @@ impl Emulator {
     }
 
     /// Forces the fate of every later copy of `source_rp`.
-    pub fn plan_copy_outcome(&self, source_rp: &RestorePointId, outcome: CopyOutcome) {
-        self.lock().planned.insert(source_rp.key(), outcome);
+    /// (`source_rp`: any restore point id's text, e.g. ferry's own id type.)
+    pub fn plan_copy_outcome(&self, source_rp: &impl std::fmt::Display, outcome: CopyOutcome) {
+        if let Ok(rp) = source_rp.to_string().parse::<RestorePointId>() {
+            self.lock().planned.insert(rp.key(), outcome);
+        }
     }
 
     /// What the emulator decided about the copy `target` (None if it is not a copy).
-    pub fn copy_details(&self, target: &RestorePointId) -> Option<CopyDetails> {
+    pub fn copy_details(&self, target: &impl std::fmt::Display) -> Option<CopyDetails> {
+        let target: RestorePointId = target.to_string().parse().ok()?;
         let st = self.lock();
         let rp = st.find_rp(&target.key())?;
         let state::RpKind::Copy(cs) = &rp.kind else {
