@@ -28,13 +28,13 @@ mod common;
 
 use ferry::auth::{DevToken, TokenProvider};
 use ferry::clock::SystemClock;
-use ferry::emulator::{Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use ferry::functions::{App, CopyRequestMessage, Purpose};
-use ferry::host::encode::{encode_event_grid, encode_service_bus, DeliveredMessage, SysData};
-use ferry::host::servicebus::Broker;
 use ferry::ids::CollectionId;
 use ferry::ledger::memory::MemoryLedger;
 use ferry::ledger::records::chain_key;
+use ferry::sim::emulator::{Emulator, EmulatorConfig, FaultConfig, LimitConfig};
+use ferry::sim::host::encode::{encode_event_grid, encode_service_bus, DeliveredMessage, SysData};
+use ferry::sim::host::servicebus::Broker;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -204,7 +204,7 @@ fn main() {
             broker.declare(q, false, s)?;
         }
         broker.declare("alerts", true, false)?;
-        let bus = ferry::host::servicebus::serve(broker.clone(), stop_rx)
+        let bus = ferry::sim::host::servicebus::serve(broker.clone(), stop_rx)
             .await
             .map_err(|e| e.to_string())?;
         let (arm, _) = emu

@@ -49,15 +49,15 @@ use ferry::arm::{ArmClient, ArmConfig, RateLimit};
 use ferry::auth::{DevToken, TokenProvider};
 use ferry::bus::{BusAuth, Outbox, ServiceBusRest};
 use ferry::clock::Clock;
-use ferry::emulator::{Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use ferry::functions::{App, CopyRequestMessage, Purpose};
-use ferry::host::encode::{encode_service_bus, encode_timer, DeliveredMessage, SysData};
-use ferry::host::servicebus::Broker;
 use ferry::ids::CollectionId;
 use ferry::ledger::memory::MemoryLedger;
 use ferry::ledger::records::chain_key;
 use ferry::permissions::EntityNames;
 use ferry::policy::Policy;
+use ferry::sim::emulator::{Emulator, EmulatorConfig, FaultConfig, LimitConfig};
+use ferry::sim::host::encode::{encode_service_bus, encode_timer, DeliveredMessage, SysData};
+use ferry::sim::host::servicebus::Broker;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -333,7 +333,7 @@ async fn run(
         broker.declare(q, false, sessions)?;
     }
     broker.declare("alerts", true, false)?;
-    let bus_addr = ferry::host::servicebus::serve(broker.clone(), bus_rx)
+    let bus_addr = ferry::sim::host::servicebus::serve(broker.clone(), bus_rx)
         .await
         .map_err(|e| format!("broker: {e}"))?;
     let bus_url = format!("http://{bus_addr}");
@@ -370,7 +370,7 @@ async fn run(
             poll_budget: std::time::Duration::from_secs(
                 env_or("BENCH_POLL_BUDGET", "3600").parse().unwrap_or(3600),
             ),
-            chaos: None,
+            fail_points: None,
         })
     };
 

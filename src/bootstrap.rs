@@ -85,7 +85,8 @@ pub fn app(
         expiry_warning: config.expiry_warning,
         poll_concurrency: config.poll_concurrency,
         poll_budget: config.poll_budget.unsigned_abs(),
-        chaos: None,
+        #[cfg(feature = "sim")]
+        fail_points: None,
     })
 }
 

@@ -12,29 +12,6 @@ use std::sync::Arc;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-// The static musl build takes memcpy/memmove from `ferry::memcopy` instead of musl's, whose
-// `rep movsq` start-up cost dominated the many short copies of a poll sweep (see there).
-// Defined here, in the binary, the linker resolves every call (Rust, ring, mimalloc, musl
-// itself) to them and never pulls musl's from libc.a. glibc's are fast: left alone.
-#[cfg(all(target_env = "musl", target_arch = "x86_64"))]
-mod musl_mem {
-    /// # Safety
-    /// The C contract of `memcpy`.
-    #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged; `copy` has memcpy's contract (and memmove's).
-        unsafe { ferry::memcopy::copy(dest, src, n) }
-    }
-
-    /// # Safety
-    /// The C contract of `memmove`.
-    #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-        // SAFETY: as above; `copy` handles overlap.
-        unsafe { ferry::memcopy::copy(dest, src, n) }
-    }
-}
-
 #[derive(Parser)]
 #[command(
     name = "ferry",
@@ -55,7 +32,8 @@ enum Command {
         port: Option<u16>,
     },
     /// Run the whole pipeline on the built-in ARM emulator and Functions host stand-in.
-    Demo(ferry::demo::DemoArgs),
+    #[cfg(feature = "sim")]
+    Demo(ferry::sim::demo::DemoArgs),
     /// Print chains, copies and RPO from the ledger (same JSON as the status function).
     Status {
         /// One chain (its key) with every copy; default: every chain.
@@ -83,18 +61,32 @@ enum Command {
         output: String,
     },
     /// Run the ARM emulator as a standalone server.
-    Emulate {
-        #[arg(long, default_value = "127.0.0.1:8089")]
-        listen: SocketAddr,
-        /// Simulated seconds per real second.
-        #[arg(long, default_value_t = 1.0)]
-        time_scale: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// none | default | heavy
-        #[arg(long, default_value = "none")]
-        faults: String,
-    },
+    #[cfg(feature = "sim")]
+    Emulate(ferry::sim::emulator::EmulateArgs),
+    /// The simulator's commands, refused: the deployable build has no simulator.
+    #[cfg(not(feature = "sim"))]
+    #[command(name = "demo", hide = true)]
+    NoDemo(NoSimulator),
+    #[cfg(not(feature = "sim"))]
+    #[command(name = "emulate", hide = true)]
+    NoEmulate(NoSimulator),
+}
+
+/// Whatever `demo` or `emulate` were given, in a build without them.
+#[cfg(not(feature = "sim"))]
+#[derive(clap::Args)]
+struct NoSimulator {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    _args: Vec<String>,
+}
+
+#[cfg(not(feature = "sim"))]
+fn no_simulator(command: &str) -> ExitCode {
+    eprintln!(
+        "ferry {command}: this build has no simulator; build with the default features \
+         (cargo run --release -- {command})"
+    );
+    ExitCode::from(2)
 }
 
 fn init_tracing(format: LogFormat) {
@@ -307,7 +299,8 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     match command {
         Command::Serve { .. } => ExitCode::from(2), // handled by main
-        Command::Demo(args) => ferry::demo::run_cli(args).await,
+        #[cfg(feature = "sim")]
+        Command::Demo(args) => ferry::sim::demo::run_cli(args).await,
         Command::Status { chain } => match chain {
             Some(k) => operator("chain", [("key".to_string(), k)].into()).await,
             None => operator("chains", Default::default()).await,
@@ -337,27 +330,14 @@ async fn run(command: Command) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Emulate {
-            listen,
-            time_scale,
-            seed,
-            faults,
-        } => {
+        #[cfg(feature = "sim")]
+        Command::Emulate(args) => {
             init_tracing(LogFormat::Text);
-            let faults = match ferry::emulator::FaultConfig::preset(&faults) {
-                Some(f) => f,
-                None => {
-                    eprintln!("ferry emulate: --faults must be none, default or heavy");
-                    return ExitCode::from(2);
-                }
-            };
-            match ferry::emulator::run_standalone(listen, time_scale, seed, faults).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("ferry emulate: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            ferry::sim::emulator::run_cli(args).await
         }
+        #[cfg(not(feature = "sim"))]
+        Command::NoDemo(_) => no_simulator("demo"),
+        #[cfg(not(feature = "sim"))]
+        Command::NoEmulate(_) => no_simulator("emulate"),
     }
 }

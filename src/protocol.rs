@@ -11,7 +11,8 @@
 //! `DateTime` values lose their `Z` and sub-seconds; `DateTimeOffset` keeps its offset.
 //! Every decoder here accepts all of those shapes (and the plain ones, which older hosts and
 //! the docs samples show), so the handler does not care which host version talks to it.
-//! The host-side encoders that produce these shapes live in [`crate::host::encode`].
+//! The host-side encoders that produce these shapes live in the simulator
+//! (`sim::host::encode`, not in the deployable build).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -285,13 +285,13 @@ pub async fn invoke(
             );
         }
     };
-    // The soak may kill the invocation after its ledger writes, before the host gets its
-    // answer: the host retries an invocation whose work is done. Injected where alerts were
-    // raised, the invocations that once carried them in the response (and lost them here).
+    // Fail point: after its ledger writes, before the host gets its answer, the host retries
+    // an invocation whose work is done. Placed where alerts were raised, the invocations
+    // that once carried them in the response (and lost them here).
     let result = match result {
-        Ok(r) if !r.0.alerts.is_empty() => app
-            .crash_point("after the ledger writes, before the host gets the outputs")
-            .map(|()| r),
+        Ok(r) if !r.0.alerts.is_empty() => {
+            crate::failpoint::fail_point!(app, "server.after-writes").map(|()| r)
+        }
         other => other,
     };
     match result {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use ferry::demo::{run, DemoArgs, DemoReport, HandlerMode};
+use ferry::sim::demo::{run, DemoArgs, DemoReport, HandlerMode};
 
 /// The report's verdict, and each count behind it (so a verdict computed wrongly shows).
 fn assert_every_invariant_held(r: &DemoReport) {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use common::oav::{RecordingProxy, Traffic};
 
 use ferry::clock::{ManualClock, SharedClock};
-use ferry::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
-use ferry::ids::RestorePointId;
+use ferry::sim::emulator::ids::RestorePointId;
+use ferry::sim::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use serde_json::{json, Value};
 use time::macros::datetime;
 use time::Duration;
@@ -440,8 +440,7 @@ async fn failed_copy_hides_percent_and_details() {
     let h = start_with(|c| c.bandwidth_mbps = 50.0).await;
     let rpc = chain(&h).await;
     let rp1 = h.rp("rg", "rpc1", "rp1").await;
-    h.emu
-        .plan_copy_outcome(&rp1.parse().unwrap(), CopyOutcome::Fail);
+    h.emu.plan_copy_outcome(&rp1, CopyOutcome::Fail);
     assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
     let copy = rp_path("rg", "tgt", "c1");
     let mut saw_progress = false;
@@ -479,8 +478,7 @@ async fn never_progressing_copy_is_terminated_after_two_weeks() {
     let h = start().await;
     chain(&h).await;
     let rp1 = h.rp("rg", "rpc1", "rp1").await;
-    h.emu
-        .plan_copy_outcome(&rp1.parse().unwrap(), CopyOutcome::NeverProgress);
+    h.emu.plan_copy_outcome(&rp1, CopyOutcome::NeverProgress);
     assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
     let copy = rp_path("rg", "tgt", "c1");
     h.clock.advance(Duration::days(14) - Duration::minutes(1));
@@ -1745,7 +1743,7 @@ print("ok")
 
 #[tokio::test]
 async fn standalone_runs_on_scaled_time() {
-    use ferry::emulator::start_standalone;
+    use ferry::sim::emulator::start_standalone;
     assert!(start_standalone(
         "127.0.0.1:0".parse().unwrap(),
         0.0,

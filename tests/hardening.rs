@@ -52,7 +52,8 @@ fn app() -> Arc<App> {
         expiry_warning: time::Duration::days(2),
         poll_concurrency: 4,
         poll_budget: std::time::Duration::from_secs(480),
-        chaos: None,
+        #[cfg(feature = "sim")]
+        fail_points: None,
     })
 }
 
@@ -315,11 +316,11 @@ async fn table_and_service_bus_clients_do_not_follow_redirects() {
 #[test]
 fn demo_args_debug_redacts_the_ledger_key() {
     let key = "c2VjcmV0LWFjY291bnQta2V5LXZhbHVl";
-    let args = ferry::demo::DemoArgs {
+    let args = ferry::sim::demo::DemoArgs {
         ledger: Some(format!(
             "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};TableEndpoint=http://127.0.0.1:10002/devstoreaccount1"
         )),
-        ..ferry::demo::DemoArgs::default()
+        ..ferry::sim::demo::DemoArgs::default()
     };
     let text = format!("{args:?}");
     assert!(!text.contains(key), "{text}");

@@ -3,12 +3,23 @@
 //! local warp endpoint.
 
 use ferry::auth::{AccessToken, AuthError, DevToken, TokenProvider};
+use ferry::ledger::memory::MemoryLedger;
 use ferry::ledger::table::{sign, RetryPolicy, TableAuth, TableLedger};
-use ferry::ledger::{conformance, Entity, Ledger, LedgerError, Op, Query, Value};
+use ferry::ledger::{Entity, Ledger, LedgerError, Op, Query, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use warp::http::{HeaderMap, Response, StatusCode};
 use warp::Filter;
+
+#[path = "support/ledger_conformance.rs"]
+mod conformance;
+
+/// The memory ledger (what `FERRY_LEDGER=memory`, the demo and the tests use) passes the
+/// same suite as Table Storage.
+#[tokio::test]
+async fn memory_conformance() {
+    conformance::run(&MemoryLedger::new()).await;
+}
 
 /// The Azurite table endpoint from `scripts/test`, or `None` when explicitly skipped.
 fn azurite() -> Option<String> {

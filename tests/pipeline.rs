@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use ferry::host::{EventDelivery, HandlerTarget, Host, HostConfig};
+use ferry::sim::host::{EventDelivery, HandlerTarget, Host, HostConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;

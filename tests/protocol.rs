@@ -1,10 +1,10 @@
 //! Wire protocol: host-side encoders round-trip through the handler-side decoders, and
 //! payload fixtures (docs samples + hand-written host encodings) decode.
 
-use ferry::host::encode::{
+use ferry::protocol::{Invocation, InvocationResponse, ProtocolError};
+use ferry::sim::host::encode::{
     encode_event_grid, encode_http, encode_service_bus, encode_timer, DeliveredMessage, SysData,
 };
-use ferry::protocol::{Invocation, InvocationResponse, ProtocolError};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use time::macros::datetime;

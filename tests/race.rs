@@ -6,10 +6,10 @@ mod common;
 
 use common::*;
 use ferry::functions::{CopyRequestMessage, Purpose};
-use ferry::host::encode::{encode_service_bus, encode_timer, DeliveredMessage, SysData};
-use ferry::host::{HandlerTarget, Host, HostConfig};
 use ferry::ids::CollectionId;
 use ferry::ledger::records::chain_key;
+use ferry::sim::host::encode::{encode_service_bus, encode_timer, DeliveredMessage, SysData};
+use ferry::sim::host::{HandlerTarget, Host, HostConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;

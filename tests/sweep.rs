@@ -12,16 +12,16 @@ use ferry::arm::{ArmClient, ArmConfig};
 use ferry::auth::DevToken;
 use ferry::bus::{BusAuth, Outbox, ServiceBusRest};
 use ferry::clock::Clock;
-use ferry::emulator::LimitConfig;
 use ferry::functions::poller::{poller, THROTTLED_IN_A_ROW};
 use ferry::functions::{sequencer::sequencer, App, CopyRequestMessage, Purpose};
-use ferry::host::servicebus::Broker;
 use ferry::ids::CollectionId;
 use ferry::ledger::memory::MemoryLedger;
 use ferry::ledger::records::{chain_key, Copy, COPY_PREFIX};
 use ferry::ledger::{query_all, Ledger, Query};
 use ferry::permissions::EntityNames;
 use ferry::policy::Policy;
+use ferry::sim::emulator::LimitConfig;
+use ferry::sim::host::servicebus::Broker;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -37,7 +37,9 @@ async fn app(world: &World) -> App {
     broker.declare("alerts", true, false).unwrap();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     std::mem::forget(stop); // the broker lives as long as the test
-    let bus_addr = ferry::host::servicebus::serve(broker, rx).await.unwrap();
+    let bus_addr = ferry::sim::host::servicebus::serve(broker, rx)
+        .await
+        .unwrap();
     let tokens: Arc<dyn ferry::auth::TokenProvider> = Arc::new(DevToken::new(TOKEN));
     App {
         arm: ArmClient::new(
@@ -77,7 +79,8 @@ async fn app(world: &World) -> App {
         expiry_warning: time::Duration::days(2),
         poll_concurrency: CONCURRENCY,
         poll_budget: std::time::Duration::from_secs(480),
-        chaos: None,
+        #[cfg(feature = "sim")]
+        fail_points: None,
     }
 }
 

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use ferry::host::{EventDelivery, HandlerTarget, Host, HostConfig};
+use ferry::sim::host::{EventDelivery, HandlerTarget, Host, HostConfig};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -210,7 +210,7 @@ async fn on_write(
     app.bus
         .send(super::ServiceBusEntity::CopyQueue, messages)
         .await?;
-    app.crash_point("after queueing copy requests, before completing the event")?;
+    crate::failpoint::fail_point!(app, "ingest.after-queue")?;
     out.log(format!("{}: {n} copy request(s) queued", ev.restore_point));
     Ok(())
 }

@@ -46,16 +46,19 @@ pub struct App {
     pub poll_concurrency: usize,
     /// Real time one poll sweep may take before it stops (see [`poller::poller`]).
     pub poll_budget: std::time::Duration,
-    /// Injected crashes (the soak only; `None` in `serve`).
-    pub chaos: Option<Arc<crate::chaos::Chaos>>,
+    /// What decides whether an invocation dies at a fail point (the simulator's soak;
+    /// `None` in `serve`; absent from the deployable build). See [`crate::failpoint`].
+    #[cfg(feature = "sim")]
+    pub fail_points: Option<Arc<dyn crate::failpoint::Hook>>,
 }
 
 impl App {
-    /// A point where a crash would hurt: the soak may kill the invocation here.
-    pub(crate) fn crash_point(&self, at: &'static str) -> Result<(), FnError> {
-        match &self.chaos {
-            Some(c) => c.crash_point(at).map_err(FnError::from),
-            None => Ok(()),
+    /// What `fail_point!(app, name)` is in the simulator build.
+    #[cfg(feature = "sim")]
+    pub(crate) fn fail_point(&self, name: &'static str) -> Result<(), FnError> {
+        match &self.fail_points {
+            Some(hook) if hook.fire(name) => Err(FnError::Crash(name)),
+            _ => Ok(()),
         }
     }
 
@@ -143,8 +146,10 @@ pub enum FnError {
     Contention(String),
     #[error("{0}")]
     Other(String),
-    #[error(transparent)]
-    Crash(#[from] crate::chaos::Crash),
+    /// Injected at a fail point by the simulator's soak.
+    #[cfg(feature = "sim")]
+    #[error("injected crash at fail point {0}")]
+    Crash(&'static str),
 }
 
 /// Why a copy request message was sent.

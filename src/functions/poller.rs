@@ -459,7 +459,7 @@ async fn check_copy(
                 .await?;
         }
         app.raise(&d.alerts).await?;
-        app.crash_point("after reading progress, before recording it")?;
+        crate::failpoint::fail_point!(app, "poller.after-read")?;
         let mut ops = Vec::with_capacity(3);
         if let Some(c) = &d.chain {
             ops.push(replace_chain(c)?);

@@ -113,7 +113,7 @@ async fn handle(
     let row = chain::copy_row_of(source);
     if load_copy(app, &key, &row).await?.is_none() {
         record(app, rule, target, chain, source, &mut reads, now, out).await?;
-        app.crash_point("after recording a request, before advancing the chain")?;
+        crate::failpoint::fail_point!(app, "sequencer.after-record")?;
     }
     advance(app, &key, &mut reads, now, out).await
 }

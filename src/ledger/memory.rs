@@ -693,11 +693,6 @@ mod tests {
         assert_eq!(utf16_len(mixed), mixed.encode_utf16().count());
     }
 
-    #[tokio::test]
-    async fn conformance() {
-        crate::ledger::conformance::run(&MemoryLedger::new()).await;
-    }
-
     /// The compact encoding gives back exactly what was stored, at the edges of every
     /// type: multi-byte varints (long strings, more than 127 property names), times before
     /// 1970 and with offsets, NaN and negative zero, extreme integers.

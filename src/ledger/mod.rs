@@ -3,15 +3,13 @@
 //! The trait is deliberately the shape of Azure Table Storage — partition key, row key,
 //! typed properties, ETags, atomic batches within one partition, paged queries — so that
 //! the in-memory implementation (unit tests, `demo`) and the Table Storage implementation
-//! (production, Azurite) are drop-in replacements and pass one conformance suite.
+//! (production, Azurite) are drop-in replacements and pass one conformance suite
+//! (`tests/support/ledger_conformance.rs`).
 //! Typed records (chain, copy, reading) live in [`records`] and map onto [`Entity`].
 
 pub mod memory;
 pub mod records;
 pub mod table;
-
-#[doc(hidden)]
-pub mod conformance;
 
 use std::collections::BTreeMap;
 use time::OffsetDateTime;

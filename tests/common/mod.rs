@@ -6,7 +6,7 @@
 pub mod oav;
 
 use ferry::clock::{ManualClock, SharedClock};
-use ferry::emulator::{Emulator, EmulatorConfig};
+use ferry::sim::emulator::{Emulator, EmulatorConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -163,7 +163,7 @@ pub(super) async fn try_start(
             if !commit_pair(app, &mut chain, &mut copy).await? {
                 return Ok(Flow::Again);
             }
-            app.crash_point("after the claim, before the copy PUT")?;
+            crate::failpoint::fail_point!(app, "chain.after-claim")?;
             let Some((rp, _)) = &read else {
                 return Ok(Flow::Again); // unreachable: a claim needs the source's facts
             };

@@ -8,9 +8,9 @@ use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 use time::{Duration, OffsetDateTime};
 
+use super::ids::{CollectionId, RestorePointId, VmId};
 use super::limits::{CopyWindow, TokenBucket};
 use super::{CopyOutcome, EmulatorStats};
-use crate::ids::{CollectionId, RestorePointId, VmId};
 
 /// Progress of a cross-region copy is published in steps of this length.
 pub(crate) const PROGRESS_STEP: Duration = Duration::minutes(10);

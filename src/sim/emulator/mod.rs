@@ -7,10 +7,12 @@
 //! - [`rules`]: the copy rules, each refused with the ARM status/code and counted.
 //! - [`limits`]: token buckets and the copies-per-hour window.
 //! - [`faults`]: seeded HTTP-level fault injection.
+//! - [`ids`]: ARM resource ids, parsed with the emulator's own code (not the product's).
 //! - [`model`]: JSON bodies after the official examples and swagger.
 //! - [`routes`]: paths, verbs, api-versions, auth, headers.
 
 pub mod faults;
+pub mod ids;
 pub mod limits;
 mod model;
 mod routes;
@@ -24,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{ScaledClock, SharedClock, SystemClock};
-use crate::ids::RestorePointId;
+use ids::RestorePointId;
 
 pub use faults::FaultConfig;
 pub use limits::LimitConfig;
@@ -207,12 +209,16 @@ impl Emulator {
     }
 
     /// Forces the fate of every later copy of `source_rp`.
-    pub fn plan_copy_outcome(&self, source_rp: &RestorePointId, outcome: CopyOutcome) {
-        self.lock().planned.insert(source_rp.key(), outcome);
+    /// (`source_rp`: any restore point id's text, e.g. ferry's own id type.)
+    pub fn plan_copy_outcome(&self, source_rp: &impl std::fmt::Display, outcome: CopyOutcome) {
+        if let Ok(rp) = source_rp.to_string().parse::<RestorePointId>() {
+            self.lock().planned.insert(rp.key(), outcome);
+        }
     }
 
     /// What the emulator decided about the copy `target` (None if it is not a copy).
-    pub fn copy_details(&self, target: &RestorePointId) -> Option<CopyDetails> {
+    pub fn copy_details(&self, target: &impl std::fmt::Display) -> Option<CopyDetails> {
+        let target: RestorePointId = target.to_string().parse().ok()?;
         let st = self.lock();
         let rp = st.find_rp(&target.key())?;
         let state::RpKind::Copy(cs) = &rp.kind else {
@@ -297,5 +303,36 @@ pub async fn run_standalone(
     tokio::select! {
         r = handle => r.map_err(|e| StandaloneError::Stopped(e.to_string())),
         _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// Options of `ferry emulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulateArgs {
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub listen: SocketAddr,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// none | default | heavy
+    #[arg(long, default_value = "none")]
+    pub faults: String,
+}
+
+/// `ferry emulate` from the command line.
+pub async fn run_cli(args: EmulateArgs) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let Some(faults) = FaultConfig::preset(&args.faults) else {
+        eprintln!("ferry emulate: --faults must be none, default or heavy");
+        return ExitCode::from(2);
+    };
+    match run_standalone(args.listen, args.time_scale, args.seed, faults).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferry emulate: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

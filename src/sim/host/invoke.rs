@@ -77,7 +77,7 @@ pub(crate) fn spawn(spec: &SpawnSpec) -> Result<HandlerProc, HostError> {
 async fn relay<R: tokio::io::AsyncRead + Unpin>(r: BufReader<R>, stream: &'static str) {
     let mut lines = r.lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(target: "ferry::host::handler", stream, "{line}");
+        tracing::info!(target: "ferry::sim::host::handler", stream, "{line}");
     }
 }
 

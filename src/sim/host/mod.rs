@@ -11,6 +11,7 @@ pub mod cron;
 pub mod encode;
 pub mod invoke;
 pub mod servicebus;
+pub mod wire;
 
 pub use config::{FunctionDef, HostJson, OutputBinding, OutputKind, Trigger, TriggerKind};
 pub use invoke::InvocationOutcome;
@@ -366,7 +367,7 @@ impl Host {
     }
 
     fn warn(&self, w: String) {
-        tracing::warn!(target: "ferry::host", "{w}");
+        tracing::warn!(target: "ferry::sim::host", "{w}");
         lock(&self.warnings).push(w);
     }
 
@@ -394,7 +395,7 @@ impl Host {
             {
                 let mut logs = lock(&self.logs);
                 for line in &o.logs {
-                    tracing::info!(target: "ferry::host::function", function = %f.name, invocation = %o.invocation_id, "{line}");
+                    tracing::info!(target: "ferry::sim::host::function", function = %f.name, invocation = %o.invocation_id, "{line}");
                     logs.push(HostLog {
                         function: f.name.clone(),
                         invocation_id: o.invocation_id.clone(),
@@ -409,7 +410,7 @@ impl Host {
         }
         if !o.succeeded {
             lock(&self.stats).failures += 1;
-            tracing::warn!(target: "ferry::host", function = %f.name, invocation = %o.invocation_id,
+            tracing::warn!(target: "ferry::sim::host", function = %f.name, invocation = %o.invocation_id,
                 error = o.error.as_deref().unwrap_or(""), "invocation failed");
         }
         o
@@ -555,7 +556,7 @@ impl Host {
                 .abandon(queue, &m.lock_token, self.config.max_delivery_count, &why)
             {
                 r.dead_lettered = 1;
-                tracing::warn!(target: "ferry::host", queue, message_id = %m.message_id, "dead-lettered after {} deliveries", m.delivery_count);
+                tracing::warn!(target: "ferry::sim::host", queue, message_id = %m.message_id, "dead-lettered after {} deliveries", m.delivery_count);
             } else {
                 r.abandoned = 1;
             }
@@ -965,7 +966,7 @@ impl Host {
         let Some(why) = exited else {
             return Ok(());
         };
-        tracing::warn!(target: "ferry::host", "handler process exited ({why}); restarting it");
+        tracing::warn!(target: "ferry::sim::host", "handler process exited ({why}); restarting it");
         invoke::kill(&mut h).await;
         *h = invoke::spawn(spec)?;
         invoke::probe(&self.client, &mut h, PROBE_LIMIT).await?;

@@ -4,8 +4,8 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::ids::{eq_ignore_case, RestorePointId};
 use super::state::{copy_phase, provisioning_state, CollectionKind, Phase, RpKind, State};
-use crate::ids::{eq_ignore_case, RestorePointId};
 
 /// Stable keys of the rules, as counted in `EmulatorStats::violations_by_rule`.
 pub mod rule {

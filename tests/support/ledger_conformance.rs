@@ -1,12 +1,13 @@
-//! One behavioural test suite for every [`Ledger`](super::Ledger) implementation.
+//! One behavioural test suite for every [`Ledger`] implementation (test support: included
+//! by `tests/ledger_table.rs` for the memory ledger and Table Storage on Azurite).
 //!
 //! Every check works in partitions named with a prefix unique to the run, so the suite
 //! also runs on a table that already holds data (a shared Azurite or a real account).
 //! DateTime values are compared at microsecond precision: Table Storage keeps 100 ns
 //! ticks, so anything finer is truncated by that implementation.
 
-use super::memory::{MAX_BATCH, MAX_PAGE};
-use super::{query_all, Continuation, ETag, Entity, Ledger, LedgerError, Op, Query, Value};
+use ferry::ledger::memory::{MAX_BATCH, MAX_PAGE};
+use ferry::ledger::{query_all, Continuation, ETag, Entity, Ledger, LedgerError, Op, Query, Value};
 use time::macros::datetime;
 
 /// Runs every conformance check against `ledger`. Panics with a message naming the

@@ -5,10 +5,10 @@
 use super::scenario::{rp_id, Scenario};
 use super::{DemoArgs, DemoError, TARGET_REGIONS, TICK};
 use crate::alerts::{Alert, AlertKind};
-use crate::emulator::Emulator;
-use crate::host::Host;
 use crate::ledger::records::{Chain, Copy, CopyState, CHAIN_ROW, COPY_PREFIX};
 use crate::ledger::{query_all, Ledger, Query};
+use crate::sim::emulator::Emulator;
+use crate::sim::host::Host;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,7 +110,7 @@ pub(super) async fn build_report(
     sc: &Scenario,
     emu: &Emulator,
     host: &Host,
-    chaos: &crate::chaos::Chaos,
+    chaos: &crate::sim::chaos::Chaos,
     queues: (String, String),
     alerts_topic: &str,
     ledger: &dyn Ledger,

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use warp::http::{HeaderMap, StatusCode};
 use warp::Filter;
 
-use crate::bus::message::{parse_rfc1123, BATCH_CONTENT_TYPE};
+use super::wire::{parse_rfc1123, BATCH_CONTENT_TYPE};
 use crate::clock::SharedClock;
 
 /// Standard tier message size limit (batch included).

@@ -14,10 +14,9 @@ use crate::auth::DevToken;
 use crate::bus::{BusAuth, BusError, MessageSender, OutgoingMessage, ServiceBusRest};
 use crate::clock::{Clock, ManualClock};
 use crate::config::{Config, Mode};
-use crate::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
-use crate::host::{EventDelivery, HandlerTarget, Host, HostConfig};
-use crate::ids::RestorePointId;
 use crate::ledger::Ledger;
+use crate::sim::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
+use crate::sim::host::{EventDelivery, HandlerTarget, Host, HostConfig};
 use report::{build_report, print_human};
 use scenario::{
     collection_id, policy_json, rg_path, role, rp_id, setup_world, Operator, Role, Scenario,
@@ -241,7 +240,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         (_, "default") => (0.002, 0.01),
         _ => (0.0, 0.0),
     };
-    let chaos = Arc::new(crate::chaos::Chaos::new(
+    let chaos = Arc::new(crate::sim::chaos::Chaos::new(
         args.seed,
         crash_rate,
         conflict_rate,
@@ -254,15 +253,17 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     let late = Arc::new(LateSender::default());
     let target = match args.handler {
         HandlerMode::InProcess => {
-            let ledger: Arc<dyn Ledger> =
-                Arc::new(crate::chaos::ConflictingLedger::new(ledger, chaos.clone()));
+            let ledger: Arc<dyn Ledger> = Arc::new(crate::sim::chaos::ConflictingLedger::new(
+                ledger,
+                chaos.clone(),
+            ));
             let mut app = crate::bootstrap::app(&config, tokens.clone(), ledger)
                 .map_err(|e| DemoError::Setup(e.to_string()))?;
             app.bus = app.bus.with_sender(late.clone());
             // One copy polled at a time: the emulator draws its random outcomes in request
             // order, so a fixed order makes a run reproducible.
             app.poll_concurrency = 1;
-            app.chaos = Some(chaos.clone());
+            app.fail_points = Some(chaos.clone());
             app.arm = crate::arm::ArmClient::new(
                 crate::arm::ArmConfig {
                     endpoint: config.arm_endpoint.clone(),
@@ -391,12 +392,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                             _ => None,
                         };
                         if let Some(outcome) = planted {
-                            emu.plan_copy_outcome(
-                                &rp_id(i, &name)
-                                    .parse::<RestorePointId>()
-                                    .map_err(|e| DemoError::Arm(e.to_string()))?,
-                                outcome,
-                            );
+                            emu.plan_copy_outcome(&rp_id(i, &name), outcome);
                         }
                         op.put(&rp_id(i, &name), json!({"properties": {}})).await?;
                         created.push((i, name.clone()));

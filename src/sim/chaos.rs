@@ -1,7 +1,8 @@
 //! Fault injection on ferry's own side, for the soak (`ferry demo --faults heavy`): handler
-//! crashes at the points where a crash hurts most (between a ledger write and the ARM call it
-//! records, and back), and ledger write conflicts as a concurrent instance would cause them.
-//! Seeded, so a soak is reproducible. Never configured by `serve`.
+//! crashes at the product's fail points (`crate::failpoint`: where a crash hurts most,
+//! between a ledger write and the ARM call it records, and back), and ledger write
+//! conflicts as a concurrent instance would cause them. Seeded, so a soak is reproducible.
+//! Never configured by `serve`; not in the deployable build.
 
 use crate::ledger::{Continuation, ETag, Entity, Ledger, LedgerError, Op, Page, Query};
 use rand::{Rng, SeedableRng};
@@ -16,11 +17,6 @@ pub struct Chaos {
     crashes: AtomicU64,
     conflicts: AtomicU64,
 }
-
-/// An injected crash: the invocation dies where it stands, as if the process had been killed.
-#[derive(Debug, thiserror::Error)]
-#[error("injected crash at {0}")]
-pub struct Crash(pub &'static str);
 
 impl Chaos {
     pub fn new(seed: u64, crash_rate: f64, conflict_rate: f64) -> Self {
@@ -42,21 +38,24 @@ impl Chaos {
                 .random_bool(p.min(1.0))
     }
 
-    /// Maybe crash here.
-    pub fn crash_point(&self, at: &'static str) -> Result<(), Crash> {
-        if self.roll(self.crash_rate) {
-            self.crashes.fetch_add(1, Ordering::Relaxed);
-            return Err(Crash(at));
-        }
-        Ok(())
-    }
-
     pub fn crashes(&self) -> u64 {
         self.crashes.load(Ordering::Relaxed)
     }
 
     pub fn conflicts(&self) -> u64 {
         self.conflicts.load(Ordering::Relaxed)
+    }
+}
+
+/// Each fail point kills the invocation (as if the process had been killed there) with the
+/// soak's crash rate, drawn from the seeded generator.
+impl crate::failpoint::Hook for Chaos {
+    fn fire(&self, _name: &'static str) -> bool {
+        if self.roll(self.crash_rate) {
+            self.crashes.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        false
     }
 }
 
@@ -147,13 +146,14 @@ mod tests {
     }
 
     #[test]
-    fn crash_points_follow_the_rate_and_seed() {
+    fn fail_points_follow_the_rate_and_seed() {
+        use crate::failpoint::Hook;
         let a = Chaos::new(7, 0.5, 0.0);
         let b = Chaos::new(7, 0.5, 0.0);
-        let ra: Vec<bool> = (0..64).map(|_| a.crash_point("x").is_err()).collect();
-        let rb: Vec<bool> = (0..64).map(|_| b.crash_point("x").is_err()).collect();
+        let ra: Vec<bool> = (0..64).map(|_| a.fire("x")).collect();
+        let rb: Vec<bool> = (0..64).map(|_| b.fire("x")).collect();
         assert_eq!(ra, rb);
         assert!(a.crashes() > 10 && a.crashes() < 54);
-        assert!(Chaos::new(1, 0.0, 0.0).crash_point("x").is_ok());
+        assert!(!Chaos::new(1, 0.0, 0.0).fire("x"));
     }
 }

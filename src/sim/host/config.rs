@@ -337,7 +337,7 @@ pub fn read_function(
                     }
                     let queue = s("queueName")?
                         .ok_or_else(|| err(format!("trigger `{bname}` needs `queueName`")))?;
-                    crate::bus::validate_entity_name(&queue)
+                    super::wire::check_entity_name(&queue)
                         .map_err(|e| err(format!("trigger `{bname}`: {e}")))?;
                     let sessions = b
                         .get("isSessionsEnabled")
@@ -402,7 +402,7 @@ pub fn read_function(
                             )))
                         }
                     };
-                    crate::bus::validate_entity_name(&entity)
+                    super::wire::check_entity_name(&entity)
                         .map_err(|e| err(format!("output `{bname}`: {e}")))?;
                     OutputKind::ServiceBus { entity, is_topic }
                 }

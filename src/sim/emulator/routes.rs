@@ -13,6 +13,10 @@ use warp::http::{HeaderMap, Method, StatusCode};
 use warp::Filter;
 
 use super::faults::{roll_request, RequestFault};
+use super::ids::{
+    eq_ignore_case, normalize_region, valid_segment, CollectionId, DiskEncryptionSetId,
+    RestorePointId, VmId,
+};
 use super::limits::TokenBucket;
 use super::model::{self, error_body, EventArgs};
 use super::rules::{self, check_copy, target_des_from_body, CopyRequest, Refusal};
@@ -21,10 +25,6 @@ use super::state::{
     DiskRp, OpKind, Operation, RestorePoint, RpKind, SourceMeta, State, Vm, PROGRESS_STEP,
 };
 use super::{CopyOutcome, Emulator};
-use crate::ids::{
-    eq_ignore_case, normalize_region, valid_segment, CollectionId, DiskEncryptionSetId,
-    RestorePointId, VmId,
-};
 
 /// Compute api-versions accepted for VMs, collections, restore points and operations.
 pub const COMPUTE_API_VERSIONS: &[&str] = &[
