@@ -1241,7 +1241,8 @@ impl Recorder {
 }
 
 /// The emulator's answers, at the swagger's api-versions, pass `oav validate-traffic`
-/// against the official swagger (DESIGN §3; ferry's client is checked in tests/swagger.rs).
+/// against the official swagger vendored in tests/fixtures/swagger/ (ferry's client is checked
+/// in tests/swagger.rs).
 #[tokio::test]
 async fn emulator_traffic_passes_oav() {
     use reqwest::Method as M;
