@@ -544,16 +544,22 @@ async fn handler_bugs_are_flagged() {
     host.shutdown().await;
 }
 
-/// Child mode: the test binary re-run as a custom handler process.
+/// Child mode: the test binary re-run as a custom handler process. Not a test by itself: run
+/// explicitly (`--ignored`) without the variables `spawned_handler_restarts` sets, it fails
+/// rather than pass without doing anything.
 #[tokio::test]
 #[ignore = "runs only as the spawned handler of spawned_handler_restarts"]
 async fn child_handler() {
-    let Ok(port) = std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT") else {
-        return;
+    let (Ok(port), Ok(_)) = (
+        std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT"),
+        std::env::var("FERRY_TEST_CHILD_HANDLER"),
+    ) else {
+        panic!(
+            "child_handler is not a test by itself: it is the handler process that \
+             spawned_handler_restarts starts (with FUNCTIONS_CUSTOMHANDLER_PORT and \
+             FERRY_TEST_CHILD_HANDLER set); run that test instead"
+        );
     };
-    if std::env::var("FERRY_TEST_CHILD_HANDLER").is_err() {
-        return;
-    }
     let port: u16 = port.parse().unwrap();
     let probe = warp::get().and(warp::path::end()).map(|| "ok");
     let invoke = warp::post()

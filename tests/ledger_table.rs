@@ -21,17 +21,29 @@ async fn memory_conformance() {
     conformance::run(&MemoryLedger::new()).await;
 }
 
-/// The Azurite table endpoint from `scripts/test`, or `None` when explicitly skipped.
+/// The Azurite table endpoint from `scripts/test`, or `None` when explicitly skipped with
+/// `FERRY_SKIP_AZURITE=1` (refused on CI, where `CI` is set: a skipped test would count as
+/// passed). The same rule as `explicit_skip` in tests/common/mod.rs, which this file does not
+/// include.
 fn azurite() -> Option<String> {
+    let on_ci = std::env::var("CI").is_ok_and(|v| {
+        let v = v.trim();
+        !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")
+    });
+    let skip =
+        std::env::var("FERRY_SKIP_AZURITE").is_ok_and(|v| !v.trim().is_empty() && v.trim() != "0");
     match std::env::var("FERRY_TEST_AZURITE_TABLE") {
         Ok(v) if !v.trim().is_empty() => Some(v.trim().trim_end_matches('/').to_string()),
-        _ if std::env::var("FERRY_SKIP_AZURITE").as_deref() == Ok("1") => {
-            eprintln!("FERRY_SKIP_AZURITE=1: the Azurite tests are skipped");
+        _ if skip && on_ci => panic!(
+            "FERRY_SKIP_AZURITE is set, but so is CI: on CI no test may be skipped; unset it"
+        ),
+        _ if skip => {
+            eprintln!("FERRY_SKIP_AZURITE is set: the Azurite tests are skipped");
             None
         }
         _ => panic!(
             "FERRY_TEST_AZURITE_TABLE is not set: run the tests with `scripts/test` (it starts \
-             Azurite), or set FERRY_SKIP_AZURITE=1 to skip the Azurite tests explicitly"
+             Azurite), or set FERRY_SKIP_AZURITE=1 (refused on CI) to skip the Azurite tests"
         ),
     }
 }

@@ -1,7 +1,8 @@
 //! Ferry's own ARM client, talking to the emulator, must send and receive only what the
-//! official swagger allows (DESIGN §3). Every request/response pair goes through a recording
-//! proxy on loopback and is checked with Microsoft's `oav validate-traffic` against the swagger
-//! in `../shared/reference/arm/swagger/` (Compute 2025-04-01, DiskRP 2025-01-02), so the client
+//! official swagger allows. Every request/response pair goes through a recording proxy on
+//! loopback and is checked with Microsoft's `oav validate-traffic` against the swagger vendored
+//! in `tests/fixtures/swagger/` from Azure/azure-rest-api-specs (Compute 2025-04-01, DiskRP
+//! 2025-01-02; paths and commits in its SOURCES.md), so the client
 //! is configured with exactly those api-versions. The emulator's own traffic is checked the
 //! same way in tests/emulator.rs (`emulator_traffic_passes_oav`).
 //!

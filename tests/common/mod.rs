@@ -46,15 +46,42 @@ pub fn policy() -> String {
     .to_string()
 }
 
-/// The Azurite table endpoint from `scripts/test`; a test needing it fails loudly without it.
+/// True on a CI machine: `CI` is set to anything but empty, `0` or `false` (GitHub Actions and
+/// most CI systems set `CI=true`; `.ci/run` sets it too).
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| {
+        let v = v.trim();
+        !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")
+    })
+}
+
+/// Whether the explicit skip variable `var` (`FERRY_SKIP_AZURITE`, `FERRY_SKIP_OAV`) is set to
+/// anything but empty or `0`. On CI it is refused with a panic: there every test must run, and a
+/// skipped test would otherwise be counted as passed.
+pub fn explicit_skip(var: &str) -> bool {
+    let set = std::env::var(var).is_ok_and(|v| !v.trim().is_empty() && v.trim() != "0");
+    assert!(
+        !(set && on_ci()),
+        "{var} is set, but so is CI: on CI no test may be skipped (a skipped Rust test is \
+         reported as passed); unset {var}"
+    );
+    set
+}
+
+/// The Azurite table endpoint from `scripts/test`; a test needing it fails loudly without it,
+/// unless `FERRY_SKIP_AZURITE=1` skips it explicitly (refused on CI).
 pub fn azurite_ledger(table: &str) -> Option<String> {
     match std::env::var("FERRY_TEST_AZURITE_TABLE") {
-        Ok(endpoint) => Some(format!(
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};TableEndpoint={endpoint};Table={table}",
-            ferry::ledger::table::setting::DEV_KEY
+        Ok(endpoint) if !endpoint.trim().is_empty() => Some(format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};TableEndpoint={};Table={table}",
+            ferry::ledger::table::setting::DEV_KEY,
+            endpoint.trim()
         )),
-        Err(_) if std::env::var("FERRY_SKIP_AZURITE").is_ok() => None,
-        Err(_) => panic!("FERRY_TEST_AZURITE_TABLE is not set: run the tests with scripts/test (it starts Azurite), or set FERRY_SKIP_AZURITE=1 to skip"),
+        _ if explicit_skip("FERRY_SKIP_AZURITE") => {
+            eprintln!("FERRY_SKIP_AZURITE is set: this Azurite test is skipped");
+            None
+        }
+        _ => panic!("FERRY_TEST_AZURITE_TABLE is not set: run the tests with scripts/test (it starts Azurite), or set FERRY_SKIP_AZURITE=1 (refused on CI) to skip"),
     }
 }
 

@@ -1,13 +1,14 @@
-//! ARM traffic checked against the official swagger with Microsoft's `oav validate-traffic`
-//! (DESIGN §3): [`Traffic`] writes request/response pairs in oav's traffic-file format,
+//! ARM traffic checked against the official swagger with Microsoft's `oav validate-traffic`:
+//! [`Traffic`] writes request/response pairs in oav's traffic-file format,
 //! [`RecordingProxy`] records whatever a client exchanges with the emulator through it, and
 //! [`Traffic::assert_valid`] runs `node_modules/.bin/oav` (installed by `npm ci` from
-//! package-lock.json; `scripts/test` does that) against the swagger copied in
-//! `../shared/reference/arm/swagger/` and fails on any error, any traffic that matches no
-//! operation, or a difference from the expected set of covered operations.
+//! package-lock.json; `scripts/test` does that) against the swagger vendored in
+//! `tests/fixtures/swagger/` (copied from Azure/azure-rest-api-specs; see its SOURCES.md) and
+//! fails on any error, any traffic that matches no operation, or a difference from the
+//! expected set of covered operations.
 //!
-//! oav's traps, handled here (see `../shared/reference/arm/swagger/README.md`): the HTML report
-//! is off (`--report ""`), traffic matching no operation passes silently (its stdout line is
+//! oav's traps, handled here (see `tests/fixtures/swagger/README.md`): the HTML report is off
+//! (`--report ""`), traffic matching no operation passes silently (its stdout line is
 //! checked), `statusCode` is a string, and the report lives outside the traffic folder. A
 //! runtime exception (a malformed file stops the rest) is not in the JSON report's `errors`
 //! but makes oav exit 1, so the exit status is checked too.
@@ -21,10 +22,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use warp::Filter;
 
-/// The swagger folder, relative to the repository root (CI clones the repo with `../shared`
-/// beside it, as in the dev worktrees).
+/// The swagger folder, relative to the repository root: the files vendored from
+/// Azure/azure-rest-api-specs, in that repository's own layout so their relative `$ref`s
+/// resolve. Nothing outside the repository is read.
 pub const SWAGGER_DIR: &str =
-    "../shared/reference/arm/swagger/specification/compute/resource-manager/Microsoft.Compute";
+    "tests/fixtures/swagger/specification/compute/resource-manager/Microsoft.Compute";
 
 /// Operation-status URLs (`…/locations/{l}/operations/{id}`) are in none of the copied swagger
 /// files, so oav could only call them undefined. Requests to them are left out of the traffic
@@ -191,8 +193,8 @@ impl Traffic {
 
     /// Runs oav on the traffic and asserts: exit status 0, no errors, no failed operation, no
     /// traffic that matched no operation, no spec that failed to load, and exactly `expected`
-    /// operationIds covered (and passed). Returns `None` (after saying so) only when oav or
-    /// the swagger is missing and `FERRY_SKIP_OAV` is set.
+    /// operationIds covered (and passed). Returns `None` (after saying so) only when oav is
+    /// not installed and `FERRY_SKIP_OAV` is set outside CI (on CI that variable is refused).
     pub async fn assert_valid(&self, expected: &[&str]) -> Option<OavOutcome> {
         let unrecordable = self.unrecordable.lock().unwrap().clone();
         assert!(
@@ -293,27 +295,22 @@ impl Traffic {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let oav = repo.join("node_modules/.bin/oav");
         let spec = repo.join(SWAGGER_DIR);
-        let skip = std::env::var_os("FERRY_SKIP_OAV").is_some_and(|v| !v.is_empty() && v != "0");
-        let missing = if !oav.exists() {
-            Some(format!(
+        assert!(
+            spec.is_dir(),
+            "the vendored swagger is missing from the repository: {}",
+            spec.display()
+        );
+        if !oav.exists() {
+            let why = format!(
                 "{} is not installed: run `npm ci` in the repository (scripts/test does it; \
                  package.json pins oav)",
                 oav.display()
-            ))
-        } else if !spec.is_dir() {
-            Some(format!(
-                "the official swagger is not at {}: clone the shared folder beside the repository",
-                spec.display()
-            ))
-        } else {
-            None
-        };
-        if let Some(why) = missing {
-            if skip {
+            );
+            if super::explicit_skip("FERRY_SKIP_OAV") {
                 eprintln!("FERRY_SKIP_OAV is set: skipping the swagger validation ({why})");
                 return None;
             }
-            panic!("{why}; or set FERRY_SKIP_OAV=1 to skip the swagger validation");
+            panic!("{why}; or set FERRY_SKIP_OAV=1 (refused on CI) to skip the swagger validation");
         }
         assert!(
             !self.files().is_empty(),

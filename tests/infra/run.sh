@@ -15,4 +15,6 @@ if ! cmp -s "$req" "$stamp" 2>/dev/null; then
   cp "$req" "$stamp"
 fi
 cd "$root"
-exec "$venv/bin/python" -m pytest tests/infra -q "$@"
+# -rs lists every skipped test with its reason in the summary (pytest counts them apart from
+# the passed ones; on CI the one skip there is, in test_package.py, fails instead).
+exec "$venv/bin/python" -m pytest tests/infra -q -rs "$@"

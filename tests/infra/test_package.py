@@ -84,7 +84,10 @@ def _dynamic_elf() -> Path:
                 return candidate
         except (OSError, ValueError):
             continue
-    pytest.skip("no dynamically linked ELF found on this machine")
+    why = "no dynamically linked ELF found on this machine"
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false"):
+        pytest.fail(f"{why}; on CI (CI is set) no test may be skipped")
+    pytest.skip(why)
 
 
 def _rewrite(src, dst, drop=(), add=(), mode_override=None):
