@@ -8,8 +8,10 @@
 
 pub mod client;
 pub mod error;
+mod lro;
 pub mod model;
 pub mod ratelimit;
+mod transport;
 
 pub use client::{ArmClient, ArmConfig, Deleted, StartedCopy};
 pub use error::ArmError;
