@@ -3,7 +3,7 @@
 //! 10,000 chains as the sequencer writes them (a chain row and its in-flight copy row per
 //! partition, built from the real records), then, best of 5 repetitions, per operation:
 //! - `get` of a chain row + `Chain::from_entity` (what every poll and sequencer call does);
-//! - `get` of a copy row + `Copy::from_entity`;
+//! - `get` of a copy row + `CopyRecord::from_entity`;
 //! - the poller's query (chain rows of every partition with `Active eq true`), per row;
 //! - `get` + parse + `Replace` of a copy row (a progress update).
 //!
@@ -14,7 +14,7 @@
 
 use ferry::ids::CollectionId;
 use ferry::ledger::memory::MemoryLedger;
-use ferry::ledger::records::{chain_key, Chain, Copy, CopyState};
+use ferry::ledger::records::{chain_key, Chain, CopyRecord, CopyState};
 use ferry::ledger::{query_all, Ledger, Op, Query, Value};
 use std::time::Instant;
 use time::macros::datetime;
@@ -23,7 +23,7 @@ const N: usize = 10_000;
 const REPS: usize = 5;
 const SUB: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-bench/providers/Microsoft.Compute";
 
-fn records(i: usize) -> (Chain, Copy) {
+fn records(i: usize) -> (Chain, CopyRecord) {
     let src: CollectionId = format!("{SUB}/restorePointCollections/rpc-{i:05}")
         .parse()
         .expect("collection id");
@@ -52,7 +52,7 @@ fn records(i: usize) -> (Chain, Copy) {
         target_ready: true,
         etag: None,
     };
-    let copy = Copy {
+    let copy = CopyRecord {
         chain: key,
         source_restore_point: src.restore_point("rp-1"),
         source_vm: Some(vm),
@@ -108,7 +108,7 @@ async fn main() {
             let t = Instant::now();
             for k in &keys {
                 let e = ledger.get(k, "rp|rp-1").await.expect("get").expect("row");
-                std::hint::black_box(Copy::from_entity(&e).expect("copy"));
+                std::hint::black_box(CopyRecord::from_entity(&e).expect("copy"));
             }
             best[1] = best[1].min(per_op(t));
         }
@@ -125,7 +125,7 @@ async fn main() {
             let t = Instant::now();
             for k in &keys {
                 let e = ledger.get(k, "rp|rp-1").await.expect("get").expect("row");
-                let mut c = Copy::from_entity(&e).expect("copy");
+                let mut c = CopyRecord::from_entity(&e).expect("copy");
                 c.readings += 1;
                 let etag = e.etag.clone().expect("etag");
                 ledger

@@ -10,7 +10,7 @@ use ferry::functions::status::status;
 use ferry::functions::App;
 use ferry::ids::CollectionId;
 use ferry::ledger::memory::MemoryLedger;
-use ferry::ledger::records::{chain_key, Chain, Copy as CopyRecord, CopyState};
+use ferry::ledger::records::{chain_key, Chain, CopyRecord, CopyState};
 use ferry::ledger::{Ledger, Op};
 use ferry::permissions::EntityNames;
 use ferry::policy::Policy;

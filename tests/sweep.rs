@@ -16,7 +16,7 @@ use ferry::functions::poller::{poller, THROTTLED_IN_A_ROW};
 use ferry::functions::{sequencer::sequencer, App, CopyRequestMessage, Purpose};
 use ferry::ids::CollectionId;
 use ferry::ledger::memory::MemoryLedger;
-use ferry::ledger::records::{chain_key, Copy, COPY_PREFIX};
+use ferry::ledger::records::{chain_key, CopyRecord, COPY_PREFIX};
 use ferry::ledger::{query_all, Ledger, Query};
 use ferry::permissions::EntityNames;
 use ferry::policy::Policy;
@@ -93,7 +93,7 @@ async fn readings(ledger: &dyn Ledger, keys: &[String]) -> BTreeMap<String, u32>
             .unwrap();
         let n = rows
             .iter()
-            .map(|e| Copy::from_entity(e).unwrap().readings)
+            .map(|e| CopyRecord::from_entity(e).unwrap().readings)
             .sum();
         out.insert(key.clone(), n);
     }

@@ -1,6 +1,6 @@
 //! What travels between functions and what the ledger hands back: the copy request message
 //! (`ferry::functions::CopyRequestMessage`, serde) and ledger records
-//! (`ferry::ledger::records::{Chain, Copy, Reading}::from_entity`) on entities read from
+//! (`ferry::ledger::records::{Chain, CopyRecord, Reading}::from_entity`) on entities read from
 //! Table Storage's JSON (`ledger::table::wire::entity_from_json`). Properties: nothing
 //! panics; a record or entity written and read back is the same.
 #![no_main]
@@ -8,7 +8,7 @@
 mod common;
 
 use ferry::functions::CopyRequestMessage;
-use ferry::ledger::records::{Chain, Copy, Reading};
+use ferry::ledger::records::{Chain, CopyRecord, Reading};
 use ferry::ledger::table::wire::{entity_from_json, entity_json, format_datetime};
 use ferry::ledger::{Entity, Value};
 use libfuzzer_sys::fuzz_target;
@@ -47,8 +47,8 @@ fn records(e: &Entity) {
         c.etag = None;
         assert_eq!(back, c);
     }
-    if let Ok(mut c) = Copy::from_entity(e) {
-        let mut back = Copy::from_entity(&c.to_entity()).expect("written copy reads back");
+    if let Ok(mut c) = CopyRecord::from_entity(e) {
+        let mut back = CopyRecord::from_entity(&c.to_entity()).expect("written copy reads back");
         assert!(common::f64_eq(back.last_percent, c.last_percent));
         (back.last_percent, c.last_percent) = (None, None);
         c.etag = None;

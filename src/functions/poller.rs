@@ -7,7 +7,7 @@
 use super::chain::{self, advance, load_copy, replace_chain, replace_copy, MAX_RACES};
 use super::{App, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind};
-use crate::ledger::records::{Chain, Copy, CopyState, CHAIN_ROW};
+use crate::ledger::records::{Chain, CopyRecord, CopyState, CHAIN_ROW};
 use crate::ledger::{Continuation, Entity, Op, Query, Value};
 use crate::machine::progress::{self, Seen};
 use crate::policy::Rule;
@@ -422,7 +422,7 @@ async fn check_copy(
     app: &App,
     rule: &Rule,
     held: &Chain,
-    first: Copy,
+    first: CopyRecord,
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<bool, FnError> {
@@ -488,7 +488,7 @@ async fn check_copy(
     Err(FnError::Contention(key.to_string()))
 }
 
-async fn reload(app: &App, key: &str, copy: &Copy) -> Result<Copy, FnError> {
+async fn reload(app: &App, key: &str, copy: &CopyRecord) -> Result<CopyRecord, FnError> {
     load_copy(app, key, &copy.row_key())
         .await?
         .ok_or_else(|| FnError::Other(format!("copy {} vanished from the ledger", copy.row_key())))

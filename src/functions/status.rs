@@ -18,7 +18,7 @@ use super::chain::{copies, load_chain};
 use super::poller::disk_progress;
 use super::{App, FnError};
 use crate::ids::RestorePointId;
-use crate::ledger::records::{Chain, Copy, CopyState, CHAIN_ROW};
+use crate::ledger::records::{Chain, CopyRecord, CopyState, CHAIN_ROW};
 use crate::ledger::{query_all, Query, Value as LValue};
 use crate::rules::{self, Readiness};
 use serde_json::{json, Value};
@@ -138,7 +138,7 @@ async fn all_chains(app: &App) -> Result<Vec<Chain>, FnError> {
         .collect()
 }
 
-fn chain_json(app: &App, c: &Chain, copies: &[Copy], now: OffsetDateTime) -> Value {
+fn chain_json(app: &App, c: &Chain, copies: &[CopyRecord], now: OffsetDateTime) -> Value {
     let mut counts: BTreeMap<&str, usize> =
         CopyState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for cp in copies {
@@ -184,7 +184,7 @@ fn chain_json(app: &App, c: &Chain, copies: &[Copy], now: OffsetDateTime) -> Val
     })
 }
 
-fn copy_json(c: &Copy) -> Value {
+fn copy_json(c: &CopyRecord) -> Value {
     json!({
         "sourceRestorePoint": c.source_restore_point.to_string(),
         "sourceVm": c.source_vm,
@@ -259,7 +259,10 @@ async fn chain(app: &App, key: &str, now: OffsetDateTime) -> Result<(u16, Value)
 }
 
 /// Finds the copy record of a target restore point via its chain (by target collection).
-async fn find_copy(app: &App, target: &RestorePointId) -> Result<Option<(Chain, Copy)>, FnError> {
+async fn find_copy(
+    app: &App,
+    target: &RestorePointId,
+) -> Result<Option<(Chain, CopyRecord)>, FnError> {
     let q = Query {
         row_key_from: Some(CHAIN_ROW.into()),
         row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),

@@ -7,7 +7,7 @@
 //! | RowKey                          | what                                         |
 //! |---------------------------------|----------------------------------------------|
 //! | `chain`                         | the chain's state ([`Chain`])                 |
-//! | `rp|{source rp name}`           | one copy of one source restore point ([`Copy`])|
+//! | `rp|{source rp name}`           | one copy of one source restore point ([`CopyRecord`])|
 //! | `reading|{rp name}|{time}`      | one progress reading ([`Reading`])            |
 //!
 //! Property names are PascalCase and typed (Edm.DateTime for times) so operators can read
@@ -148,7 +148,7 @@ impl CopyState {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Copy {
+pub struct CopyRecord {
     pub chain: String,
     pub source_restore_point: RestorePointId,
     pub source_vm: Option<String>,
@@ -173,7 +173,7 @@ pub struct Copy {
     pub etag: Option<ETag>,
 }
 
-impl Copy {
+impl CopyRecord {
     pub fn row_key(&self) -> String {
         copy_row(&self.source_restore_point.name)
     }
@@ -328,7 +328,7 @@ impl Chain {
     }
 }
 
-impl Copy {
+impl CopyRecord {
     pub fn to_entity(&self) -> Entity {
         let alerts: Vec<&str> = self.alerts.iter().map(|k| k.as_str()).collect();
         let mut e = Entity::new(&self.chain, self.row_key())
@@ -366,7 +366,7 @@ impl Copy {
         e
     }
 
-    pub fn from_entity(e: &Entity) -> Result<Copy, RecordError> {
+    pub fn from_entity(e: &Entity) -> Result<CopyRecord, RecordError> {
         let r = Reader { e };
         let state_text = r.req_str("State")?;
         let state = CopyState::parse(&state_text)
@@ -379,7 +379,7 @@ impl Copy {
             None => BTreeMap::new(),
             Some(t) => serde_json::from_str(&t).map_err(|e| r.fail(format!("Encryption: {e}")))?,
         };
-        Ok(Copy {
+        Ok(CopyRecord {
             chain: e.partition_key.clone(),
             source_restore_point: r.parse("SourceRestorePoint")?,
             source_vm: r.opt_str("SourceVm"),
@@ -490,7 +490,7 @@ mod tests {
     #[test]
     fn copy_round_trips() {
         let c = chain();
-        let copy = Copy {
+        let copy = CopyRecord {
             chain: c.key.clone(),
             source_restore_point: c.source_collection.restore_point("RP1"),
             source_vm: Some("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1".into()),
@@ -513,7 +513,7 @@ mod tests {
             etag: None,
         };
         assert_eq!(copy.row_key(), "rp|rp1");
-        assert_eq!(Copy::from_entity(&copy.to_entity()).unwrap(), copy);
+        assert_eq!(CopyRecord::from_entity(&copy.to_entity()).unwrap(), copy);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod progress;
 pub mod start;
 
 use crate::alerts::{Alert, AlertKind, LastReading};
-use crate::ledger::records::{Chain, Copy as CopyRecord};
+use crate::ledger::records::{Chain, CopyRecord};
 use crate::rules::RejectReason;
 use time::OffsetDateTime;
 

@@ -5,7 +5,7 @@
 
 use super::{copy_alert, fmt_hours};
 use crate::alerts::{Alert, AlertKind, LastReading};
-use crate::ledger::records::{Chain, Copy as CopyRecord, CopyState, Reading};
+use crate::ledger::records::{Chain, CopyRecord, CopyState, Reading};
 use crate::rules::{self, Assessment, CopyLimits, DiskProgress, InFlight, ReplicationState};
 use time::OffsetDateTime;
 

@@ -4,7 +4,7 @@
 //! point (and, for a chain that has not yet found its target collection, that collection),
 //! calls [`decide`], then writes and acts.
 
-use crate::ledger::records::{Chain, Copy as CopyRecord, CopyState};
+use crate::ledger::records::{Chain, CopyRecord, CopyState};
 use crate::rules::{self, DeferReason, Eligibility, RejectReason, SourceFacts, TargetRules};
 use time::OffsetDateTime;
 

@@ -5,7 +5,7 @@
 use crate::functions::reads::Reads;
 use crate::functions::{App, FnError};
 use crate::ids::RestorePointId;
-use crate::ledger::records::{copy_row, Chain, Copy, CopyState, COPY_PREFIX};
+use crate::ledger::records::{copy_row, Chain, CopyRecord, CopyState, COPY_PREFIX};
 use crate::ledger::{query_all, LedgerError, Op, Query, Value};
 use crate::policy::Target;
 use time::OffsetDateTime;
@@ -26,10 +26,14 @@ pub(crate) async fn load_chain(app: &App, key: &str) -> Result<Option<Chain>, Fn
     }
 }
 
-pub(crate) async fn load_copy(app: &App, key: &str, row: &str) -> Result<Option<Copy>, FnError> {
+pub(crate) async fn load_copy(
+    app: &App,
+    key: &str,
+    row: &str,
+) -> Result<Option<CopyRecord>, FnError> {
     match app.ledger.get(key, row).await? {
         None => Ok(None),
-        Some(e) => Copy::from_entity(&e)
+        Some(e) => CopyRecord::from_entity(&e)
             .map(Some)
             .map_err(|e| FnError::Other(e.to_string())),
     }
@@ -39,14 +43,14 @@ pub(crate) async fn copies(
     app: &App,
     key: &str,
     state: Option<CopyState>,
-) -> Result<Vec<Copy>, FnError> {
+) -> Result<Vec<CopyRecord>, FnError> {
     let mut q = Query::partition(key).row_prefix(COPY_PREFIX);
     if let Some(s) = state {
         q = q.where_eq("State", Value::String(s.as_str().into()));
     }
     let rows = query_all(app.ledger.as_ref(), &q).await?;
     rows.iter()
-        .map(|e| Copy::from_entity(e).map_err(|e| FnError::Other(e.to_string())))
+        .map(|e| CopyRecord::from_entity(e).map_err(|e| FnError::Other(e.to_string())))
         .collect()
 }
 
@@ -64,7 +68,7 @@ pub(crate) async fn commit(app: &App, chain: &Chain, ops: Vec<Op>) -> Result<boo
 pub(crate) async fn commit_pair(
     app: &App,
     chain: &mut Chain,
-    copy: &mut Copy,
+    copy: &mut CopyRecord,
 ) -> Result<bool, FnError> {
     let ops = vec![replace_chain(chain)?, replace_copy(copy)?];
     match app.ledger.batch(&chain.key, ops).await {
@@ -87,7 +91,7 @@ pub(crate) fn replace_chain(chain: &Chain) -> Result<Op, FnError> {
     Ok(Op::Replace(chain.to_entity(), etag))
 }
 
-pub(crate) fn replace_copy(copy: &Copy) -> Result<Op, FnError> {
+pub(crate) fn replace_copy(copy: &CopyRecord) -> Result<Op, FnError> {
     let etag = copy
         .etag
         .clone()
@@ -152,8 +156,8 @@ pub(crate) fn new_copy(
     source: &RestorePointId,
     source_time: OffsetDateTime,
     now: OffsetDateTime,
-) -> Copy {
-    Copy {
+) -> CopyRecord {
+    CopyRecord {
         chain: chain.key.clone(),
         source_restore_point: source.clone(),
         source_vm: chain.source_vm.clone(),

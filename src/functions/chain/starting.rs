@@ -13,7 +13,7 @@ use crate::arm::{ArmError, CopyRequest};
 use crate::functions::reads::Reads;
 use crate::functions::{App, CopyRequestMessage, FnError, Outcome};
 use crate::ids::{eq_ignore_case, DiskEncryptionSetId};
-use crate::ledger::records::{Chain, Copy, CopyState};
+use crate::ledger::records::{Chain, CopyRecord, CopyState};
 use crate::machine::start::{self, Start};
 use crate::policy::{Rule, Target};
 use crate::rules::{self, RejectReason};
@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 async fn settle(
     app: &App,
     chain: Chain,
-    copy: Copy,
+    copy: CopyRecord,
     state: CopyState,
     reason: String,
     now: OffsetDateTime,
@@ -40,7 +40,7 @@ async fn settle(
 async fn reject(
     app: &App,
     chain: Chain,
-    copy: Copy,
+    copy: CopyRecord,
     reason: RejectReason,
     quiet: bool,
     now: OffsetDateTime,
@@ -83,7 +83,7 @@ pub(super) async fn try_start(
     rule: &Rule,
     target: &Target,
     mut chain: Chain,
-    copy: Copy,
+    copy: CopyRecord,
     reads: &mut Reads,
     now: OffsetDateTime,
     out: &mut Outcome,
@@ -184,7 +184,7 @@ pub(super) async fn resume_start(
     app: &App,
     target: &Target,
     chain: Chain,
-    copy: Copy,
+    copy: CopyRecord,
     fresh: Option<&RestorePoint>,
     reads: &mut Reads,
     now: OffsetDateTime,
@@ -278,7 +278,7 @@ pub(super) async fn resume_start(
 async fn adopt_or_fail(
     app: &App,
     chain: Chain,
-    copy: Copy,
+    copy: CopyRecord,
     existing: &RestorePoint,
     now: OffsetDateTime,
     out: &mut Outcome,
@@ -300,7 +300,7 @@ async fn adopt_or_fail(
 async fn mark_in_flight(
     app: &App,
     mut chain: Chain,
-    mut copy: Copy,
+    mut copy: CopyRecord,
     now: OffsetDateTime,
     out: &mut Outcome,
     how: &str,
@@ -327,7 +327,7 @@ async fn mark_in_flight(
 async fn fail_start(
     app: &App,
     chain: Chain,
-    copy: Copy,
+    copy: CopyRecord,
     reason: String,
     now: OffsetDateTime,
     out: &mut Outcome,

@@ -5,7 +5,7 @@
 use super::scenario::{rp_id, Scenario};
 use super::{DemoArgs, DemoError, TARGET_REGIONS, TICK};
 use crate::alerts::{Alert, AlertKind};
-use crate::ledger::records::{Chain, Copy, CopyState, CHAIN_ROW, COPY_PREFIX};
+use crate::ledger::records::{Chain, CopyRecord, CopyState, CHAIN_ROW, COPY_PREFIX};
 use crate::ledger::{query_all, Ledger, Query};
 use crate::sim::emulator::Emulator;
 use crate::sim::host::Host;
@@ -148,7 +148,7 @@ pub(super) async fn build_report(
         .map_err(|e| DemoError::Setup(e.to_string()))?;
         let mut counts = CopyCounts::default();
         for r in &rows {
-            let c = Copy::from_entity(r).map_err(|e| DemoError::Setup(e.to_string()))?;
+            let c = CopyRecord::from_entity(r).map_err(|e| DemoError::Setup(e.to_string()))?;
             let alerted = match c.state {
                 CopyState::Failed => c.alerts.contains(&AlertKind::CopyFailed),
                 CopyState::Expired => c.alerts.contains(&AlertKind::CopyExpired),
