@@ -50,6 +50,7 @@ fn records(i: usize) -> (Chain, CopyRecord) {
         recent_starts: vec![datetime!(2026-11-01 01:00 UTC)],
         rpo_alerted: None,
         target_ready: true,
+        history: Default::default(),
         etag: None,
     };
     let copy = CopyRecord {
@@ -72,6 +73,8 @@ fn records(i: usize) -> (Chain, CopyRecord) {
         readings: 0,
         alerts: Default::default(),
         encryption: Default::default(),
+        earlier_attempts: Vec::new(),
+        superseded_by: None,
         etag: None,
     };
     (chain, copy)

@@ -107,6 +107,7 @@ async fn seed_chain(ledger: &MemoryLedger, i: usize) -> String {
         recent_starts: Vec::new(),
         rpo_alerted: None,
         target_ready: true,
+        history: Default::default(),
         etag: None,
     };
     let copy = CopyRecord {
@@ -129,6 +130,8 @@ async fn seed_chain(ledger: &MemoryLedger, i: usize) -> String {
         readings: 1,
         alerts: Default::default(),
         encryption: Default::default(),
+        earlier_attempts: Vec::new(),
+        superseded_by: None,
         etag: None,
     };
     ledger

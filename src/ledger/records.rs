@@ -96,7 +96,48 @@ pub struct Chain {
     pub rpo_alerted: Option<String>,
     /// The target collection was found or created.
     pub target_ready: bool,
+    /// What the chain's finished copies showed about its pace (catch-up and stall rules).
+    pub history: ChainHistory,
     pub etag: Option<ETag>,
+}
+
+/// How long a chain's recent copies took, and the longest any of them went without a
+/// visible step of progress: the chain's own measure of its disks' size over its bandwidth.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainHistory {
+    /// Durations (start to success) of the last [`ChainHistory::KEEP`] succeeded copies,
+    /// oldest first, in whole minutes.
+    pub copy_minutes: Vec<u32>,
+    /// The longest stretch without visible progress in any succeeded copy, in minutes.
+    pub slowest_gap_minutes: Option<u32>,
+}
+
+impl ChainHistory {
+    pub const KEEP: usize = 5;
+
+    /// Records a succeeded copy: its duration and its longest stretch without progress.
+    pub fn record(&mut self, duration: time::Duration, longest_gap: time::Duration) {
+        let minutes = |d: time::Duration| d.whole_minutes().clamp(0, u32::MAX as i64) as u32;
+        self.copy_minutes.push(minutes(duration));
+        if self.copy_minutes.len() > Self::KEEP {
+            self.copy_minutes.remove(0);
+        }
+        let gap = minutes(longest_gap);
+        self.slowest_gap_minutes = Some(self.slowest_gap_minutes.map_or(gap, |g| g.max(gap)));
+    }
+
+    /// The median of the recent copy durations (`None`: no copy succeeded yet).
+    pub fn typical_copy(&self) -> Option<time::Duration> {
+        let mut m = self.copy_minutes.clone();
+        m.sort_unstable();
+        m.get(m.len() / 2)
+            .map(|v| time::Duration::minutes(i64::from(*v)))
+    }
+
+    fn to_text(&self) -> String {
+        let d: Vec<String> = self.copy_minutes.iter().map(u32::to_string).collect();
+        d.join(",")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,17 +151,25 @@ pub enum CopyState {
     Failed,
     Expired,
     Rejected,
+    /// A failed or stalled attempt's target is being deleted before the copy is made again
+    /// (the chain still holds it: nothing newer may start meanwhile).
+    Restarting,
+    /// Never copied, by policy: a newer restore point of the chain was copied instead
+    /// (`catchUp`), and this one can no longer be copied after it.
+    Superseded,
 }
 
 impl CopyState {
-    pub const ALL: [CopyState; 7] = [
+    pub const ALL: [CopyState; 9] = [
         CopyState::Pending,
         CopyState::Starting,
         CopyState::InFlight,
+        CopyState::Restarting,
         CopyState::Succeeded,
         CopyState::Failed,
         CopyState::Expired,
         CopyState::Rejected,
+        CopyState::Superseded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -132,6 +181,8 @@ impl CopyState {
             CopyState::Failed => "Failed",
             CopyState::Expired => "Expired",
             CopyState::Rejected => "Rejected",
+            CopyState::Restarting => "Restarting",
+            CopyState::Superseded => "Superseded",
         }
     }
 
@@ -142,7 +193,11 @@ impl CopyState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            CopyState::Succeeded | CopyState::Failed | CopyState::Expired | CopyState::Rejected
+            CopyState::Succeeded
+                | CopyState::Failed
+                | CopyState::Expired
+                | CopyState::Rejected
+                | CopyState::Superseded
         )
     }
 }
@@ -170,7 +225,28 @@ pub struct CopyRecord {
     pub alerts: BTreeSet<AlertKind>,
     /// Disk name → target disk encryption set, for CMK disks.
     pub encryption: BTreeMap<String, String>,
+    /// Earlier attempts of this copy that failed or stalled and were restarted, oldest first.
+    pub earlier_attempts: Vec<Attempt>,
+    /// The source restore point (name) copied instead of this one, when `Superseded`.
+    pub superseded_by: Option<String>,
     pub etag: Option<ETag>,
+}
+
+/// One ended attempt of a copy that was restarted: how it ended and the last reading ferry
+/// took of it (the platform keeps neither once the target is deleted).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ended_at: OffsetDateTime,
+    /// `failed` (the platform said so) or `stalled` (no progress for longer than plausible).
+    pub outcome: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_reading_at: Option<OffsetDateTime>,
+    pub last_percent: Option<f64>,
+    pub last_status: Option<String>,
 }
 
 impl CopyRecord {
@@ -254,6 +330,14 @@ impl Reader<'_> {
             .parse()
             .map_err(|e: T::Err| self.fail(format!("{name}: {e}")))
     }
+    fn minutes(&self, name: &str) -> Result<Vec<u32>, RecordError> {
+        let Some(text) = self.opt_str(name) else {
+            return Ok(Vec::new());
+        };
+        text.split(',')
+            .map(|m| m.parse().map_err(|e| self.fail(format!("{name}: {e}"))))
+            .collect()
+    }
     fn times(&self, name: &str) -> Result<Vec<OffsetDateTime>, RecordError> {
         let Some(text) = self.opt_str(name) else {
             return Ok(Vec::new());
@@ -283,7 +367,12 @@ impl Chain {
             .with("InFlight", s(self.in_flight.as_deref().unwrap_or("")))
             .with("Active", Value::Bool(self.active))
             .with("RecentStarts", s(&fmt_times(&self.recent_starts)))
-            .with("TargetReady", Value::Bool(self.target_ready));
+            .with("TargetReady", Value::Bool(self.target_ready))
+            .with("RecentCopyMinutes", s(&self.history.to_text()));
+        if let Some(g) = self.history.slowest_gap_minutes {
+            e.properties
+                .insert("SlowestGapMinutes".into(), Value::Int64(i64::from(g)));
+        }
         opt_str(&mut e, "SourceRegion", &self.source_region);
         opt_str(&mut e, "SourceVm", &self.source_vm);
         opt_time(&mut e, "Watermark", self.watermark);
@@ -323,6 +412,12 @@ impl Chain {
             recent_starts: r.times("RecentStarts")?,
             rpo_alerted: r.opt_str("RpoAlerted"),
             target_ready: e.bool("TargetReady").unwrap_or(false),
+            history: ChainHistory {
+                copy_minutes: r.minutes("RecentCopyMinutes")?,
+                slowest_gap_minutes: e
+                    .i64("SlowestGapMinutes")
+                    .map(|g| g.clamp(0, u32::MAX as i64) as u32),
+            },
             etag: e.etag.clone(),
         })
     }
@@ -363,6 +458,13 @@ impl CopyRecord {
                 s(&serde_json::to_string(&self.encryption).unwrap_or_default()),
             );
         }
+        if !self.earlier_attempts.is_empty() {
+            e.properties.insert(
+                "EarlierAttempts".into(),
+                s(&serde_json::to_string(&self.earlier_attempts).unwrap_or_default()),
+            );
+        }
+        opt_str(&mut e, "SupersededBy", &self.superseded_by);
         e
     }
 
@@ -378,6 +480,12 @@ impl CopyRecord {
         let encryption = match r.opt_str("Encryption") {
             None => BTreeMap::new(),
             Some(t) => serde_json::from_str(&t).map_err(|e| r.fail(format!("Encryption: {e}")))?,
+        };
+        let earlier_attempts = match r.opt_str("EarlierAttempts") {
+            None => Vec::new(),
+            Some(t) => {
+                serde_json::from_str(&t).map_err(|e| r.fail(format!("EarlierAttempts: {e}")))?
+            }
         };
         Ok(CopyRecord {
             chain: e.partition_key.clone(),
@@ -399,6 +507,8 @@ impl CopyRecord {
             readings: e.i64("Readings").unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
             alerts,
             encryption,
+            earlier_attempts,
+            superseded_by: r.opt_str("SupersededBy"),
             etag: e.etag.clone(),
         })
     }
@@ -462,6 +572,7 @@ mod tests {
             recent_starts: vec![datetime!(2026-11-01 01:00 UTC), datetime!(2026-11-01 01:30 UTC)],
             rpo_alerted: None,
             target_ready: true,
+            history: Default::default(),
             etag: None,
         }
     }
@@ -485,6 +596,26 @@ mod tests {
     fn chain_round_trips() {
         let c = chain();
         assert_eq!(Chain::from_entity(&c.to_entity()).unwrap(), c);
+        let mut c = c;
+        for m in [30, 200, 45, 50, 61, 70] {
+            c.history
+                .record(time::Duration::minutes(m), time::Duration::minutes(m / 10));
+        }
+        assert_eq!(
+            c.history.copy_minutes,
+            [200, 45, 50, 61, 70],
+            "the last five"
+        );
+        assert_eq!(c.history.slowest_gap_minutes, Some(20));
+        assert_eq!(c.history.typical_copy(), Some(time::Duration::minutes(61)));
+        assert_eq!(Chain::from_entity(&c.to_entity()).unwrap(), c);
+        let mut e = c.to_entity();
+        e.properties
+            .insert("RecentCopyMinutes".into(), Value::String("12,x".into()));
+        assert!(Chain::from_entity(&e)
+            .unwrap_err()
+            .reason
+            .contains("RecentCopyMinutes"));
     }
 
     #[test]
@@ -510,9 +641,23 @@ mod tests {
             readings: 1,
             alerts: [AlertKind::CopyStalled].into(),
             encryption: [("os".to_string(), "des".to_string())].into(),
+            earlier_attempts: Vec::new(),
+            superseded_by: None,
             etag: None,
         };
         assert_eq!(copy.row_key(), "rp|rp1");
+        assert_eq!(CopyRecord::from_entity(&copy.to_entity()).unwrap(), copy);
+        let mut copy = copy;
+        copy.state = CopyState::Superseded;
+        copy.superseded_by = Some("rp9".into());
+        copy.earlier_attempts.push(Attempt {
+            started_at: Some(datetime!(2026-11-01 01:00 UTC)),
+            ended_at: datetime!(2026-11-01 07:00 UTC),
+            outcome: "stalled".into(),
+            last_reading_at: Some(datetime!(2026-11-01 06:50 UTC)),
+            last_percent: Some(0.0),
+            last_status: Some("os=0%/ReplicationState/inProgress".into()),
+        });
         assert_eq!(CopyRecord::from_entity(&copy.to_entity()).unwrap(), copy);
     }
 

@@ -285,6 +285,8 @@ mod tests {
             readings: 0,
             alerts: Default::default(),
             encryption: Default::default(),
+            earlier_attempts: Vec::new(),
+            superseded_by: None,
             etag: None,
         };
         let chain = Chain {
@@ -305,6 +307,7 @@ mod tests {
             recent_starts: vec![T0],
             rpo_alerted: None,
             target_ready: true,
+            history: Default::default(),
             etag: None,
         };
         (chain, copy)

@@ -188,6 +188,7 @@ mod tests {
             recent_starts: vec![NOW - Duration::minutes(90), NOW - Duration::minutes(30)],
             rpo_alerted: None,
             target_ready: true,
+            history: Default::default(),
             etag: None,
         };
         let copy = CopyRecord {
@@ -210,6 +211,8 @@ mod tests {
             readings: 0,
             alerts: Default::default(),
             encryption: Default::default(),
+            earlier_attempts: Vec::new(),
+            superseded_by: None,
             etag: None,
         };
         (chain, copy)

@@ -138,6 +138,7 @@ pub(crate) async fn ensure_chain(
         recent_starts: Vec::new(),
         rpo_alerted: None,
         target_ready: false,
+        history: Default::default(),
         etag: None,
     };
     match app
@@ -177,6 +178,8 @@ pub(crate) fn new_copy(
         readings: 0,
         alerts: Default::default(),
         encryption: Default::default(),
+        earlier_attempts: Vec::new(),
+        superseded_by: None,
         etag: None,
     }
 }

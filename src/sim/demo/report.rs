@@ -23,6 +23,11 @@ pub struct CopyCounts {
     pub rejected: usize,
     pub in_flight: usize,
     pub pending: usize,
+    /// Never copied by policy: a newer restore point was copied instead (`catchUp`).
+    pub superseded: usize,
+    /// Copies that needed more than one attempt (failed or stalled, then made again),
+    /// whatever their end.
+    pub restarted: usize,
 }
 
 /// One chain's line in the report.
@@ -171,12 +176,16 @@ pub(super) async fn build_report(
                     ),
                 ));
             }
+            if !c.earlier_attempts.is_empty() {
+                counts.restarted += 1;
+            }
             match c.state {
                 CopyState::Succeeded => counts.succeeded += 1,
                 CopyState::Failed => counts.failed += 1,
                 CopyState::Expired => counts.expired += 1,
                 CopyState::Rejected => counts.rejected += 1,
-                CopyState::InFlight | CopyState::Starting => {
+                CopyState::Superseded => counts.superseded += 1,
+                CopyState::InFlight | CopyState::Starting | CopyState::Restarting => {
                     counts.in_flight += 1;
                     if c.started_at
                         .is_some_and(|s| now - s > crate::rules::PLATFORM_MAX_COPY + TICK)
@@ -211,6 +220,8 @@ pub(super) async fn build_report(
             (&mut copies_total.rejected, counts.rejected),
             (&mut copies_total.in_flight, counts.in_flight),
             (&mut copies_total.pending, counts.pending),
+            (&mut copies_total.superseded, counts.superseded),
+            (&mut copies_total.restarted, counts.restarted),
         ] {
             *a += b;
         }
@@ -406,7 +417,7 @@ pub(super) fn print_human(r: &DemoReport) {
         );
     }
     println!();
-    println!("copies: {} succeeded, {} in flight, {} pending, {} failed, {} expired, {} rejected ({} restore points created)", r.copies.succeeded, r.copies.in_flight, r.copies.pending, r.copies.failed, r.copies.expired, r.copies.rejected, r.restore_points_created);
+    println!("copies: {} succeeded, {} in flight, {} pending, {} failed, {} expired, {} rejected, {} superseded by a newer restore point, {} restarted ({} restore points created)", r.copies.succeeded, r.copies.in_flight, r.copies.pending, r.copies.failed, r.copies.expired, r.copies.rejected, r.copies.superseded, r.copies.restarted, r.restore_points_created);
     let alerts: Vec<String> = r
         .alerts
         .iter()
