@@ -8,11 +8,12 @@
 //!                        "collectionName":"{resourceGroup}-{source}-{region}",
 //!                        "diskEncryptionSets":{"<source DES id>":"<target DES id>"}}],
 //!            "createTargetCollections":true,"maxCopyDuration":"P14D",
-//!            "rpoObjective":"PT36H","minConsistency":"CrashConsistent"}]}
+//!            "rpoObjective":"PT36H","minConsistency":"CrashConsistent",
+//!            "catchUp":"auto","restartFailed":2,"restartStalledAfter":"PT6H"}]}
 //! ```
 
 use crate::ids::{normalize_region, valid_segment, CollectionId, DiskEncryptionSetId};
-use crate::rules::{Consistency, TargetRules, PLATFORM_MAX_COPY};
+use crate::rules::{CatchUp, Consistency, TargetRules, PLATFORM_MAX_COPY};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use time::Duration;
@@ -24,6 +25,15 @@ pub const DEFAULT_RPO: Duration = Duration::hours(36);
 pub const DEFAULT_COLLECTION_NAME: &str = "{resourceGroup}-{source}-{region}";
 /// Azure's limit on a restore point collection's name.
 pub const MAX_COLLECTION_NAME: usize = 80;
+/// Restarts of a failed or stalled copy before it is given up (`restartFailed`).
+pub const DEFAULT_RESTART_FAILED: u32 = 2;
+/// The least time without progress before a copy counts as stalled and is restarted
+/// (`restartStalledAfter`); a chain whose copies are slower waits longer (see
+/// `rules::stall_limit`).
+pub const DEFAULT_RESTART_STALLED_AFTER: Duration = Duration::hours(6);
+/// Upper bound on `restartFailed`: each restart deletes and copies again, and a copy that
+/// fails this often needs a person.
+pub const MAX_RESTART_FAILED: u32 = 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -40,6 +50,12 @@ pub struct Rule {
     pub max_copy_duration: Duration,
     pub rpo_objective: Duration,
     pub min_consistency: Consistency,
+    /// Which waiting restore point a free chain copies next.
+    pub catch_up: CatchUp,
+    /// How often a failed or stalled copy is deleted and made again before it is given up.
+    pub restart_failed: u32,
+    /// The least time without progress before a copy counts as stalled.
+    pub restart_stalled_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +88,9 @@ struct RawRule {
     max_copy_duration: Option<String>,
     rpo_objective: Option<String>,
     min_consistency: Option<String>,
+    catch_up: Option<String>,
+    restart_failed: Option<u32>,
+    restart_stalled_after: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +188,25 @@ impl Policy {
             };
             let max_copy_duration = dur("maxCopyDuration", r.max_copy_duration, PLATFORM_MAX_COPY);
             let rpo_objective = dur("rpoObjective", r.rpo_objective, DEFAULT_RPO);
+            let restart_stalled_after = dur(
+                "restartStalledAfter",
+                r.restart_stalled_after,
+                DEFAULT_RESTART_STALLED_AFTER,
+            );
+            if restart_stalled_after < crate::rules::POLL_INTERVAL * 3 {
+                problems.push(format!("{at}.restartStalledAfter: at least PT30M (progress is published only every 10 minutes)"));
+            }
+            let catch_up = match r.catch_up {
+                None => CatchUp::default(),
+                Some(s) => CatchUp::parse(&s).unwrap_or_else(|| {
+                    problems.push(format!("{at}.catchUp: {s:?} is not all, latest or auto"));
+                    CatchUp::default()
+                }),
+            };
+            let restart_failed = r.restart_failed.unwrap_or(DEFAULT_RESTART_FAILED);
+            if restart_failed > MAX_RESTART_FAILED {
+                problems.push(format!("{at}.restartFailed: at most {MAX_RESTART_FAILED}"));
+            }
             if max_copy_duration > PLATFORM_MAX_COPY {
                 problems.push(format!("{at}.maxCopyDuration: at most P14D (the platform terminates copies after two weeks)"));
             }
@@ -243,6 +281,9 @@ impl Policy {
                 max_copy_duration,
                 rpo_objective,
                 min_consistency,
+                catch_up,
+                restart_failed,
+                restart_stalled_after,
             });
         }
         if problems.is_empty() {
@@ -410,6 +451,7 @@ impl Target {
         TargetRules {
             disk_encryption_sets: self.disk_encryption_sets.clone(),
             min_consistency: Some(rule.min_consistency),
+            catch_up: rule.catch_up,
         }
     }
 }
@@ -426,6 +468,41 @@ mod tests {
         )
         .parse()
         .unwrap()
+    }
+
+    #[test]
+    fn catch_up_and_restarts() {
+        let text = |extra: &str| {
+            format!(
+                r#"{{"rules":[{{"scope":"{SUB}","targets":[{{"region":"westus2"}}]{extra}}}]}}"#
+            )
+        };
+        let p = Policy::parse(&text("")).unwrap();
+        let r = &p.rules[0];
+        assert_eq!(r.catch_up, CatchUp::Auto);
+        assert_eq!(r.restart_failed, DEFAULT_RESTART_FAILED);
+        assert_eq!(r.restart_stalled_after, DEFAULT_RESTART_STALLED_AFTER);
+        let p = Policy::parse(&text(
+            r#","catchUp":"all","restartFailed":0,"restartStalledAfter":"PT2H""#,
+        ))
+        .unwrap();
+        let r = &p.rules[0];
+        assert_eq!(
+            (r.catch_up, r.restart_failed, r.restart_stalled_after),
+            (CatchUp::All, 0, Duration::hours(2))
+        );
+        let e = Policy::parse(&text(
+            r#","catchUp":"newest","restartFailed":11,"restartStalledAfter":"PT10M""#,
+        ))
+        .unwrap_err();
+        let all = e.to_string();
+        assert!(
+            all.contains("catchUp: \"newest\" is not all, latest or auto"),
+            "{all}"
+        );
+        assert!(all.contains("restartFailed: at most 10"), "{all}");
+        assert!(all.contains("restartStalledAfter: at least PT30M"), "{all}");
+        assert!(Policy::parse(&text(r#","restartFailed":-1"#)).is_err());
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct TargetRules {
     /// Source DES id (lower-case) → target DES id.
     pub disk_encryption_sets: BTreeMap<String, String>,
     pub min_consistency: Option<Consistency>,
+    /// Catch-up mode: under `latest` and `auto`, a restore point older than one already
+    /// copied was skipped by choice, so it is superseded rather than rejected.
+    pub catch_up: super::CatchUp,
 }
 
 /// Why a restore point will never be copied to a target.

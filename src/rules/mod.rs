@@ -10,11 +10,13 @@
 //! - `progress`: what a progress reading means; readiness to restore.
 //! - `rpo`: the recovery point objective.
 
+pub mod catch_up;
 mod eligibility;
 mod order;
 mod progress;
 mod rpo;
 
+pub use catch_up::CatchUp;
 pub use eligibility::*;
 pub use order::*;
 pub use progress::*;
