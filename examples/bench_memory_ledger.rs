@@ -75,6 +75,7 @@ fn records(i: usize) -> (Chain, CopyRecord) {
         encryption: Default::default(),
         earlier_attempts: Vec::new(),
         superseded_by: None,
+        longest_gap_minutes: 0,
         etag: None,
     };
     (chain, copy)

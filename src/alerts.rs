@@ -75,6 +75,24 @@ pub struct LastReading {
     pub status: Option<String>,
 }
 
+/// One ended attempt of a copy that was restarted: how it ended and the last reading ferry
+/// took of it (the platform keeps neither once the target is deleted). Kept in the copy's
+/// ledger record and carried by its final alert.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ended_at: OffsetDateTime,
+    /// `failed` (the platform said so) or `stalled` (no progress for longer than plausible).
+    pub outcome: String,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub last_reading_at: Option<OffsetDateTime>,
+    pub last_percent: Option<f64>,
+    pub last_status: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
@@ -99,6 +117,9 @@ pub struct Alert {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_reading: Option<LastReading>,
+    /// Earlier attempts of a copy that was restarted, each with its last reading.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub earlier_attempts: Vec<Attempt>,
     #[serde(
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
@@ -146,6 +167,7 @@ impl Alert {
             source_vm: None,
             reason: None,
             last_reading: None,
+            earlier_attempts: Vec::new(),
             started_at: None,
             raised_at: now,
             suggested_action: default_action(kind).to_string(),

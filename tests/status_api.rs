@@ -132,6 +132,7 @@ async fn seed_chain(ledger: &MemoryLedger, i: usize) -> String {
         encryption: Default::default(),
         earlier_attempts: Vec::new(),
         superseded_by: None,
+        longest_gap_minutes: 0,
         etag: None,
     };
     ledger

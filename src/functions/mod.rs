@@ -97,11 +97,13 @@ impl App {
         Ok(())
     }
 
-    fn limits(&self, max_duration: Duration) -> CopyLimits {
+    fn limits(&self, rule: &crate::policy::Rule) -> CopyLimits {
         CopyLimits {
-            max_duration,
+            max_duration: rule.max_copy_duration,
             stall_after: self.stall_after,
             expiry_warning: self.expiry_warning,
+            restart_failed: rule.restart_failed,
+            restart_stalled_after: rule.restart_stalled_after,
         }
     }
 }

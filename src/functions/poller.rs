@@ -9,7 +9,7 @@ use super::{App, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind};
 use crate::ledger::records::{Chain, CopyRecord, CopyState, CHAIN_ROW};
 use crate::ledger::{Continuation, Entity, Op, Query, Value};
-use crate::machine::progress::{self, Seen};
+use crate::machine::progress::{self, RestartStep, Seen};
 use crate::policy::Rule;
 use crate::rules::{self, DiskProgress};
 use futures::StreamExt;
@@ -271,6 +271,9 @@ async fn poll_chain(
             if copy.state == CopyState::InFlight {
                 polled = true;
                 still_in_flight = Box::pin(check_copy(app, rule, &chain, copy, now, out)).await?;
+            } else if copy.state == CopyState::Restarting {
+                polled = true;
+                still_in_flight = Box::pin(check_restart(app, &chain, copy, now, out)).await?;
             }
         }
     }
@@ -427,7 +430,7 @@ async fn check_copy(
     out: &mut Outcome,
 ) -> Result<bool, FnError> {
     let key = held.key.as_str();
-    let limits = app.limits(rule.max_copy_duration);
+    let limits = app.limits(rule);
     // The one read of this copy per tick; a lost race decides again on the same reading.
     let disks = app
         .arm
@@ -486,6 +489,51 @@ async fn check_copy(
         }
     }
     Err(FnError::Contention(key.to_string()))
+}
+
+/// Looks at a restarting copy's old target (one GET) and acts on
+/// [`progress::after_restart_check`]. Returns `true` while the chain stays held by it.
+async fn check_restart(
+    app: &App,
+    chain: &Chain,
+    copy: CopyRecord,
+    now: OffsetDateTime,
+    out: &mut Outcome,
+) -> Result<bool, FnError> {
+    let exists = app
+        .arm
+        .get_restore_point(&copy.target_restore_point, false)
+        .await?
+        .is_some();
+    match progress::after_restart_check(chain, &copy, exists, now) {
+        None => Ok(false),
+        Some(RestartStep::DeleteAgain) => {
+            app.arm
+                .delete_restore_point(&copy.target_restore_point)
+                .await?;
+            Ok(true)
+        }
+        Some(RestartStep::Requeued { chain, copy }) => {
+            let ops = vec![replace_chain(&chain)?, replace_copy(&copy)?];
+            if chain::commit(app, &chain, ops).await? {
+                out.log(format!(
+                    "{}: old target deleted; copying again after {} (attempt {})",
+                    copy.source_restore_point,
+                    copy.not_before.map(|t| t.to_string()).unwrap_or_default(),
+                    copy.earlier_attempts.len() + 1
+                ));
+            }
+            Ok(false)
+        }
+        Some(RestartStep::GiveUp { chain, copy, alert }) => {
+            app.raise(std::slice::from_ref(&alert)).await?;
+            let ops = vec![replace_chain(&chain)?, replace_copy(&copy)?];
+            if chain::commit(app, &chain, ops).await? {
+                out.alert(*alert);
+            }
+            Ok(false)
+        }
+    }
 }
 
 async fn reload(app: &App, key: &str, copy: &CopyRecord) -> Result<CopyRecord, FnError> {

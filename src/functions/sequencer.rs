@@ -14,7 +14,7 @@ use crate::ids::{normalize_region, RestorePointId};
 use crate::ledger::records::{chain_key, CopyState};
 use crate::ledger::{LedgerError, Op};
 use crate::machine::start;
-use crate::rules::{self, Eligibility, RejectReason};
+use crate::rules::{self, CatchUp, Eligibility, RejectReason};
 use time::OffsetDateTime;
 
 /// Handles one copy request message body (JSON text).
@@ -163,6 +163,24 @@ async fn record(
     let copy = new_copy(&chain, source, facts.time_created.unwrap_or(now), now);
     let mut chain = chain;
     match &decision {
+        Eligibility::Reject(RejectReason::OutOfOrder { .. }) if rule.catch_up != CatchUp::All => {
+            // Older than a restore point the catch-up policy already chose to copy: skipped
+            // by design, not lost (and not news: no alert).
+            let by = start::newer_than(&chain);
+            let (_, copy) = start::superseded_settled(&chain, &copy, &by, now);
+            match app
+                .ledger
+                .batch(&chain.key, vec![Op::Insert(copy.to_entity())])
+                .await
+            {
+                Ok(_) => out.log(format!(
+                    "{source}: superseded by {by} (catch-up {})",
+                    rule.catch_up.as_str()
+                )),
+                Err(LedgerError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Eligibility::Reject(reason) => {
             // Recorded as rejected straight away (the chain never held it).
             let (_, mut copy) = start::settled(

@@ -15,6 +15,7 @@
 
 use super::{ETag, Entity, Value};
 use crate::alerts::AlertKind;
+pub use crate::alerts::Attempt;
 use crate::ids::{CollectionId, RestorePointId};
 use crate::rules::DiskProgress;
 use std::collections::{BTreeMap, BTreeSet};
@@ -134,6 +135,12 @@ impl ChainHistory {
             .map(|v| time::Duration::minutes(i64::from(*v)))
     }
 
+    /// The longest stretch without progress any succeeded copy went through.
+    pub fn slowest_gap(&self) -> Option<time::Duration> {
+        self.slowest_gap_minutes
+            .map(|g| time::Duration::minutes(i64::from(g)))
+    }
+
     fn to_text(&self) -> String {
         let d: Vec<String> = self.copy_minutes.iter().map(u32::to_string).collect();
         d.join(",")
@@ -229,24 +236,10 @@ pub struct CopyRecord {
     pub earlier_attempts: Vec<Attempt>,
     /// The source restore point (name) copied instead of this one, when `Superseded`.
     pub superseded_by: Option<String>,
+    /// The longest stretch of the current attempt without visible progress so far, in
+    /// minutes (measured from its start and between readings that moved).
+    pub longest_gap_minutes: u32,
     pub etag: Option<ETag>,
-}
-
-/// One ended attempt of a copy that was restarted: how it ended and the last reading ferry
-/// took of it (the platform keeps neither once the target is deleted).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Attempt {
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub started_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub ended_at: OffsetDateTime,
-    /// `failed` (the platform said so) or `stalled` (no progress for longer than plausible).
-    pub outcome: String,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_reading_at: Option<OffsetDateTime>,
-    pub last_percent: Option<f64>,
-    pub last_status: Option<String>,
 }
 
 impl CopyRecord {
@@ -465,6 +458,12 @@ impl CopyRecord {
             );
         }
         opt_str(&mut e, "SupersededBy", &self.superseded_by);
+        if self.longest_gap_minutes > 0 {
+            e.properties.insert(
+                "LongestGapMinutes".into(),
+                Value::Int64(i64::from(self.longest_gap_minutes)),
+            );
+        }
         e
     }
 
@@ -509,6 +508,10 @@ impl CopyRecord {
             encryption,
             earlier_attempts,
             superseded_by: r.opt_str("SupersededBy"),
+            longest_gap_minutes: e
+                .i64("LongestGapMinutes")
+                .unwrap_or(0)
+                .clamp(0, u32::MAX as i64) as u32,
             etag: e.etag.clone(),
         })
     }
@@ -643,6 +646,7 @@ mod tests {
             encryption: [("os".to_string(), "des".to_string())].into(),
             earlier_attempts: Vec::new(),
             superseded_by: None,
+            longest_gap_minutes: 0,
             etag: None,
         };
         assert_eq!(copy.row_key(), "rp|rp1");
@@ -650,6 +654,7 @@ mod tests {
         let mut copy = copy;
         copy.state = CopyState::Superseded;
         copy.superseded_by = Some("rp9".into());
+        copy.longest_gap_minutes = 130;
         copy.earlier_attempts.push(Attempt {
             started_at: Some(datetime!(2026-11-01 01:00 UTC)),
             ended_at: datetime!(2026-11-01 07:00 UTC),

@@ -37,6 +37,7 @@ pub fn copy_alert(
     a.target_restore_point = Some(copy.target_restore_point.to_string());
     a.source_vm = copy.source_vm.clone().or_else(|| chain.source_vm.clone());
     a.started_at = copy.started_at;
+    a.earlier_attempts = copy.earlier_attempts.clone();
     a.last_reading = copy.last_reading_at.map(|at| LastReading {
         at,
         percent: copy.last_percent,

@@ -5,9 +5,9 @@
 
 use super::{copy_alert, fmt_hours};
 use crate::alerts::{Alert, AlertKind, LastReading};
-use crate::ledger::records::{Chain, CopyRecord, CopyState, Reading};
+use crate::ledger::records::{Attempt, Chain, CopyRecord, CopyState, Reading};
 use crate::rules::{self, Assessment, CopyLimits, DiskProgress, InFlight, ReplicationState};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 /// What the poller's one GET of the target restore point showed.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +50,19 @@ pub fn after_reading(
     let mut chain = chain.clone();
     let mut copy = copy.clone();
     let Seen::Disks(disks) = seen else {
+        if (copy.earlier_attempts.len() as u32) < limits.restart_failed {
+            // Someone deleted the target mid-copy: nothing to clean up, make it again.
+            copy.earlier_attempts
+                .push(ended_attempt(&copy, "disappeared", now));
+            requeue(&mut chain, &mut copy, now);
+            return Some(Decision {
+                chain: Some(chain),
+                copy,
+                reading: None,
+                alerts: Vec::new(),
+                delete_target: false,
+            });
+        }
         let reason = "the target restore point disappeared while copying".to_string();
         let mut alerts = Vec::new();
         let message = format!(
@@ -109,14 +122,17 @@ pub fn after_reading(
     copy.readings += 1;
     copy.last_reading_at = Some(now);
     copy.last_status = Some(summarize(disks));
+    let waited = now - copy.last_progress_at.unwrap_or(started);
     if state != ReplicationState::Failed {
         if let Some(p) = percent {
             if copy.last_percent.is_none_or(|l| p > l) {
                 copy.last_progress_at = Some(now);
+                copy.longest_gap_minutes = copy.longest_gap_minutes.max(minutes(waited));
             }
             copy.last_percent = Some(p);
         }
     }
+    let restarts_left = (copy.earlier_attempts.len() as u32) < limits.restart_failed;
     let mut alerts = Vec::new();
     let mut chain_changed = false;
     let mut delete_target = false;
@@ -126,6 +142,11 @@ pub fn after_reading(
         Assessment::Succeeded => {
             copy.state = CopyState::Succeeded;
             copy.ended_at = Some(now);
+            copy.longest_gap_minutes = copy.longest_gap_minutes.max(minutes(waited));
+            chain.history.record(
+                now - started,
+                Duration::minutes(i64::from(copy.longest_gap_minutes)),
+            );
             chain.in_flight = None;
             if chain
                 .last_success_source_time
@@ -136,6 +157,16 @@ pub fn after_reading(
             }
             chain.last_success_at = Some(now);
             chain_changed = true;
+        }
+        Assessment::Failed if restarts_left => {
+            // The platform reset the percentage on failure: the attempt keeps what we saw before.
+            if let Some(b) = &before {
+                copy.last_reading_at = Some(b.at);
+                copy.last_percent = b.percent;
+                copy.last_status = b.status.clone();
+            }
+            restart(&mut copy, "failed", now);
+            delete_target = true;
         }
         Assessment::Failed => {
             copy.state = CopyState::Failed;
@@ -149,8 +180,9 @@ pub fn after_reading(
                     .map(|b| format!("{}% at {}", b.percent.unwrap_or(0.0), b.at))
                     .unwrap_or_else(|| "none".into());
                 let message = format!(
-                    "copy of {name} to {region} failed after {}; last progress seen: {seen}",
-                    fmt_hours(now - started)
+                    "copy of {name} to {region} failed after {}; last progress seen: {seen}{}",
+                    fmt_hours(now - started),
+                    attempts_text(&copy)
                 );
                 let mut a = copy_alert(AlertKind::CopyFailed, &chain, &copy, message, now);
                 a.last_reading = before;
@@ -180,6 +212,48 @@ pub fn after_reading(
                     message,
                     now,
                 ));
+            }
+        }
+        Assessment::InProgress { .. }
+            if limits.restart_failed > 0
+                && now - copy.last_progress_at.unwrap_or(started)
+                    >= rules::stall_limit(
+                        limits.restart_stalled_after,
+                        chain.history.slowest_gap(),
+                    ) =>
+        {
+            // No progress for longer than this chain's copies plausibly need: this attempt
+            // will not finish. Its target is deleted either way (it holds the source's one
+            // copy slot in the region); the copy is made again while restarts are left.
+            delete_target = true;
+            if restarts_left {
+                restart(&mut copy, "stalled", now);
+            } else {
+                let stuck_since = copy.last_progress_at.unwrap_or(started);
+                copy.earlier_attempts
+                    .push(ended_attempt(&copy, "stalled", now));
+                copy.state = CopyState::Failed;
+                copy.ended_at = Some(now);
+                copy.reason = Some(format!(
+                    "no progress since {stuck_since} at {}%; given up after {} attempts",
+                    copy.last_percent.unwrap_or(0.0),
+                    copy.earlier_attempts.len()
+                ));
+                chain.in_flight = None;
+                chain_changed = true;
+                if copy.alerts.insert(AlertKind::CopyFailed) {
+                    let message = format!(
+                        "copy of {name} to {region} made no progress since {stuck_since}; target restore point deleted, chain moves on{}",
+                        attempts_text(&copy)
+                    );
+                    alerts.push(copy_alert(
+                        AlertKind::CopyFailed,
+                        &chain,
+                        &copy,
+                        message,
+                        now,
+                    ));
+                }
             }
         }
         Assessment::InProgress {
@@ -224,6 +298,140 @@ pub fn after_reading(
         alerts,
         delete_target,
     })
+}
+
+fn minutes(d: Duration) -> u32 {
+    d.whole_minutes().clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// The attempt that just ended, with ferry's last reading of it.
+fn ended_attempt(copy: &CopyRecord, outcome: &str, now: OffsetDateTime) -> Attempt {
+    Attempt {
+        started_at: copy.started_at,
+        ended_at: now,
+        outcome: outcome.to_string(),
+        last_reading_at: copy.last_reading_at,
+        last_percent: copy.last_percent,
+        last_status: copy.last_status.clone(),
+    }
+}
+
+/// A failed or stalled attempt is set aside: the copy keeps the chain (nothing newer may
+/// start while the old target is deleted) and is made again once the target is gone.
+fn restart(copy: &mut CopyRecord, outcome: &str, now: OffsetDateTime) {
+    copy.earlier_attempts
+        .push(ended_attempt(copy, outcome, now));
+    copy.state = CopyState::Restarting;
+    copy.reason = Some(format!(
+        "attempt {} {outcome}; deleting its target restore point to copy again",
+        copy.earlier_attempts.len()
+    ));
+    copy.last_reading_at = None;
+    copy.last_percent = None;
+    copy.last_status = None;
+    copy.last_progress_at = None;
+    copy.longest_gap_minutes = 0;
+}
+
+/// How long a restart waits for its old target's deletion before it gives up on the copy.
+pub const RESTART_DELETE_TIMEOUT: Duration = Duration::hours(6);
+
+/// What the poller's look at a restarting copy's old target comes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestartStep {
+    /// Still there: send the DELETE again (it is idempotent) and look at the next tick.
+    DeleteAgain,
+    /// Gone: the copy waits its turn again (`not_before` backs off); write these.
+    Requeued { chain: Chain, copy: CopyRecord },
+    /// The target would not go away: the copy is given up (it holds the source's copy slot
+    /// in the region), with its alert; write these.
+    GiveUp {
+        chain: Chain,
+        copy: CopyRecord,
+        alert: Box<Alert>,
+    },
+}
+
+/// Decides the next step of `copy`, a restarting copy the chain holds, from whether its old
+/// target still exists. `None` when it is not (any more) the chain's restarting copy.
+pub fn after_restart_check(
+    chain: &Chain,
+    copy: &CopyRecord,
+    target_exists: bool,
+    now: OffsetDateTime,
+) -> Option<RestartStep> {
+    if chain.in_flight.as_deref() != Some(copy.row_key().as_str())
+        || copy.state != CopyState::Restarting
+    {
+        return None;
+    }
+    let (mut chain, mut copy) = (chain.clone(), copy.clone());
+    if !target_exists {
+        requeue(&mut chain, &mut copy, now);
+        return Some(RestartStep::Requeued { chain, copy });
+    }
+    let since = copy.earlier_attempts.last().map_or(now, |a| a.ended_at);
+    if now - since < RESTART_DELETE_TIMEOUT {
+        return Some(RestartStep::DeleteAgain);
+    }
+    copy.state = CopyState::Failed;
+    copy.ended_at = Some(now);
+    copy.reason = Some(format!(
+        "its failed target restore point could not be deleted within {} to copy again",
+        fmt_hours(RESTART_DELETE_TIMEOUT)
+    ));
+    chain.in_flight = None;
+    copy.alerts.insert(AlertKind::CopyFailed);
+    let message = format!(
+        "copy of {} to {} failed and could not be restarted: {}{}",
+        copy.source_restore_point.name,
+        chain.target_region,
+        copy.reason.as_deref().unwrap_or_default(),
+        attempts_text(&copy)
+    );
+    let alert = copy_alert(AlertKind::CopyFailed, &chain, &copy, message, now)
+        .action("Delete the target restore point by hand; ferry will not copy this restore point again, newer ones continue.");
+    Some(RestartStep::GiveUp {
+        chain,
+        copy,
+        alert: Box::new(alert),
+    })
+}
+
+/// The copy waits its turn again, after a back-off; the chain is free for the catch-up
+/// policy to pick (this copy again, or a newer one that supersedes it).
+fn requeue(chain: &mut Chain, copy: &mut CopyRecord, now: OffsetDateTime) {
+    copy.state = CopyState::Pending;
+    copy.not_before = Some(now + rules::restart_delay(copy.earlier_attempts.len() as u32));
+    copy.last_reading_at = None;
+    copy.last_percent = None;
+    copy.last_status = None;
+    copy.last_progress_at = None;
+    chain.in_flight = None;
+    chain.active = true;
+}
+
+/// Every attempt, for the final alert's text.
+fn attempts_text(copy: &CopyRecord) -> String {
+    if copy.earlier_attempts.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = copy
+        .earlier_attempts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            format!(
+                "attempt {} {} at {}% (last reading {})",
+                i + 1,
+                a.outcome,
+                a.last_percent.unwrap_or(0.0),
+                a.last_reading_at
+                    .map_or_else(|| "none".to_string(), |t| t.to_string())
+            )
+        })
+        .collect();
+    format!("; {}", list.join("; "))
 }
 
 /// `disk=percent%/code` per disk, space-separated (the copy's last status).
@@ -287,6 +495,7 @@ mod tests {
             encryption: Default::default(),
             earlier_attempts: Vec::new(),
             superseded_by: None,
+            longest_gap_minutes: 0,
             etag: None,
         };
         let chain = Chain {
@@ -366,6 +575,217 @@ mod tests {
         assert_eq!(c.last_success_at, Some(T0 + Duration::hours(3)));
         assert!(d.alerts.is_empty() && !d.delete_target);
         assert_eq!(d.reading.unwrap().state, "Succeeded");
+    }
+
+    fn restarting(n: u32) -> CopyLimits {
+        CopyLimits {
+            restart_failed: n,
+            ..CopyLimits::default()
+        }
+    }
+
+    fn decide_limits(
+        chain: &Chain,
+        copy: &CopyRecord,
+        d: &[DiskProgress],
+        at: Duration,
+        l: &CopyLimits,
+    ) -> Decision {
+        after_reading(chain, copy, Seen::Disks(d), l, T0 + at).unwrap()
+    }
+
+    #[test]
+    fn success_teaches_the_chain_its_pace() {
+        let (chain, mut copy) = in_flight();
+        // 0 % for 50 minutes, then 40 % at 1 h, then done at 3 h (a 2 h stretch).
+        copy.last_percent = Some(0.0);
+        let d1 = decide(
+            &chain,
+            &copy,
+            &disks(40.0, "inProgress"),
+            Duration::hours(1),
+        );
+        assert_eq!(d1.copy.longest_gap_minutes, 60);
+        let d2 = decide(
+            &chain,
+            &d1.copy,
+            &disks(100.0, "succeeded"),
+            Duration::hours(3),
+        );
+        let c = d2.chain.unwrap();
+        assert_eq!(c.history.copy_minutes, [180]);
+        assert_eq!(c.history.slowest_gap_minutes, Some(120));
+    }
+
+    #[test]
+    fn a_failed_copy_is_restarted_while_restarts_are_left() {
+        let (chain, mut copy) = in_flight();
+        copy.last_percent = Some(43.0);
+        copy.last_reading_at = Some(T0 + Duration::minutes(50));
+        let l = restarting(2);
+        let d = decide_limits(&chain, &copy, &disks(0.0, "failed"), Duration::hours(1), &l);
+        assert_eq!(d.copy.state, CopyState::Restarting);
+        assert!(
+            d.delete_target,
+            "the failed target holds the source's copy slot"
+        );
+        assert!(d.alerts.is_empty(), "no alert while restarts are left");
+        assert!(d.chain.is_none(), "the chain stays held");
+        let a = &d.copy.earlier_attempts[0];
+        assert_eq!((a.outcome.as_str(), a.last_percent), ("failed", Some(43.0)));
+        assert_eq!(a.last_reading_at, Some(T0 + Duration::minutes(50)));
+        assert_eq!(d.copy.last_percent, None, "the next attempt starts afresh");
+    }
+
+    #[test]
+    fn restarts_exhausted_fail_with_one_alert_carrying_every_attempt() {
+        let (chain, mut copy) = in_flight();
+        let l = restarting(1);
+        copy.earlier_attempts.push(crate::alerts::Attempt {
+            started_at: Some(T0 - Duration::hours(5)),
+            ended_at: T0 - Duration::hours(1),
+            outcome: "stalled".into(),
+            last_reading_at: Some(T0 - Duration::hours(1)),
+            last_percent: Some(0.0),
+            last_status: None,
+        });
+        copy.last_percent = Some(70.0);
+        copy.last_reading_at = Some(T0 + Duration::minutes(50));
+        let d = decide_limits(&chain, &copy, &disks(0.0, "failed"), Duration::hours(1), &l);
+        assert_eq!(d.copy.state, CopyState::Failed);
+        assert_eq!(kinds(&d), [AlertKind::CopyFailed]);
+        let a = &d.alerts[0];
+        assert!(
+            a.message.contains("attempt 1 stalled at 0%"),
+            "{}",
+            a.message
+        );
+        assert_eq!(a.earlier_attempts.len(), 1);
+        assert_eq!(a.last_reading.as_ref().unwrap().percent, Some(70.0));
+        assert_eq!(d.chain.unwrap().in_flight, None);
+    }
+
+    #[test]
+    fn a_stalled_copy_is_restarted_only_past_the_chains_plausible_time() {
+        let (mut chain, mut copy) = in_flight();
+        copy.last_percent = Some(0.0);
+        let l = restarting(2);
+        let zero = disks(0.0, "inProgress");
+        // The floor (6 h) not yet reached.
+        let d = decide_limits(&chain, &copy, &zero, Duration::hours(5), &l);
+        assert_eq!(d.copy.state, CopyState::InFlight);
+        assert!(!d.delete_target);
+        let d = decide_limits(&chain, &copy, &zero, Duration::hours(6), &l);
+        assert_eq!(d.copy.state, CopyState::Restarting);
+        assert!(d.delete_target);
+        assert!(
+            d.alerts.is_empty(),
+            "no stall warning: the restart is the answer"
+        );
+        assert_eq!(d.copy.earlier_attempts[0].outcome, "stalled");
+        // A chain whose copies once went 3 h without a visible step waits 9 h.
+        chain.history.slowest_gap_minutes = Some(180);
+        let d = decide_limits(&chain, &copy, &zero, Duration::hours(8), &l);
+        assert_eq!(d.copy.state, CopyState::InFlight);
+        let d = decide_limits(&chain, &copy, &zero, Duration::hours(9), &l);
+        assert_eq!(d.copy.state, CopyState::Restarting);
+    }
+
+    #[test]
+    fn a_stalled_copy_out_of_restarts_is_given_up_and_deleted() {
+        let (chain, mut copy) = in_flight();
+        copy.last_percent = Some(0.0);
+        copy.earlier_attempts.push(crate::alerts::Attempt {
+            started_at: None,
+            ended_at: T0,
+            outcome: "failed".into(),
+            last_reading_at: None,
+            last_percent: None,
+            last_status: None,
+        });
+        let d = decide_limits(
+            &chain,
+            &copy,
+            &disks(0.0, "inProgress"),
+            Duration::hours(7),
+            &restarting(1),
+        );
+        assert_eq!(d.copy.state, CopyState::Failed);
+        assert!(d.delete_target);
+        assert_eq!(kinds(&d), [AlertKind::CopyFailed]);
+        assert_eq!(d.copy.earlier_attempts.len(), 2);
+        assert_eq!(d.chain.unwrap().in_flight, None);
+    }
+
+    #[test]
+    fn without_restarts_a_stall_only_warns() {
+        let (chain, mut copy) = in_flight();
+        copy.last_percent = Some(0.0);
+        let d = decide(&chain, &copy, &disks(0.0, "inProgress"), Duration::hours(7));
+        assert_eq!(d.copy.state, CopyState::InFlight);
+        assert_eq!(kinds(&d), [AlertKind::CopyStalled]);
+        assert!(!d.delete_target);
+    }
+
+    #[test]
+    fn a_vanished_target_is_copied_again_while_restarts_are_left() {
+        let (chain, copy) = in_flight();
+        let at = T0 + Duration::hours(2);
+        let d = after_reading(&chain, &copy, Seen::Gone, &restarting(1), at).unwrap();
+        assert_eq!(d.copy.state, CopyState::Pending);
+        assert_eq!(d.copy.not_before, Some(at + rules::restart_delay(1)));
+        assert_eq!(d.copy.earlier_attempts[0].outcome, "disappeared");
+        assert!(d.alerts.is_empty());
+        assert_eq!(d.chain.unwrap().in_flight, None);
+    }
+
+    #[test]
+    fn a_restart_waits_for_its_old_target_to_go() {
+        let (chain, copy) = in_flight();
+        let l = restarting(2);
+        let d = decide_limits(&chain, &copy, &disks(0.0, "failed"), Duration::hours(1), &l);
+        let copy = d.copy;
+        let t1 = T0 + Duration::hours(1);
+        // Not (any more) the chain's restarting copy: left alone.
+        let mut other = chain.clone();
+        other.in_flight = None;
+        assert_eq!(after_restart_check(&other, &copy, true, t1), None);
+        // Still there: delete again.
+        assert_eq!(
+            after_restart_check(&chain, &copy, true, t1 + Duration::minutes(10)),
+            Some(RestartStep::DeleteAgain)
+        );
+        // Gone: waiting its turn again, after a back-off.
+        let Some(RestartStep::Requeued { chain: c, copy: cp }) =
+            after_restart_check(&chain, &copy, false, t1 + Duration::minutes(10))
+        else {
+            panic!("not requeued")
+        };
+        assert_eq!(
+            (cp.state, c.in_flight.as_deref()),
+            (CopyState::Pending, None)
+        );
+        assert!(c.active);
+        assert_eq!(
+            cp.not_before,
+            Some(t1 + Duration::minutes(10) + rules::restart_delay(1))
+        );
+        // Never gone: given up after the timeout, once, with an alert.
+        let Some(RestartStep::GiveUp {
+            chain: c,
+            copy: cp,
+            alert,
+        }) = after_restart_check(&chain, &copy, true, t1 + RESTART_DELETE_TIMEOUT)
+        else {
+            panic!("not given up")
+        };
+        assert_eq!((cp.state, c.in_flight), (CopyState::Failed, None));
+        assert_eq!(alert.kind, AlertKind::CopyFailed);
+        assert!(
+            alert.message.contains("attempt 1 failed"),
+            "{}",
+            alert.message
+        );
     }
 
     #[test]

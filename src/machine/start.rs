@@ -1,11 +1,14 @@
-//! The decision to start a chain's oldest pending copy: reject it (never copyable), defer
-//! it (not ready yet: look again later), make sure of the target collection first, or claim
-//! it — and the record edits each implies. The functions layer reads the source restore
+//! The decision to start a chain's next pending copy (the one `rules::catch_up` picked):
+//! reject it (never copyable), supersede it (skipped by the catch-up policy), defer it (not
+//! ready yet: look again later), make sure of the target collection first, or claim it —
+//! and the record edits each implies. The functions layer reads the source restore
 //! point (and, for a chain that has not yet found its target collection, that collection),
 //! calls [`decide`], then writes and acts.
 
 use crate::ledger::records::{Chain, CopyRecord, CopyState};
-use crate::rules::{self, DeferReason, Eligibility, RejectReason, SourceFacts, TargetRules};
+use crate::rules::{
+    self, CatchUp, DeferReason, Eligibility, RejectReason, SourceFacts, TargetRules,
+};
 use time::OffsetDateTime;
 
 /// What the start of a pending copy comes to.
@@ -14,6 +17,9 @@ pub enum Start {
     /// It can never be copied: settle it as rejected ([`rejected`]). `quiet` when it is a
     /// copy ferry itself made (expected, not news): no alert.
     Reject { reason: RejectReason, quiet: bool },
+    /// Older than a restore point already copied or copying, under a catch-up policy that
+    /// skips by choice (`latest`, `auto`): settle it as [`superseded`], quietly.
+    Supersede { by: String },
     /// Not ready yet: write these records and look again at `at` (a scheduled recheck).
     Defer {
         chain: Chain,
@@ -58,7 +64,17 @@ pub fn decide(
         }
         Source::Found { facts, own_copy } => (facts, own_copy),
     };
-    match rules::eligibility(facts, target, chain.watermark) {
+    // A restarted copy is the one that set the watermark at its first claim: it may be made
+    // again (its failed target was deleted first), so its own time does not count against it.
+    let watermark = chain
+        .watermark
+        .filter(|w| copy.earlier_attempts.is_empty() || *w != copy.source_time);
+    match rules::eligibility(facts, target, watermark) {
+        Eligibility::Reject(RejectReason::OutOfOrder { .. }) if target.catch_up != CatchUp::All => {
+            Start::Supersede {
+                by: newer_than(chain),
+            }
+        }
         Eligibility::Reject(reason) => {
             let quiet = quiet(&reason, own_copy);
             Start::Reject { reason, quiet }
@@ -89,6 +105,46 @@ pub fn decide(
             Start::Claim { chain, copy }
         }
     }
+}
+
+/// The restore point that makes an older one uncopyable, by name: the chain's copy in
+/// flight, else its newest copied one.
+pub fn newer_than(chain: &Chain) -> String {
+    chain
+        .in_flight
+        .as_deref()
+        .and_then(|row| row.strip_prefix(crate::ledger::records::COPY_PREFIX))
+        .map(str::to_string)
+        .or_else(|| chain.last_success_restore_point.clone())
+        .unwrap_or_else(|| "a newer restore point".into())
+}
+
+/// A waiting copy skipped by the catch-up policy: `by` (a newer restore point of the chain)
+/// is copied instead, after which this one can never be copied.
+pub fn superseded(copy: &CopyRecord, by: &str, now: OffsetDateTime) -> CopyRecord {
+    let mut copy = copy.clone();
+    copy.state = CopyState::Superseded;
+    copy.superseded_by = Some(by.to_string());
+    copy.reason = Some(format!(
+        "superseded by {by}: the catch-up policy copied the newer restore point to keep the chain's recovery point objective; a restore point older than one copied can never be copied"
+    ));
+    copy.ended_at = Some(now);
+    copy.not_before = None;
+    copy
+}
+
+/// [`superseded`] for the copy the chain may hold: the chain row too when it held it.
+pub fn superseded_settled(
+    chain: &Chain,
+    copy: &CopyRecord,
+    by: &str,
+    now: OffsetDateTime,
+) -> (Option<Chain>, CopyRecord) {
+    let copy = superseded(copy, by, now);
+    let reason = copy.reason.clone().unwrap_or_default();
+    let (released, mut copy) = settled(chain, &copy, CopyState::Superseded, reason, now);
+    copy.superseded_by = Some(by.to_string());
+    (released, copy)
 }
 
 /// Whether a rejection goes unannounced: only a copy ferry made itself, showing up as a
@@ -213,6 +269,7 @@ mod tests {
             encryption: Default::default(),
             earlier_attempts: Vec::new(),
             superseded_by: None,
+            longest_gap_minutes: 0,
             etag: None,
         };
         (chain, copy)
@@ -296,13 +353,80 @@ mod tests {
     }
 
     #[test]
-    fn older_than_the_watermark_is_out_of_order() {
+    fn older_than_the_watermark_is_out_of_order_or_superseded_by_choice() {
         let (mut chain, copy) = pending();
         chain.watermark = Some(T0);
+        let all = TargetRules {
+            catch_up: CatchUp::All,
+            ..TargetRules::default()
+        };
+        let s = decide(&chain, &copy, found(&ready()), &all, NOW);
+        assert_eq!(rejected_with(&s), ("OutOfOrder", false));
+        // Under latest and auto, skipping older restore points is the policy's own choice.
+        for mode in [CatchUp::Latest, CatchUp::Auto] {
+            let t = TargetRules {
+                catch_up: mode,
+                ..TargetRules::default()
+            };
+            assert_eq!(
+                decide(&chain, &copy, found(&ready()), &t, NOW),
+                Start::Supersede { by: "rp1".into() },
+                "{mode:?}: the newest copied one"
+            );
+            chain.in_flight = Some("rp|rp9".into());
+            assert_eq!(
+                decide(&chain, &copy, found(&ready()), &t, NOW),
+                Start::Supersede { by: "rp9".into() },
+                "{mode:?}: the one in flight"
+            );
+            chain.in_flight = None;
+        }
+    }
+
+    #[test]
+    fn a_restarted_copy_may_be_claimed_again_at_its_own_watermark() {
+        let (mut chain, mut copy) = pending();
+        // Its first attempt set the watermark to its own creation time.
+        chain.watermark = Some(T0);
+        copy.earlier_attempts.push(crate::alerts::Attempt {
+            started_at: Some(T0),
+            ended_at: NOW - Duration::hours(1),
+            outcome: "failed".into(),
+            last_reading_at: None,
+            last_percent: Some(40.0),
+            last_status: None,
+        });
+        let Start::Claim { chain: c, copy: cp } = decide_with(&chain, &copy, &ready()) else {
+            panic!("not claimed")
+        };
+        assert_eq!(c.watermark, Some(T0));
+        assert_eq!(cp.state, CopyState::Starting);
+        assert_eq!(cp.earlier_attempts.len(), 1, "the history stays");
+        // A newer restore point copied since: the restarted one is out of order after all.
+        chain.watermark = Some(T0 + Duration::hours(1));
+        let all = TargetRules {
+            catch_up: CatchUp::All,
+            ..TargetRules::default()
+        };
         assert_eq!(
-            rejected_with(&decide_with(&chain, &copy, &ready())),
+            rejected_with(&decide(&chain, &copy, found(&ready()), &all, NOW)),
             ("OutOfOrder", false)
         );
+    }
+
+    #[test]
+    fn superseding_settles_the_copy_and_frees_the_chain_only_if_it_held_it() {
+        let (mut chain, copy) = pending();
+        let (released, c) = superseded_settled(&chain, &copy, "rp7", NOW);
+        assert!(released.is_none(), "the chain did not hold it");
+        assert_eq!(c.state, CopyState::Superseded);
+        assert_eq!(c.superseded_by.as_deref(), Some("rp7"));
+        assert_eq!(c.ended_at, Some(NOW));
+        assert!(c.reason.unwrap().contains("superseded by rp7"));
+        assert!(c.alerts.is_empty(), "no alert: it is not lost");
+        chain.in_flight = Some(copy.row_key());
+        let (released, _) = superseded_settled(&chain, &copy, "rp7", NOW);
+        assert_eq!(released.unwrap().in_flight, None);
     }
 
     #[test]

@@ -102,6 +102,31 @@ pub struct CopyLimits {
     pub stall_after: Duration,
     /// Warn this long before `max_duration` runs out.
     pub expiry_warning: Duration,
+    /// Restarts of a failed or stalled copy before it is given up (policy `restartFailed`).
+    pub restart_failed: u32,
+    /// The least time without progress before a copy is restarted as stalled (policy
+    /// `restartStalledAfter`); see [`stall_limit`].
+    pub restart_stalled_after: Duration,
+}
+
+/// How long a copy may show no progress before it counts as stalled and is restarted: the
+/// policy's floor, or three times the longest stretch without progress that any of the
+/// chain's own succeeded copies went through, whichever is longer.
+///
+/// The chain's history is what ferry can know of "plausible": ARM does not say how much data
+/// a disk restore point holds (only the provisioned disk size, which overstates it many
+/// times for incremental copies), nor the bandwidth; but the stretches between visible
+/// progress steps of the chain's earlier copies are exactly its data size over its
+/// bandwidth, measured. The factor three keeps a copy that is merely as slow as the slowest
+/// one seen so far, plus room, from being restarted.
+pub fn stall_limit(floor: Duration, slowest_gap: Option<Duration>) -> Duration {
+    floor.max(slowest_gap.map_or(Duration::ZERO, |g| g * 3))
+}
+
+/// How long a copy waits after its failed target is gone before it is made again: 10
+/// minutes, then 40, then 160 … (at most 12 hours), so a platform in trouble is not hammered.
+pub fn restart_delay(attempt: u32) -> Duration {
+    (POLL_INTERVAL * (1i32 << (2 * attempt.saturating_sub(1)).min(12))).min(Duration::hours(12))
 }
 
 impl Default for CopyLimits {
@@ -110,6 +135,8 @@ impl Default for CopyLimits {
             max_duration: PLATFORM_MAX_COPY,
             stall_after: Duration::hours(6),
             expiry_warning: Duration::days(2),
+            restart_failed: 0,
+            restart_stalled_after: Duration::hours(6),
         }
     }
 }
@@ -180,5 +207,33 @@ pub fn assess(
         progressed,
         stalled: !progressed && since >= limits.stall_after,
         expiry_approaching: age >= max - limits.expiry_warning,
+    }
+}
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+
+    #[test]
+    fn the_stall_limit_is_the_floor_or_three_times_the_slowest_stretch() {
+        let floor = Duration::hours(6);
+        assert_eq!(stall_limit(floor, None), floor);
+        assert_eq!(stall_limit(floor, Some(Duration::hours(1))), floor);
+        assert_eq!(
+            stall_limit(floor, Some(Duration::hours(3))),
+            Duration::hours(9)
+        );
+    }
+
+    #[test]
+    fn restart_delays_grow_and_are_capped() {
+        assert_eq!(restart_delay(0), Duration::minutes(10));
+        assert_eq!(restart_delay(1), Duration::minutes(10));
+        assert_eq!(restart_delay(2), Duration::minutes(40));
+        assert_eq!(restart_delay(3), Duration::minutes(160));
+        assert_eq!(
+            restart_delay(4),
+            Duration::hours(12).min(Duration::minutes(640))
+        );
+        assert_eq!(restart_delay(50), Duration::hours(12));
     }
 }

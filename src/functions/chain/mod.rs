@@ -26,7 +26,7 @@ pub(crate) use source::{is_own_copy, is_own_copy_of, source_facts};
 use super::reads::Reads;
 use super::{App, FnError, Outcome};
 use crate::ledger::records::CopyState;
-use crate::rules::{self, NextStep, PendingCopy};
+use crate::rules::{self, catch_up, NextStep, PendingCopy};
 use starting::{resume_start, try_start};
 use time::OffsetDateTime;
 
@@ -39,7 +39,7 @@ pub(super) enum Flow {
 }
 
 /// Moves a chain forward as far as it can go now: settles pending copies that can never be
-/// copied, and starts the oldest eligible one if nothing is in flight.
+/// copied, and starts the one the catch-up policy picks if nothing is in flight.
 pub(crate) async fn advance(
     app: &App,
     key: &str,
@@ -75,8 +75,9 @@ pub(crate) async fn advance(
                         Flow::Done => return Ok(()),
                     }
                 }
-                // In flight: the poller watches it; only one copy at a time per chain.
-                CopyState::InFlight => return Ok(()),
+                // In flight, or its old target being deleted to restart it: the poller
+                // watches it; only one copy at a time per chain.
+                CopyState::InFlight | CopyState::Restarting => return Ok(()),
                 _ => {
                     chain.in_flight = None;
                     commit(app, &chain, vec![replace_chain(&chain)?]).await?;
@@ -85,15 +86,32 @@ pub(crate) async fn advance(
             }
         }
         let pending = copies(app, key, Some(CopyState::Pending)).await?;
+        let waiting: Vec<PendingCopy> = pending
+            .iter()
+            .map(|c| PendingCopy {
+                key: c.row_key(),
+                time_created: c.source_time,
+                not_before: c.not_before,
+            })
+            .collect();
+        // Which one goes next is the catch-up policy's pick; when and whether it may start
+        // (deferred, three per hour) is `next_step`'s.
+        let pick = catch_up::pick(
+            rule.catch_up,
+            &catch_up::Backlog {
+                pending: &waiting,
+                newest_safe: chain.last_success_source_time,
+                typical_copy: chain.history.typical_copy(),
+                objective: rule.rpo_objective,
+            },
+            now,
+        );
         let view = rules::ChainView {
             in_flight: None,
-            pending: pending
+            pending: waiting
                 .iter()
-                .map(|c| PendingCopy {
-                    key: c.row_key(),
-                    time_created: c.source_time,
-                    not_before: c.not_before,
-                })
+                .filter(|w| pick.as_ref().is_some_and(|p| p.key == w.key))
+                .cloned()
                 .collect(),
             recent_starts: chain.recent_starts.clone(),
         };
@@ -117,10 +135,20 @@ pub(crate) async fn advance(
                 return Ok(());
             }
             NextStep::Start { key: row } => {
-                let Some(copy) = pending.into_iter().find(|c| c.row_key() == row) else {
+                let skipped = pick.map(|p| p.supersedes).unwrap_or_default();
+                let (mut chosen, mut supersede) = (None, Vec::new());
+                for c in pending {
+                    let k = c.row_key();
+                    if k == row {
+                        chosen = Some(c);
+                    } else if skipped.contains(&k) {
+                        supersede.push(c);
+                    }
+                }
+                let Some(copy) = chosen else {
                     continue;
                 };
-                match try_start(app, rule, target, chain, copy, reads, now, out).await? {
+                match try_start(app, rule, target, chain, copy, supersede, reads, now, out).await? {
                     Flow::Again => continue,
                     Flow::Done => return Ok(()),
                 }

@@ -63,14 +63,17 @@ pub(crate) async fn commit(app: &App, chain: &Chain, ops: Vec<Op>) -> Result<boo
     }
 }
 
-/// Writes the chain row and one copy row atomically; on success both carry the ETags the
-/// batch returned, so the next write needs no re-read. `Ok(false)` = lost a race.
+/// Writes the chain row and one copy row atomically (with `more` operations in the same
+/// batch); on success the two records carry the ETags the batch returned, so the next
+/// write needs no re-read. `Ok(false)` = lost a race.
 pub(crate) async fn commit_pair(
     app: &App,
     chain: &mut Chain,
     copy: &mut CopyRecord,
+    more: Vec<Op>,
 ) -> Result<bool, FnError> {
-    let ops = vec![replace_chain(chain)?, replace_copy(copy)?];
+    let mut ops = vec![replace_chain(chain)?, replace_copy(copy)?];
+    ops.extend(more);
     match app.ledger.batch(&chain.key, ops).await {
         Ok(etags) => {
             let mut etags = etags.into_iter();
@@ -180,6 +183,7 @@ pub(crate) fn new_copy(
         encryption: Default::default(),
         earlier_attempts: Vec::new(),
         superseded_by: None,
+        longest_gap_minutes: 0,
         etag: None,
     }
 }

@@ -75,8 +75,10 @@ async fn reject(
     Ok(Flow::Again)
 }
 
-/// Validates the chain's oldest pending copy against the source as it is now, then claims
-/// and starts it. The decision is [`start::decide`]; this reads, writes and acts.
+/// Validates the chain's next pending copy against the source as it is now, then claims
+/// and starts it; `supersede` are the older waiting copies the catch-up policy skips for
+/// it, settled in the claim's batch. The decision is [`start::decide`]; this reads, writes
+/// and acts.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn try_start(
     app: &App,
@@ -84,6 +86,7 @@ pub(super) async fn try_start(
     target: &Target,
     mut chain: Chain,
     copy: CopyRecord,
+    supersede: Vec<CopyRecord>,
     reads: &mut Reads,
     now: OffsetDateTime,
     out: &mut Outcome,
@@ -120,6 +123,21 @@ pub(super) async fn try_start(
     }
     match decision {
         Start::Reject { reason, quiet } => reject(app, chain, copy, reason, quiet, now, out).await,
+        Start::Supersede { by } => {
+            let (released, copy) = start::superseded_settled(&chain, &copy, &by, now);
+            let mut ops = vec![replace_copy(&copy)?];
+            if let Some(c) = &released {
+                ops.insert(0, replace_chain(c)?);
+            }
+            if commit(app, &chain, ops).await? {
+                out.log(format!(
+                    "{}: superseded by {by} (catch-up {})",
+                    copy.source_restore_point,
+                    rule.catch_up.as_str()
+                ));
+            }
+            Ok(Flow::Again)
+        }
         Start::EnsureTarget => Err(FnError::Other(format!(
             "chain {}: target collection still not ready after it was found",
             chain.key
@@ -159,9 +177,31 @@ pub(super) async fn try_start(
             mut chain,
             mut copy,
         } => {
+            // The skipped older copies settle with the claim that makes them uncopyable: in
+            // its batch, or (more than a batch holds) in batches of their own just before.
+            let name = copy.source_restore_point.name.clone();
+            let mut skipped = supersede
+                .iter()
+                .map(|c| replace_copy(&start::superseded(c, &name, now)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let room = crate::ledger::memory::MAX_BATCH - 2;
+            while skipped.len() > room {
+                let rest = skipped.split_off(room);
+                if !commit(app, &chain, std::mem::replace(&mut skipped, rest)).await? {
+                    return Ok(Flow::Again);
+                }
+            }
             // The batch's ETags come back into the records: no re-read before the next write.
-            if !commit_pair(app, &mut chain, &mut copy).await? {
+            if !commit_pair(app, &mut chain, &mut copy, skipped).await? {
                 return Ok(Flow::Again);
+            }
+            if !supersede.is_empty() {
+                out.log(format!(
+                    "{}: copying the newest waiting restore point; {} older superseded (catch-up {})",
+                    copy.source_restore_point,
+                    supersede.len(),
+                    rule.catch_up.as_str()
+                ));
             }
             crate::failpoint::fail_point!(app, "chain.after-claim")?;
             let Some((rp, _)) = &read else {
