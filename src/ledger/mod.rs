@@ -7,6 +7,7 @@
 //! (`tests/support/ledger_conformance.rs`).
 //! Typed records (chain, copy, reading) live in [`records`] and map onto [`Entity`].
 
+mod limits;
 pub mod memory;
 pub mod records;
 pub mod table;

@@ -10,7 +10,7 @@ pub mod setting;
 pub mod sign;
 pub mod wire;
 
-use super::memory::{validate_batch, validate_key, MAX_PAGE};
+use super::limits::{validate_batch, validate_key, MAX_PAGE};
 use super::{Continuation, ETag, Entity, Ledger, LedgerError, Op, Page, Query};
 use crate::auth::{AuthError, TokenProvider, STORAGE_SCOPE};
 use reqwest::header::{HeaderMap, HeaderValue};
