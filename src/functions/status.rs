@@ -170,7 +170,16 @@ fn chain_json(app: &App, c: &Chain, copies: &[CopyRecord], now: OffsetDateTime) 
             "startedAt": ts(cp.started_at),
             "lastPercent": cp.last_percent,
             "lastReadingAt": ts(cp.last_reading_at),
+            "attempt": cp.earlier_attempts.len() + 1,
         })),
+        // What `catchUp` and the restarts do, per chain: superseded restore points were
+        // skipped by policy for a newer one, never lost.
+        "catchUp": app
+            .policy
+            .find_target(&c.source_collection, &c.target_region)
+            .map(|(r, _)| r.catch_up.as_str()),
+        "restartedCopies": copies.iter().filter(|cp| !cp.earlier_attempts.is_empty()).count(),
+        "typicalCopyMinutes": c.history.typical_copy().map(|d| d.whole_minutes()),
         "lastSuccess": {
             "restorePoint": c.last_success_restore_point,
             "sourceTimeCreated": ts(c.last_success_source_time),
@@ -200,6 +209,8 @@ fn copy_json(c: &CopyRecord) -> Value {
         "lastReadingAt": ts(c.last_reading_at),
         "readings": c.readings,
         "alertsSent": c.alerts.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "supersededBy": c.superseded_by,
+        "earlierAttempts": c.earlier_attempts,
     })
 }
 
