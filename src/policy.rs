@@ -9,7 +9,8 @@
 //!                        "diskEncryptionSets":{"<source DES id>":"<target DES id>"}}],
 //!            "createTargetCollections":true,"maxCopyDuration":"P14D",
 //!            "rpoObjective":"PT36H","minConsistency":"CrashConsistent",
-//!            "catchUp":"auto","restartFailed":2,"restartStalledAfter":"PT6H"}]}
+//!            "catchUp":"auto","restartFailed":2,"restartStalledAfter":"PT6H",
+//!            "onboarding":"latest"}]}
 //! ```
 
 use crate::ids::{normalize_region, valid_segment, CollectionId, DiskEncryptionSetId};
@@ -56,6 +57,19 @@ pub struct Rule {
     pub restart_failed: u32,
     /// The least time without progress before a copy counts as stalled.
     pub restart_stalled_after: Duration,
+    /// What a chain copies of the restore points that existed when ferry first met it.
+    pub onboarding: Onboarding,
+}
+
+/// `onboarding`: what a new chain does with the restore points its collection already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Onboarding {
+    /// Copy the newest of them right away (coverage from day one); the older ones are
+    /// history, not backlog.
+    #[default]
+    Latest,
+    /// Copy none of them: start with the restore point whose event introduced the chain.
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +105,7 @@ struct RawRule {
     catch_up: Option<String>,
     restart_failed: Option<u32>,
     restart_stalled_after: Option<String>,
+    onboarding: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -203,6 +218,15 @@ impl Policy {
                     CatchUp::default()
                 }),
             };
+            let onboarding = match r.onboarding.as_deref().map(str::to_ascii_lowercase) {
+                None => Onboarding::default(),
+                Some(o) if o == "latest" => Onboarding::Latest,
+                Some(o) if o == "none" => Onboarding::None,
+                Some(o) => {
+                    problems.push(format!("{at}.onboarding: {o:?} is not latest or none"));
+                    Onboarding::default()
+                }
+            };
             let restart_failed = r.restart_failed.unwrap_or(DEFAULT_RESTART_FAILED);
             if restart_failed > MAX_RESTART_FAILED {
                 problems.push(format!("{at}.restartFailed: at most {MAX_RESTART_FAILED}"));
@@ -284,6 +308,7 @@ impl Policy {
                 catch_up,
                 restart_failed,
                 restart_stalled_after,
+                onboarding,
             });
         }
         if problems.is_empty() {
@@ -503,6 +528,21 @@ mod tests {
         assert!(all.contains("restartFailed: at most 10"), "{all}");
         assert!(all.contains("restartStalledAfter: at least PT30M"), "{all}");
         assert!(Policy::parse(&text(r#","restartFailed":-1"#)).is_err());
+        assert_eq!(
+            Policy::parse(&text("")).unwrap().rules[0].onboarding,
+            Onboarding::Latest
+        );
+        assert_eq!(
+            Policy::parse(&text(r#","onboarding":"None""#))
+                .unwrap()
+                .rules[0]
+                .onboarding,
+            Onboarding::None
+        );
+        assert!(Policy::parse(&text(r#","onboarding":"all""#))
+            .unwrap_err()
+            .to_string()
+            .contains("onboarding: \"all\" is not latest or none"));
     }
 
     #[test]

@@ -6,11 +6,33 @@ use crate::functions::reads::Reads;
 use crate::functions::{App, FnError, Outcome};
 use crate::ledger::records::{copy_row, Chain};
 use crate::ledger::Op;
+use crate::policy::Onboarding;
 use time::OffsetDateTime;
 
-/// How far back before a chain's creation discovery looks: restore points older than
-/// this when ferry first saw the collection are history, not backlog.
-const DISCOVERY_HORIZON: time::Duration = time::Duration::days(1);
+/// Where discovery starts looking: after the chain's watermark once it has one; before
+/// that, the policy's `onboarding` decides what of the collection's past is backlog — the
+/// newest restore point that existed when ferry first met the collection (`latest`), or
+/// nothing from before then (`none`). Returns the creation time restore points must be
+/// newer than.
+pub(crate) fn discovery_floor(
+    watermark: Option<OffsetDateTime>,
+    chain_created: OffsetDateTime,
+    onboarding: Onboarding,
+    existing: impl Iterator<Item = OffsetDateTime>,
+) -> OffsetDateTime {
+    if let Some(w) = watermark {
+        return w;
+    }
+    match onboarding {
+        Onboarding::None => chain_created,
+        Onboarding::Latest => existing
+            .filter(|t| *t <= chain_created)
+            .max()
+            .map_or(chain_created, |newest| {
+                newest - time::Duration::nanoseconds(1)
+            }),
+    }
+}
 
 /// Looks in the source collection for restore points newer than the chain's watermark
 /// (and older than `before`, the copy about to start, if given) that the ledger does not
@@ -27,9 +49,20 @@ pub(crate) async fn discover(
     let Some(coll) = reads.collection(app, &chain.source_collection).await? else {
         return Ok(0);
     };
-    let floor = chain
-        .watermark
-        .unwrap_or(chain.created_at - DISCOVERY_HORIZON);
+    let onboarding = app
+        .policy
+        .find_target(&chain.source_collection, &chain.target_region)
+        .map(|(r, _)| r.onboarding)
+        .unwrap_or_default();
+    let floor = discovery_floor(
+        chain.watermark,
+        chain.created_at,
+        onboarding,
+        coll.restore_points()
+            .iter()
+            .filter(|rp| !rp.is_copy())
+            .filter_map(|rp| rp.time_created()),
+    );
     let mut found = Vec::new();
     for rp in coll.restore_points() {
         let (Some(name), Some(t)) = (rp.name.as_deref(), rp.time_created()) else {
@@ -72,5 +105,53 @@ pub(crate) async fn discover(
         // Someone else changed the chain or recorded one of these first: look again.
         Err(e) if e.is_race() => Ok(1),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+    use time::Duration;
+
+    const CREATED: OffsetDateTime = datetime!(2026-11-10 12:00 UTC);
+
+    #[test]
+    fn the_watermark_wins_once_there_is_one() {
+        let w = CREATED - Duration::hours(3);
+        for o in [Onboarding::Latest, Onboarding::None] {
+            assert_eq!(discovery_floor(Some(w), CREATED, o, std::iter::empty()), w);
+        }
+    }
+
+    #[test]
+    fn onboarding_latest_takes_only_the_newest_that_existed() {
+        let existing = [
+            CREATED - Duration::days(3),
+            CREATED - Duration::hours(2),
+            CREATED - Duration::days(1),
+            CREATED + Duration::hours(1), // made after ferry met the collection
+        ];
+        let floor = discovery_floor(None, CREATED, Onboarding::Latest, existing.into_iter());
+        let taken: Vec<_> = existing.iter().filter(|t| **t > floor).collect();
+        assert_eq!(
+            taken,
+            [
+                &(CREATED - Duration::hours(2)),
+                &(CREATED + Duration::hours(1))
+            ]
+        );
+        // An empty collection: everything from the chain's creation on.
+        assert_eq!(
+            discovery_floor(None, CREATED, Onboarding::Latest, std::iter::empty()),
+            CREATED
+        );
+    }
+
+    #[test]
+    fn onboarding_none_takes_nothing_from_before() {
+        let existing = [CREATED - Duration::hours(2), CREATED + Duration::hours(1)];
+        let floor = discovery_floor(None, CREATED, Onboarding::None, existing.into_iter());
+        assert_eq!(floor, CREATED);
     }
 }
