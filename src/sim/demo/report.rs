@@ -340,10 +340,13 @@ pub(super) async fn build_report(
         broken.push(format!("dead_lettered_messages = {dead}"));
     }
     // The scenario plants each of these; a run that doesn't see them didn't test them.
+    // (The failing and the never-progressing copies are planted on the first restore point
+    // of days 3 and 2, which a longer --rp-interval moves later.)
+    let planted_day = |d| sc.day_of_slot(sc.first_slot_of_day(d));
     for (kind, min_vms, min_days) in [
         (AlertKind::CopyRejected, 2, 0),
-        (AlertKind::CopyFailed, 3, 4),
-        (AlertKind::CopyExpired, 4, 17),
+        (AlertKind::CopyFailed, 3, planted_day(3) + 1),
+        (AlertKind::CopyExpired, 4, planted_day(2) + 15),
         (AlertKind::BaseRestorePointDeleted, 5, 9),
     ] {
         if sc.vms > min_vms
