@@ -200,6 +200,31 @@ pub(crate) struct State {
     /// since they re-read the copy from `collections`.
     copies_by_source: HashMap<(String, String), Vec<String>>,
     copies_by_source_collection: HashMap<(String, String), Vec<String>>,
+    /// Per source collection key, per target region: what has reached that region, kept as
+    /// copies start and succeed so the demo can sample every chain at every tick cheaply.
+    chain_marks: HashMap<String, BTreeMap<String, ChainMarks>>,
+}
+
+/// What of one source collection has reached one target region: the creation times of the
+/// newest source restore points whose copy there started, and whose copy there succeeded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ChainMarks {
+    pub newest_started: Option<OffsetDateTime>,
+    pub newest_succeeded: Option<OffsetDateTime>,
+}
+
+fn later(a: Option<OffsetDateTime>, b: OffsetDateTime) -> Option<OffsetDateTime> {
+    Some(a.map_or(b, |a| a.max(b)))
+}
+
+/// Source restore points (`rps`, in creation order) created after `newest_started`, or all
+/// of them when no copy started: the chain's backlog. Restore points older than a started
+/// copy can never be copied after it (the platform's order rule), so they do not count.
+pub(crate) fn backlog(rps: &[RestorePoint], newest_started: Option<OffsetDateTime>) -> usize {
+    match newest_started {
+        None => rps.len(),
+        Some(t) => rps.len() - rps.partition_point(|r| r.time_created <= t),
+    }
 }
 
 impl State {
@@ -223,6 +248,7 @@ impl State {
             settle_due: None,
             copies_by_source: HashMap::new(),
             copies_by_source_collection: HashMap::new(),
+            chain_marks: HashMap::new(),
         }
     }
 
@@ -269,6 +295,7 @@ impl State {
             return;
         }
         let mut done = Vec::new();
+        let mut landed = Vec::new();
         let mut next: Option<OffsetDateTime> = None;
         for c in self.collections.values_mut() {
             for rp in &mut c.rps {
@@ -281,6 +308,13 @@ impl State {
                         } else {
                             cs.finalized = Some(p);
                             done.push(p);
+                            if p == Phase::Succeeded {
+                                landed.push((
+                                    cs.source_collection_key.clone(),
+                                    c.location.clone(),
+                                    rp.time_created,
+                                ));
+                            }
                         }
                     }
                 }
@@ -288,6 +322,10 @@ impl State {
         }
         // Nothing in progress: nothing to do until a copy is created (which lowers this).
         self.settle_due = Some(next.unwrap_or(now + COPY_LIMIT));
+        for (source, region, created) in landed {
+            let m = self.marks_mut(&source, &region);
+            m.newest_succeeded = later(m.newest_succeeded, created);
+        }
         for p in done {
             match p {
                 Phase::Succeeded => self.stats.copies_succeeded += 1,
@@ -316,6 +354,9 @@ impl State {
         };
         let due = cs.started + phase_change_after(cs, &copy.disks);
         self.settle_due = self.settle_due.map(|d| d.min(due));
+        // A copy's restore point carries its source's creation time.
+        let m = self.marks_mut(&cs.source_collection_key, region);
+        m.newest_started = later(m.newest_started, copy.time_created);
         let key = copy.id.key();
         for (map, source) in [
             (&mut self.copies_by_source, cs.source_id.key()),
@@ -329,6 +370,23 @@ impl State {
                 keys.push(key.clone());
             }
         }
+    }
+
+    fn marks_mut(&mut self, source_key: &str, region: &str) -> &mut ChainMarks {
+        self.chain_marks
+            .entry(source_key.to_string())
+            .or_default()
+            .entry(region.to_string())
+            .or_default()
+    }
+
+    /// What of the source collection `source_key` has reached `region` (see [`ChainMarks`]).
+    pub fn chain_marks(&self, source_key: &str, region: &str) -> ChainMarks {
+        self.chain_marks
+            .get(source_key)
+            .and_then(|m| m.get(region))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Live copies in collections of `region` whose source restore point is `source_key`.
@@ -596,6 +654,94 @@ mod tests {
         assert_eq!(
             copy_phase(&stalled, &disks, t0 + Duration::days(14)),
             Phase::Failed { terminated: true }
+        );
+    }
+
+    fn local(name: &str, created: OffsetDateTime) -> RestorePoint {
+        RestorePoint {
+            id: format!("/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/restorePointCollections/src/restorePoints/{name}").parse().unwrap(),
+            time_created: created,
+            consistency_mode: "CrashConsistent".into(),
+            exclude_disks: Vec::new(),
+            instant_access_minutes: None,
+            meta: SourceMeta {
+                vm_uuid: "u".into(),
+                vm_size: "s".into(),
+                os_type: "Linux".into(),
+                location: "eastus".into(),
+                security_type: None,
+            },
+            disks: Vec::new(),
+            kind: RpKind::Local {
+                settled_at: created,
+            },
+        }
+    }
+
+    #[test]
+    fn backlog_counts_what_was_made_after_the_newest_started_copy() {
+        let t0 = datetime!(2026-11-01 00:00 UTC);
+        let h = |n: i64| t0 + Duration::hours(n);
+        let rps: Vec<_> = (0..4).map(|n| local(&format!("rp{n}"), h(n))).collect();
+        assert_eq!(backlog(&rps, None), 4);
+        assert_eq!(backlog(&[], None), 0);
+        assert_eq!(backlog(&rps, Some(h(0))), 3);
+        // Older ones skipped by a later copy are gone for good: not backlog.
+        assert_eq!(backlog(&rps, Some(h(2))), 1);
+        assert_eq!(backlog(&rps, Some(h(3))), 0);
+        assert_eq!(backlog(&rps, Some(h(9))), 0);
+    }
+
+    #[test]
+    fn chain_marks_follow_copies_starting_and_landing() {
+        let t0 = datetime!(2026-11-01 00:00 UTC);
+        let mut st = State::new(1);
+        let tgt = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/restorePointCollections/tgt";
+        let mut cs = copy(Fate::Normal, t0);
+        cs.source_collection_key = "src".into();
+        let mut rp = local("rp1", t0 - Duration::hours(5));
+        rp.id = format!("{tgt}/restorePoints/c1").parse().unwrap();
+        rp.disks = vec![disk(40)];
+        rp.kind = RpKind::Copy(cs);
+        st.collections.insert(
+            tgt.to_ascii_lowercase(),
+            Collection {
+                id: tgt.parse().unwrap(),
+                location: "westus".into(),
+                tags: BTreeMap::new(),
+                source_id: "src".into(),
+                source_location: "eastus".into(),
+                uid: "x".into(),
+                instant_access: None,
+                kind: CollectionKind::Target {
+                    source: "src".into(),
+                },
+                rps: Vec::new(),
+                max_copied_source_created: None,
+                base_source: None,
+                last_copied: None,
+            },
+        );
+        st.settle(t0);
+        st.copy_created("westus", &rp);
+        st.collections
+            .get_mut(&tgt.to_ascii_lowercase())
+            .unwrap()
+            .rps
+            .push(rp);
+        let started = ChainMarks {
+            newest_started: Some(t0 - Duration::hours(5)),
+            newest_succeeded: None,
+        };
+        assert_eq!(st.chain_marks("src", "westus"), started);
+        assert_eq!(st.chain_marks("src", "centralus"), ChainMarks::default());
+        st.settle(t0 + Duration::minutes(39));
+        assert_eq!(st.chain_marks("src", "westus"), started);
+        // Landed when the platform publishes it: at the 40-minute progress step.
+        st.settle(t0 + Duration::minutes(40));
+        assert_eq!(
+            st.chain_marks("src", "westus").newest_succeeded,
+            Some(t0 - Duration::hours(5))
         );
     }
 
