@@ -6,9 +6,11 @@
 //! whether every invariant held.
 
 mod report;
+mod rpo;
 mod scenario;
 
 pub use report::{ChainReport, CopyCounts, DemoReport, StuckCopy};
+pub use rpo::RpoSummary;
 
 use crate::auth::DevToken;
 use crate::bus::{BusAuth, BusError, MessageSender, OutgoingMessage, ServiceBusRest};
@@ -18,8 +20,10 @@ use crate::ledger::Ledger;
 use crate::sim::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use crate::sim::host::{EventDelivery, HandlerTarget, Host, HostConfig};
 use report::{build_report, print_human};
+use rpo::RpoSampler;
 use scenario::{
-    collection_id, policy_json, rg_path, role, rp_id, setup_world, Operator, Role, Scenario,
+    collection_id, collection_name, policy_json, rg_path, role, rp_id, setup_world, Operator, Role,
+    Scenario,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -414,6 +418,12 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         None
     };
 
+    // Every chain of the policy's source rule: each VM's collection into each target region.
+    let mut sampler = RpoSampler::new((0..sc.vms).flat_map(|i| {
+        TARGET_REGIONS
+            .iter()
+            .map(move |r| (collection_id(i), collection_name(i), r.to_string()))
+    }));
     let mut created: Vec<(usize, String)> = Vec::new();
     let mut held_back: Vec<(OffsetDateTime, Value)> = Vec::new();
     let vm00_rp = |day| {
@@ -532,6 +542,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                 host.run_until_idle()
                     .await
                     .map_err(|e| DemoError::Host(e.to_string()))?;
+                sampler.sample(&emu, now);
                 if let Some(b) = &bar {
                     b.set_position(tick as u64 + 1);
                     b.set_message(format!("{}/{}", day + 1, sc.days));
@@ -582,6 +593,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         &config.alerts_topic,
         report_ledger.as_ref(),
         &created,
+        &sampler,
         &status_body,
         clock.now(),
         wall,

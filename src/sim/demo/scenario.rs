@@ -44,11 +44,15 @@ pub(super) fn vm_name(i: usize) -> String {
     format!("vm-{i:02}")
 }
 
+pub(super) fn collection_name(i: usize) -> String {
+    format!("rpc-{}", vm_name(i))
+}
+
 pub(super) fn collection_id(i: usize) -> String {
     format!(
-        "{}/restorePointCollections/rpc-{}",
+        "{}/restorePointCollections/{}",
         rg_path(SOURCE_RG),
-        vm_name(i)
+        collection_name(i)
     )
 }
 
