@@ -11,7 +11,7 @@ use std::time::Duration;
 use warp::http::{HeaderMap, Response, StatusCode};
 use warp::Filter;
 
-#[path = "support/ledger_conformance.rs"]
+#[path = "support/ledger_conformance/mod.rs"]
 mod conformance;
 
 /// The memory ledger (what `FERRY_LEDGER=memory`, the demo and the tests use) passes the

@@ -4,9 +4,10 @@
 //! typed properties, ETags, atomic batches within one partition, paged queries — so that
 //! the in-memory implementation (unit tests, `demo`) and the Table Storage implementation
 //! (production, Azurite) are drop-in replacements and pass one conformance suite
-//! (`tests/support/ledger_conformance.rs`).
+//! (`tests/support/ledger_conformance/`).
 //! Typed records (chain, copy, reading) live in [`records`] and map onto [`Entity`].
 
+mod limits;
 pub mod memory;
 pub mod records;
 pub mod table;

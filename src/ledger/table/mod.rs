@@ -4,31 +4,39 @@
 //! Entities are written with `@odata.type` annotations for the types JSON cannot carry
 //! (Int64 as a string, DateTime, Double), so the portal and the official SDKs read them
 //! with their proper types.
+//!
+//! [`transport`] sends one request (signed, retried), [`errors`] reads error responses,
+//! [`writes`] turns [`Op`]s into requests and entity group transactions (`batch`), and
+//! [`wire`] holds the JSON and OData forms.
 
 mod batch;
+mod errors;
 pub mod setting;
 pub mod sign;
+mod transport;
 pub mod wire;
+mod writes;
 
-use super::memory::{validate_batch, validate_key, MAX_PAGE};
+use super::limits::{validate_batch, validate_key, MAX_PAGE};
 use super::{Continuation, ETag, Entity, Ledger, LedgerError, Op, Page, Query};
-use crate::auth::{AuthError, TokenProvider, STORAGE_SCOPE};
-use reqwest::header::{HeaderMap, HeaderValue};
+use crate::auth::TokenProvider;
 use reqwest::{Method, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
+use errors::error_detail;
+use transport::Request;
+
 /// REST version sent on every request (bearer tokens need 2019-02-02 or later).
 pub const API_VERSION: &str = "2019-02-02";
-const ACCEPT_JSON: &str = "application/json;odata=minimalmetadata";
 
 /// How requests are authorised.
 #[derive(Clone)]
 pub enum TableAuth {
     /// Account name and the base64-decoded account key.
     SharedKey { account: String, key: Vec<u8> },
-    /// Entra bearer tokens for [`STORAGE_SCOPE`].
+    /// Entra bearer tokens for [`STORAGE_SCOPE`](crate::auth::STORAGE_SCOPE).
     Token(Arc<dyn TokenProvider>),
 }
 
@@ -75,33 +83,6 @@ pub struct TableLedger {
     table: String,
     auth: TableAuth,
     retry: RetryPolicy,
-}
-
-/// One REST request before authorisation.
-struct Request {
-    method: Method,
-    /// Relative to the account endpoint: `Tables`, `ferry()`, `$batch`, …
-    path: String,
-    query: Vec<(&'static str, String)>,
-    headers: Vec<(&'static str, String)>,
-    body: Option<(String, Vec<u8>)>,
-    /// Names the request in errors: `insert ferry/pk/rk`.
-    what: String,
-}
-
-struct Response {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: bytes::Bytes,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    }
 }
 
 impl TableLedger {
@@ -178,328 +159,6 @@ impl TableLedger {
     pub fn table_url(&self) -> &Url {
         &self.table_url
     }
-
-    fn url(&self, path: &str, query: &[(&'static str, String)]) -> Result<Url, LedgerError> {
-        let mut url = self
-            .base
-            .join(path)
-            .map_err(|e| LedgerError::Invalid(format!("bad request path {path:?}: {e}")))?;
-        if !query.is_empty() {
-            // Percent-encode strictly (spaces as %20, not +) as the service expects.
-            let qs: Vec<String> = query
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{}={}",
-                        k,
-                        percent_encoding::utf8_percent_encode(v, wire::STRICT)
-                    )
-                })
-                .collect();
-            url.set_query(Some(&qs.join("&")));
-        }
-        Ok(url)
-    }
-
-    /// Sends a request, retrying throttling, server errors and network failures.
-    async fn send(&self, req: &Request) -> Result<Response, LedgerError> {
-        let url = self.url(&req.path, &req.query)?;
-        let mut delay = self.retry.first_delay;
-        let mut attempt = 1;
-        loop {
-            let last = attempt >= self.retry.attempts;
-            let outcome = self.send_once(req, &url).await;
-            let why = match outcome {
-                Ok(resp)
-                    if resp.status == StatusCode::TOO_MANY_REQUESTS
-                        || (resp.status.is_server_error()
-                            && resp.status != StatusCode::NOT_IMPLEMENTED) =>
-                {
-                    if last {
-                        return Ok(resp);
-                    }
-                    format!("HTTP {}", resp.status)
-                }
-                Ok(resp) => return Ok(resp),
-                Err(e @ LedgerError::Unavailable(_)) if !last => e.to_string(),
-                Err(e) => return Err(e),
-            };
-            tracing::debug!(what = %req.what, attempt, %why, "table request retried");
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-            attempt += 1;
-        }
-    }
-
-    async fn send_once(&self, req: &Request, url: &Url) -> Result<Response, LedgerError> {
-        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-        let content_type = req.body.as_ref().map(|(ct, _)| ct.as_str()).unwrap_or("");
-        let authorization = match &self.auth {
-            TableAuth::SharedKey { account, key } => {
-                sign::authorization(account, key, req.method.as_str(), content_type, &date, url)
-            }
-            TableAuth::Token(tokens) => {
-                let token = tokens.token(STORAGE_SCOPE).await.map_err(|e| match e {
-                    AuthError::Unavailable(m) => LedgerError::Auth(format!(
-                        "no token for table {} ({}): {m}",
-                        self.table_url,
-                        tokens.kind()
-                    )),
-                    AuthError::Transient(m) => LedgerError::Unavailable(format!(
-                        "token for table {} ({}) failed: {m}",
-                        self.table_url,
-                        tokens.kind()
-                    )),
-                })?;
-                format!("Bearer {}", token.secret)
-            }
-        };
-        let mut auth_value = HeaderValue::from_str(&authorization).map_err(|_| {
-            LedgerError::Auth(format!(
-                "credential for table {} is not a valid header value",
-                self.table_url
-            ))
-        })?;
-        auth_value.set_sensitive(true);
-        let mut rb = self
-            .http
-            .request(req.method.clone(), url.clone())
-            .header("x-ms-version", API_VERSION)
-            .header("x-ms-date", &date)
-            .header("DataServiceVersion", "3.0")
-            .header("MaxDataServiceVersion", "3.0;NetFx")
-            .header("Accept", ACCEPT_JSON)
-            .header("Authorization", auth_value);
-        for (k, v) in &req.headers {
-            rb = rb.header(*k, v);
-        }
-        if let Some((ct, body)) = &req.body {
-            rb = rb.header("Content-Type", ct).body(body.clone());
-        }
-        let resp = rb.send().await.map_err(|e| {
-            LedgerError::Unavailable(format!("{} on {}: {}", req.what, self.table_url, e))
-        })?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| {
-            LedgerError::Unavailable(format!(
-                "{} on {}: reading the response: {e}",
-                req.what, self.table_url
-            ))
-        })?;
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
-    }
-
-    /// Maps an unsuccessful response to an error.
-    fn error(&self, what: &str, resp: &Response) -> LedgerError {
-        let (code, message) = error_detail(
-            resp.header("x-ms-error-code"),
-            &String::from_utf8_lossy(&resp.body),
-        );
-        self.status_error(what, resp.status.as_u16(), &code, &message)
-    }
-
-    fn status_error(&self, what: &str, status: u16, code: &str, message: &str) -> LedgerError {
-        let detail = format!("{what} on table {}: {status} {code}: {message}", self.table);
-        match status {
-            401 | 403 => LedgerError::Auth(format!(
-                "table {} refused the {} ({status} {code}): {message}",
-                self.table_url,
-                self.auth.kind()
-            )),
-            404 if code == "TableNotFound" => LedgerError::NotFound(format!(
-                "table {} does not exist (ensure() creates it): {what}",
-                self.table_url
-            )),
-            404 => LedgerError::NotFound(detail),
-            409 if code == "TableBeingDeleted" => LedgerError::Unavailable(detail),
-            409 => LedgerError::Conflict(detail),
-            412 => LedgerError::PreconditionFailed(detail),
-            429 | 500..=599 => LedgerError::Unavailable(detail),
-            _ => LedgerError::Invalid(detail),
-        }
-    }
-
-    fn entity_url(&self, pk: &str, rk: &str) -> String {
-        wire::entity_address(&self.table, pk, rk)
-    }
-
-    fn op_request(&self, pk: &str, op: &Op) -> Result<Request, LedgerError> {
-        let json_body = |e: &Entity| {
-            Some((
-                "application/json".to_string(),
-                wire::entity_json(e).to_string().into_bytes(),
-            ))
-        };
-        let at = format!("{}/{pk}/{}", self.table, op.row_key());
-        Ok(match op {
-            Op::Insert(e) => Request {
-                method: Method::POST,
-                path: self.table.clone(),
-                query: vec![],
-                headers: vec![("Prefer", "return-no-content".into())],
-                body: json_body(e),
-                what: format!("insert {at}"),
-            },
-            Op::Replace(e, etag) => Request {
-                method: Method::PUT,
-                path: self.entity_url(pk, &e.row_key),
-                query: vec![],
-                headers: vec![("If-Match", etag.0.clone())],
-                body: json_body(e),
-                what: format!("replace {at}"),
-            },
-            Op::Upsert(e) => Request {
-                method: Method::PUT,
-                path: self.entity_url(pk, &e.row_key),
-                query: vec![],
-                headers: vec![],
-                body: json_body(e),
-                what: format!("upsert {at}"),
-            },
-            Op::Delete { row_key, etag } => Request {
-                method: Method::DELETE,
-                path: self.entity_url(pk, row_key),
-                query: vec![],
-                headers: vec![("If-Match", etag.0.clone())],
-                body: None,
-                what: format!("delete {at}"),
-            },
-        })
-    }
-
-    async fn single(&self, pk: &str, op: &Op) -> Result<Option<ETag>, LedgerError> {
-        let req = self.op_request(pk, op)?;
-        let resp = self.send(&req).await?;
-        if !resp.status.is_success() {
-            return Err(self.error(&req.what, &resp));
-        }
-        Ok(match op {
-            Op::Delete { .. } => None,
-            _ => Some(ETag(resp.header("etag").ok_or_else(|| {
-                LedgerError::Unavailable(format!("{}: response has no ETag", req.what))
-            })?)),
-        })
-    }
-
-    async fn group(&self, pk: &str, ops: &[Op]) -> Result<Vec<Option<ETag>>, LedgerError> {
-        let mut parts = Vec::with_capacity(ops.len());
-        for op in ops {
-            let req = self.op_request(pk, op)?;
-            let url = self.url(&req.path, &[])?;
-            parts.push(batch::PartRequest {
-                method: match op {
-                    Op::Insert(_) => "POST",
-                    Op::Replace(..) | Op::Upsert(_) => "PUT",
-                    Op::Delete { .. } => "DELETE",
-                },
-                url: url.to_string(),
-                if_match: req
-                    .headers
-                    .iter()
-                    .find(|(k, _)| *k == "If-Match")
-                    .map(|(_, v)| v.clone()),
-                body: req
-                    .body
-                    .map(|(_, b)| String::from_utf8_lossy(&b).into_owned()),
-            });
-        }
-        let (content_type, body) = batch::render(
-            &crate::ids::random_uuid().to_string(),
-            &crate::ids::random_uuid().to_string(),
-            &parts,
-        );
-        let what = format!("batch of {} in {}/{pk}", ops.len(), self.table);
-        let req = Request {
-            method: Method::POST,
-            path: "$batch".into(),
-            query: vec![],
-            headers: vec![],
-            body: Some((content_type, body.into_bytes())),
-            what: what.clone(),
-        };
-        let resp = self.send(&req).await?;
-        if !resp.status.is_success() {
-            return Err(self.error(&what, &resp));
-        }
-        let ct = resp.header("content-type").unwrap_or_default();
-        let responses = batch::parse(&ct, &String::from_utf8_lossy(&resp.body))
-            .map_err(|e| LedgerError::Unavailable(format!("{what}: {e}")))?;
-        if let Some(failed) = responses.iter().find(|r| r.status >= 300) {
-            let (code, message) = error_detail(None, &failed.body);
-            // The service names the failing operation as an "<index>:" message prefix.
-            let index = message
-                .split_once(':')
-                .and_then(|(i, _)| i.trim().parse::<usize>().ok())
-                .or_else(|| {
-                    failed
-                        .header("content-id")
-                        .and_then(|c| c.parse::<usize>().ok())
-                        .and_then(|c| c.checked_sub(1))
-                });
-            let what = match index.and_then(|i| ops.get(i).map(|op| (i, op))) {
-                Some((i, op)) => format!("{what}, operation {i} (row {})", op.row_key()),
-                None => what,
-            };
-            return Err(self.status_error(&what, failed.status, &code, &message));
-        }
-        if responses.len() != ops.len() {
-            return Err(LedgerError::Unavailable(format!(
-                "{what}: {} responses for {} operations",
-                responses.len(),
-                ops.len()
-            )));
-        }
-        ops.iter()
-            .zip(&responses)
-            .map(|(op, r)| match op {
-                Op::Delete { .. } => Ok(None),
-                _ => r
-                    .header("etag")
-                    .map(|e| Some(ETag(e.to_string())))
-                    .ok_or_else(|| {
-                        LedgerError::Unavailable(format!("{what}: a response part has no ETag"))
-                    }),
-            })
-            .collect()
-    }
-}
-
-/// The error code and message of an error response (JSON or XML).
-fn error_detail(header_code: Option<String>, body: &str) -> (String, String) {
-    let mut code = header_code.unwrap_or_default();
-    let message;
-    if let Ok(j) = serde_json::from_str::<serde_json::Value>(body) {
-        let err = &j["odata.error"];
-        if let Some(c) = err["code"].as_str() {
-            code = c.to_string();
-        }
-        message = err["message"]["value"]
-            .as_str()
-            .or_else(|| err["message"].as_str())
-            .unwrap_or_default()
-            .to_string();
-    } else if let Some(m) = xml_element(body, "Message") {
-        message = m;
-        if code.is_empty() {
-            code = xml_element(body, "Code").unwrap_or_default();
-        }
-    } else {
-        message = body.chars().take(300).collect();
-    }
-    // The request id and time trail the message; the first line says what went wrong.
-    let first = message.lines().next().unwrap_or("").trim().to_string();
-    (code, first)
-}
-
-fn xml_element(body: &str, name: &str) -> Option<String> {
-    let start = body.find(&format!("<{name}>"))? + name.len() + 2;
-    let end = body[start..].find(&format!("</{name}>"))? + start;
-    Some(body[start..end].to_string())
 }
 
 #[async_trait::async_trait]
@@ -681,29 +340,6 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("token credential"), "{e}");
-    }
-
-    #[test]
-    fn error_details_from_json_and_xml() {
-        let (c, m) = error_detail(
-            None,
-            r#"{"odata.error":{"code":"EntityAlreadyExists","message":{"lang":"en-US","value":"The specified entity already exists.\nRequestId:1\nTime:x"}}}"#,
-        );
-        assert_eq!(
-            (c.as_str(), m.as_str()),
-            (
-                "EntityAlreadyExists",
-                "The specified entity already exists."
-            )
-        );
-        let (c, m) = error_detail(
-            Some("AuthorizationFailure".into()),
-            "<?xml version=\"1.0\"?><Error><Code>X</Code><Message>Server failed.\nRequestId:2</Message></Error>",
-        );
-        assert_eq!(
-            (c.as_str(), m.as_str()),
-            ("AuthorizationFailure", "Server failed.")
-        );
     }
 
     #[test]

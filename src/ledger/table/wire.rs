@@ -1,7 +1,7 @@
 //! Table Storage's JSON and OData forms: entity bodies with `@odata.type` annotations,
 //! `$filter` expressions with typed literals, and entity addresses in URL paths.
 
-use crate::ledger::memory::validate_property_name;
+use crate::ledger::limits::validate_property_name;
 use crate::ledger::{ETag, Entity, LedgerError, Query, Value};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{Map, Number, Value as Json};
