@@ -17,9 +17,10 @@ fn assert_every_invariant_held(r: &DemoReport) {
             r.duplicate_alerts,
             r.missing_alerts,
             r.lost_requests,
-            r.stuck_chains
+            r.stuck_chains,
+            r.needless_restarts
         ),
-        (0, 0, 0, 0, 0, 0)
+        (0, 0, 0, 0, 0, 0, 0)
     );
 }
 

@@ -496,6 +496,39 @@ async fn never_progressing_copy_is_terminated_after_two_weeks() {
 }
 
 #[tokio::test]
+async fn deleting_a_copy_that_would_complete_counts_as_a_needless_restart() {
+    // Slow enough that the first (full) copy is still in progress an hour after it starts.
+    let h = start_with(|c| c.bandwidth_mbps = 50.0).await;
+    chain(&h).await;
+    let needless = |h: &H| h.emu.stats().needless_restarts;
+    let fine = h.rp("rg", "rpc1", "rp1").await;
+    assert_eq!(h.copy("rg", "tgt", "c1", &fine).await.status, 201);
+    h.clock.advance(Duration::hours(1));
+    assert_eq!(h.delete(&rp_path("rg", "tgt", "c1")).await.status, 202);
+    h.clock.advance(Duration::minutes(2));
+    assert_eq!(needless(&h), 1, "it would have completed");
+
+    let stalled = h.rp("rg", "rpc1", "rp2").await;
+    h.emu
+        .plan_copy_outcome(&stalled, CopyOutcome::NeverProgress);
+    assert_eq!(h.copy("rg", "tgt", "c2", &stalled).await.status, 201);
+    h.clock.advance(Duration::hours(1));
+    assert_eq!(h.delete(&rp_path("rg", "tgt", "c2")).await.status, 202);
+    h.clock.advance(Duration::minutes(2));
+    assert_eq!(needless(&h), 1, "it would never have completed");
+
+    let failing = h.rp("rg", "rpc1", "rp3").await;
+    h.emu.plan_copy_outcome(&failing, CopyOutcome::Fail);
+    assert_eq!(h.copy("rg", "tgt", "c3", &failing).await.status, 201);
+    assert_eq!(h.delete(&rp_path("rg", "tgt", "c3")).await.status, 202);
+    h.clock.advance(Duration::minutes(2));
+    assert_eq!(needless(&h), 1, "it would have failed");
+    // Deleting a local restore point is no restart.
+    assert_eq!(h.delete(&fine).await.status, 202);
+    assert_eq!(needless(&h), 1);
+}
+
+#[tokio::test]
 async fn copy_of_a_copy_is_refused() {
     let h = start().await;
     chain(&h).await;

@@ -111,6 +111,9 @@ pub struct DemoReport {
     /// The most source restore points any protectable chain had waiting at a tick: created
     /// after the newest one whose copy started in the target region.
     pub backlog_max: usize,
+    /// Copies ferry deleted while they were still in progress and would have completed (the
+    /// emulator knows each copy's fate): restarts that were not needed (must be 0).
+    pub needless_restarts: u64,
     /// Chains whose every restore point was rejected by a platform rule (as the
     /// confidential VM's): reported apart, out of the RPO figures.
     pub unprotectable_chains: usize,
@@ -350,6 +353,9 @@ pub(super) async fn build_report(
     if stats.duplicate_copies != 0 {
         broken.push(format!("duplicate_copies = {}", stats.duplicate_copies));
     }
+    if stats.needless_restarts != 0 {
+        broken.push(format!("needless_restarts = {}", stats.needless_restarts));
+    }
     if duplicate_alerts != 0 {
         broken.push(format!("duplicate_alerts = {duplicate_alerts}"));
     }
@@ -443,6 +449,7 @@ pub(super) async fn build_report(
         rpo,
         rpo_objective_hours: RPO_OBJECTIVE_HOURS,
         backlog_max,
+        needless_restarts: stats.needless_restarts,
         unprotectable_chains: unprotectable.len(),
         dead_letters,
         handler: match args.handler {
@@ -556,7 +563,7 @@ pub(super) fn print_human(r: &DemoReport) {
     println!("ARM: {}", r.arm);
     println!("host: {}", r.host);
     println!();
-    println!("invariants: rule_violations {}, duplicate_copies {}, duplicate_alerts {}, missing_alerts {}, lost_requests {}, stuck_chains {} → {}", r.rule_violations, r.duplicate_copies, r.duplicate_alerts, r.missing_alerts, r.lost_requests, r.stuck_chains, if r.invariants_held { "all held" } else { "BROKEN" });
+    println!("invariants: rule_violations {}, duplicate_copies {}, duplicate_alerts {}, missing_alerts {}, lost_requests {}, stuck_chains {}, needless_restarts {} → {}", r.rule_violations, r.duplicate_copies, r.duplicate_alerts, r.missing_alerts, r.lost_requests, r.stuck_chains, r.needless_restarts, if r.invariants_held { "all held" } else { "BROKEN" });
     for b in &r.broken_invariants {
         println!("  broken: {b}");
     }

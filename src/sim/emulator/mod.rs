@@ -106,6 +106,10 @@ pub struct EmulatorStats {
     pub duplicate_copies: u64,
     /// Requests hit by an injected fault.
     pub injected_faults: u64,
+    /// DELETEs of a copy still in progress that would have completed (neither planned to
+    /// fail nor to stall, and within the platform's time limit): a restart that was not
+    /// needed (must be 0).
+    pub needless_restarts: u64,
 }
 
 /// The emulator's own view of one copy (for tests and the demo report).

@@ -464,6 +464,14 @@ fn phase_change_after(cs: &CopyState, disks: &[DiskRp]) -> Duration {
     }
 }
 
+/// Whether a copy still in progress at `now` would complete if left alone: its fate is
+/// normal and its transfer fits the platform's time limit.
+pub(crate) fn would_complete(cs: &CopyState, disks: &[DiskRp], now: OffsetDateTime) -> bool {
+    cs.fate == Fate::Normal
+        && longest(disks) <= COPY_LIMIT
+        && copy_phase(cs, disks, now) == Phase::InProgress
+}
+
 /// The phase of a copy as the platform publishes it at `now`.
 pub(crate) fn copy_phase(cs: &CopyState, disks: &[DiskRp], now: OffsetDateTime) -> Phase {
     if let Some(p) = cs.finalized {
@@ -743,6 +751,28 @@ mod tests {
             st.chain_marks("src", "westus").newest_succeeded,
             Some(t0 - Duration::hours(5))
         );
+    }
+
+    #[test]
+    fn only_a_normal_copy_in_progress_within_the_limit_would_complete() {
+        let t0 = datetime!(2026-11-01 00:00 UTC);
+        let disks = vec![disk(100)];
+        let at = t0 + Duration::minutes(50);
+        assert!(would_complete(&copy(Fate::Normal, t0), &disks, at));
+        // Done already, planned to fail or to stall, or too slow for the limit: no.
+        assert!(!would_complete(
+            &copy(Fate::Normal, t0),
+            &disks,
+            t0 + Duration::minutes(100)
+        ));
+        assert!(!would_complete(
+            &copy(Fate::FailAt(Duration::minutes(90)), t0),
+            &disks,
+            at
+        ));
+        assert!(!would_complete(&copy(Fate::NeverProgress, t0), &disks, at));
+        let slow = vec![disk(15 * 24 * 60)];
+        assert!(!would_complete(&copy(Fate::Normal, t0), &slow, at));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use crate::sim::emulator::ids::{eq_ignore_case, RestorePointId};
 use crate::sim::emulator::model::{self, EventArgs};
 use crate::sim::emulator::rules::{self, Refusal};
 use crate::sim::emulator::state::{
-    CollectionKind, DiskRp, OpKind, Operation, RestorePoint, RpKind, SourceMeta, State,
+    would_complete, CollectionKind, DiskRp, OpKind, Operation, RestorePoint, RpKind, SourceMeta,
+    State,
 };
 
 pub(super) fn emit(ctx: &Ctx<'_>, st: &mut State, id: &RestorePointId, write: bool) {
@@ -243,7 +244,12 @@ pub(super) fn delete_restore_point(ctx: &Ctx<'_>, st: &mut State, id: RestorePoi
     let Some(pos) = c.rps.iter().position(|r| r.id.key() == id.key()) else {
         return Reply::empty(204);
     };
-    c.rps.remove(pos);
+    let rp = c.rps.remove(pos);
+    if let RpKind::Copy(cs) = &rp.kind {
+        if would_complete(cs, &rp.disks, ctx.now) {
+            st.stats.needless_restarts += 1;
+        }
+    }
     let region = c.location.clone();
     let op_id = st.uuid();
     st.ops.insert(
