@@ -529,6 +529,98 @@ async fn deleting_a_copy_that_would_complete_counts_as_a_needless_restart() {
 }
 
 #[tokio::test]
+async fn a_failed_copy_holds_its_slot_until_it_is_deleted() {
+    let h = start_with(|c| c.bandwidth_mbps = 50.0).await;
+    chain(&h).await;
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    h.emu.plan_copy_outcome(&rp1, CopyOutcome::Fail);
+    assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
+    let c1 = rp_path("rg", "tgt", "c1");
+    for _ in 0..200 {
+        h.clock.advance(Duration::minutes(10));
+        if codes(&h.iv(&c1).await)
+            .iter()
+            .any(|c| c == "ReplicationState/failed")
+        {
+            break;
+        }
+    }
+    assert_eq!(h.emu.stats().copies_failed, 1);
+    // Failed, it still holds "one copy per source restore point per region".
+    let r = h.copy("rg", "tgt", "c1-again", &rp1).await;
+    assert_eq!((r.status, r.code()), (409, "Conflict"), "{:?}", r.body);
+    assert_eq!(violations(&h, "duplicate_copy"), 1);
+    // The same PUT again is the same resource: no second copy.
+    assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
+    assert_eq!(h.emu.stats().copies_started, 1);
+    // Being deleted, it still holds it; and its name cannot be reused until it is gone.
+    assert_eq!(h.delete(&c1).await.status, 202);
+    assert_eq!(h.copy("rg", "tgt", "c1-again", &rp1).await.status, 409);
+    assert_eq!(violations(&h, "duplicate_copy"), 2);
+    let r = h.copy("rg", "tgt", "c1", &rp1).await;
+    assert_eq!((r.status, r.code()), (409, "Conflict"), "{:?}", r.body);
+    assert_eq!(violations(&h, "restore_point_deleting"), 1);
+    // Once the delete completed (a GET answers 404), the copy may be made again, under the
+    // same name.
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(h.get(&c1).await.status, 404);
+    let r = h.copy("rg", "tgt", "c1", &rp1).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let s = h.emu.stats();
+    assert_eq!((s.copies_started, s.duplicate_copies), (2, 2));
+}
+
+#[tokio::test]
+async fn deleting_a_restore_point_is_a_long_running_operation() {
+    let h = start().await;
+    chain(&h).await;
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
+    h.clock.advance(Duration::minutes(10));
+    let c1 = rp_path("rg", "tgt", "c1");
+    h.emu.drain_events();
+
+    let del = h.delete(&c1).await;
+    assert_eq!(del.status, 202);
+    let rel = |url: &str| url.strip_prefix(&h.base).unwrap().to_string();
+    let op = rel(del
+        .header("azure-asyncoperation")
+        .expect("Azure-AsyncOperation"));
+    let monitor = rel(del.header("location").expect("Location"));
+    assert!(del.header("retry-after").is_some());
+    let r = h.get(&c1).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["properties"]["provisioningState"], "Deleting");
+    let s = h.get_q(&op).await;
+    assert_eq!(
+        (s.status, s.body["status"].as_str()),
+        (200, Some("InProgress"))
+    );
+    assert!(s.body.get("endTime").is_none());
+    assert_eq!(h.get_q(&monitor).await.status, 202);
+    assert!(
+        h.emu.drain_events().is_empty(),
+        "no event before it completes"
+    );
+
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(h.get(&c1).await.status, 404);
+    let s = h.get_q(&op).await;
+    assert_eq!(s.body["status"], "Succeeded");
+    assert_eq!(s.body["endTime"], "2026-11-01T00:17:00Z");
+    assert_eq!(h.get_q(&monitor).await.status, 204);
+    let ev = h.emu.drain_events();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(
+        ev[0]["eventType"],
+        "Microsoft.Resources.ResourceDeleteSuccess"
+    );
+    assert_eq!(ev[0]["subject"], c1);
+    assert_eq!(ev[0]["eventTime"], "2026-11-01T00:17:00Z");
+    assert_eq!(h.delete(&c1).await.status, 204);
+}
+
+#[tokio::test]
 async fn copy_of_a_copy_is_refused() {
     let h = start().await;
     chain(&h).await;
@@ -1027,10 +1119,22 @@ async fn events_for_restore_point_writes_and_deletes() {
     assert_eq!(h.delete(&rp1).await.status, 202);
     assert_eq!(
         h.delete(&rp1).await.status,
-        204,
-        "deleting twice emits nothing"
+        202,
+        "deleting again while the delete runs emits nothing"
     );
-    let ev = h.emu.drain_events();
+    let mut ev = h.emu.drain_events();
+    assert_eq!(
+        ev.len(),
+        2,
+        "the delete event fires when the delete completes"
+    );
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(
+        h.delete(&rp1).await.status,
+        204,
+        "deleting a deleted one emits nothing"
+    );
+    ev.extend(h.emu.drain_events());
     assert_eq!(ev.len(), 3);
     assert_eq!(
         ev[0]["eventType"],
@@ -1057,6 +1161,8 @@ async fn events_for_restore_point_writes_and_deletes() {
         ev[2]["data"]["operationName"],
         "Microsoft.Compute/restorePointCollections/restorePoints/delete"
     );
+    assert_eq!(ev[2]["data"]["httpRequest"]["method"], "DELETE");
+    assert_eq!(ev[2]["eventTime"], "2026-11-01T00:07:00Z");
     assert!(h.emu.drain_events().is_empty());
     // The HTTP feed keeps everything and pages by sequence number.
     let r = h.get_q("/_emulator/events?after=1").await;
@@ -1458,6 +1564,10 @@ async fn emulator_traffic_passes_oav() {
     .await;
     rec.call(&h, M::DELETE, &format!("{rp1}{v}"), None, 202)
         .await;
+    // While the delete runs, the restore point answers `Deleting`.
+    let deleting = rec.call(&h, M::GET, &format!("{rp1}{v}"), None, 200).await;
+    assert_eq!(deleting["properties"]["provisioningState"], "Deleting");
+    h.clock.advance(Duration::minutes(1));
     rec.call(&h, M::DELETE, &format!("{rp1}{v}"), None, 204)
         .await;
     rec.call(&h, M::DELETE, &format!("{tgt}{v}"), None, 200)

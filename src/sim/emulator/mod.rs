@@ -221,7 +221,10 @@ impl Emulator {
 
     /// Event Grid events produced since the previous drain, in order.
     pub fn drain_events(&self) -> Vec<serde_json::Value> {
+        let now = self.now();
         let mut st = self.lock();
+        // A delete's event fires when it completes.
+        st.finish_deletes(now);
         let from = st.drained;
         let out: Vec<_> = st
             .events
@@ -235,7 +238,9 @@ impl Emulator {
 
     /// Events with a sequence number above `after` and the sequence to ask from next.
     pub fn events_after(&self, after: u64) -> (Vec<serde_json::Value>, u64) {
-        let st = self.lock();
+        let now = self.now();
+        let mut st = self.lock();
+        st.finish_deletes(now);
         let evs: Vec<_> = st
             .events
             .iter()

@@ -16,6 +16,9 @@ use super::{CopyOutcome, EmulatorStats};
 pub(crate) const PROGRESS_STEP: Duration = Duration::minutes(10);
 /// The platform terminates copies running longer than this.
 pub(crate) const COPY_LIMIT: Duration = Duration::days(14);
+/// How long a restore point's DELETE runs (a long-running operation, as in Azure) before
+/// the restore point is gone. Short of a demo tick, so a delete is done by the next one.
+pub(crate) const DELETE_DURATION: Duration = Duration::minutes(1);
 
 #[derive(Debug, Clone)]
 pub(crate) struct Disk {
@@ -158,12 +161,23 @@ pub(crate) struct RestorePoint {
     pub meta: SourceMeta,
     pub disks: Vec<DiskRp>,
     pub kind: RpKind,
+    /// Set once a DELETE was accepted: the restore point answers `Deleting` until then.
+    pub deleting: Option<Deletion>,
+}
+
+/// A restore point's delete under way.
+#[derive(Debug, Clone)]
+pub(crate) struct Deletion {
+    pub op_id: String,
+    pub done_at: OffsetDateTime,
+    /// The Event Grid delete event, published when the delete completes.
+    pub event: serde_json::Value,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum OpKind {
     CreateRp { rp_key: String },
-    Delete,
+    Delete { done_at: OffsetDateTime },
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +217,8 @@ pub(crate) struct State {
     /// Per source collection key, per target region: what has reached that region, kept as
     /// copies start and succeed so the demo can sample every chain at every tick cheaply.
     chain_marks: HashMap<String, BTreeMap<String, ChainMarks>>,
+    /// Deletes under way: (when done, restore point key).
+    deletes: Vec<(OffsetDateTime, String)>,
 }
 
 /// What of one source collection has reached one target region: the creation times of the
@@ -249,6 +265,7 @@ impl State {
             copies_by_source: HashMap::new(),
             copies_by_source_collection: HashMap::new(),
             chain_marks: HashMap::new(),
+            deletes: Vec::new(),
         }
     }
 
@@ -289,8 +306,10 @@ impl State {
         }
     }
 
-    /// Finalizes copies that reached a terminal phase by `now` (counted once in stats).
+    /// Completes the deletes due by `now`, then finalizes copies that reached a terminal
+    /// phase by `now` (counted once in stats).
     pub fn settle(&mut self, now: OffsetDateTime) {
+        self.finish_deletes(now);
         if self.settle_due.is_some_and(|due| now < due) {
             return;
         }
@@ -332,6 +351,80 @@ impl State {
                 Phase::Failed { terminated: true } => self.stats.copies_terminated += 1,
                 Phase::Failed { terminated: false } => self.stats.copies_failed += 1,
                 Phase::InProgress => {}
+            }
+        }
+    }
+
+    /// Accepts the DELETE of restore point `key` (not already being deleted): it answers
+    /// `Deleting` until `now + DELETE_DURATION`, when it disappears and `event` is published.
+    /// A copy still in progress that would have completed counts as a needless restart.
+    /// False if there is no such restore point.
+    pub fn begin_delete(
+        &mut self,
+        key: &str,
+        op_id: String,
+        event: serde_json::Value,
+        now: OffsetDateTime,
+    ) -> bool {
+        let Some((ckey, _)) = key.rsplit_once("/restorepoints/") else {
+            return false;
+        };
+        let Some(c) = self.collections.get_mut(ckey) else {
+            return false;
+        };
+        let region = c.location.clone();
+        let Some(rp) = c.rps.iter_mut().find(|r| r.id.key() == key) else {
+            return false;
+        };
+        let done_at = now + DELETE_DURATION;
+        rp.deleting = Some(Deletion {
+            op_id,
+            done_at,
+            event,
+        });
+        let copy_of = match &rp.kind {
+            RpKind::Copy(cs) => Some((
+                cs.source_collection_key.clone(),
+                would_complete(cs, &rp.disks, now),
+            )),
+            RpKind::Local { .. } => None,
+        };
+        self.deletes.push((done_at, key.to_string()));
+        if let Some((source, needless)) = copy_of {
+            if needless {
+                self.stats.needless_restarts += 1;
+            }
+            // Being deleted, it no longer protects anything.
+            self.recompute_marks(&source, &region, now);
+        }
+        true
+    }
+
+    /// Completes the deletes due by `now`: each restore point disappears and its Event Grid
+    /// delete event is published.
+    pub fn finish_deletes(&mut self, now: OffsetDateTime) {
+        if !self.deletes.iter().any(|(at, _)| *at <= now) {
+            return;
+        }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deletes)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.deletes = later;
+        for (_, key) in due {
+            let Some((ckey, _)) = key.rsplit_once("/restorepoints/") else {
+                continue;
+            };
+            let Some(c) = self.collections.get_mut(ckey) else {
+                continue;
+            };
+            let Some(pos) = c.rps.iter().position(|r| {
+                r.deleting.as_ref().is_some_and(|d| d.done_at <= now) && r.id.key() == key
+            }) else {
+                continue;
+            };
+            let rp = c.rps.remove(pos);
+            if let Some(d) = rp.deleting {
+                self.push_event(d.event);
             }
         }
     }
@@ -387,6 +480,22 @@ impl State {
             .and_then(|m| m.get(region))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// Recomputes the marks of (source collection, region) from the copies there that are
+    /// not being deleted (after a delete or a collection's removal).
+    pub fn recompute_marks(&mut self, source_key: &str, region: &str, now: OffsetDateTime) {
+        let mut m = ChainMarks::default();
+        for (rp, cs) in self.copies_from(region, source_key) {
+            if rp.deleting.is_some() {
+                continue;
+            }
+            m.newest_started = later(m.newest_started, rp.time_created);
+            if copy_phase(cs, &rp.disks, now) == Phase::Succeeded {
+                m.newest_succeeded = later(m.newest_succeeded, rp.time_created);
+            }
+        }
+        *self.marks_mut(source_key, region) = m;
     }
 
     /// Live copies in collections of `region` whose source restore point is `source_key`.
@@ -538,6 +647,9 @@ pub(crate) fn disk_phase(
 
 /// Provisioning state of a restore point at `now`.
 pub(crate) fn provisioning_state(rp: &RestorePoint, now: OffsetDateTime) -> &'static str {
+    if rp.deleting.is_some() {
+        return "Deleting";
+    }
     match &rp.kind {
         RpKind::Local { settled_at } => {
             if now >= *settled_at {
@@ -683,6 +795,7 @@ mod tests {
             kind: RpKind::Local {
                 settled_at: created,
             },
+            deleting: None,
         }
     }
 

@@ -95,11 +95,12 @@ pub(super) fn put_copy(
         .map(|c| c.location.clone())
         .unwrap_or_default();
     // Full copy for the first copy of the chain, or when the chain's base was deleted at the
-    // source; otherwise only the churn since the previously copied restore point.
+    // source (or is being deleted); otherwise only the churn since the previously copied
+    // restore point.
     let base_alive = target
         .base_source
         .as_ref()
-        .is_some_and(|b| st.find_rp(b).is_some());
+        .is_some_and(|b| st.find_rp(b).is_some_and(|r| r.deleting.is_none()));
     let previous = target.last_copied.clone();
     let full = previous.is_none() || !base_alive;
     let region = target.location.clone();
@@ -158,6 +159,7 @@ pub(super) fn put_copy(
             full,
             finalized: None,
         }),
+        deleting: None,
     };
     let out = model::restore_point_json(&rp, ctx.now, false);
     st.copy_created(&region, &rp);
