@@ -621,6 +621,33 @@ async fn deleting_a_restore_point_is_a_long_running_operation() {
 }
 
 #[tokio::test]
+async fn a_restarted_copy_transfers_what_its_deleted_attempt_did() {
+    let h = start_with(|c| c.bandwidth_mbps = 50.0).await;
+    chain(&h).await;
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
+    h.clock.advance(Duration::days(1));
+    let rp2 = h.rp("rg", "rpc1", "rp2").await;
+    h.emu.plan_copy_outcome(&rp2, CopyOutcome::NeverProgress);
+    assert_eq!(h.copy("rg", "tgt", "c2", &rp2).await.status, 201);
+    let c2 = rp_path("rg", "tgt", "c2");
+    let first = h.emu.copy_details(&c2).unwrap();
+    assert!(!first.full);
+    assert!(first.data_gb.iter().any(|gb| *gb > 0.1), "{first:?}");
+    h.clock.advance(Duration::hours(6));
+    assert_eq!(h.delete(&c2).await.status, 202);
+    h.clock.advance(Duration::minutes(1));
+    h.emu.plan_copy_outcome(&rp2, CopyOutcome::Normal);
+    assert_eq!(h.copy("rg", "tgt", "c2", &rp2).await.status, 201);
+    let again = h.emu.copy_details(&c2).unwrap();
+    // The churn since rp1 (still in the target), not since the deleted attempt.
+    assert_eq!(
+        (again.full, &again.data_gb, again.duration),
+        (first.full, &first.data_gb, first.duration)
+    );
+}
+
+#[tokio::test]
 async fn copy_of_a_copy_is_refused() {
     let h = start().await;
     chain(&h).await;

@@ -73,8 +73,6 @@ pub(crate) struct Collection {
     pub max_copied_source_created: Option<OffsetDateTime>,
     /// The source restore point whose copy was full: the base of the chain.
     pub base_source: Option<String>,
-    /// The last source restore point copied: incremental copies are relative to it.
-    pub last_copied: Option<(String, OffsetDateTime)>,
 }
 
 /// Snapshot of the VM taken when a local restore point is created.
@@ -840,7 +838,6 @@ mod tests {
                 rps: Vec::new(),
                 max_copied_source_created: None,
                 base_source: None,
-                last_copied: None,
             },
         );
         st.settle(t0);

@@ -140,7 +140,6 @@ pub(super) fn put_collection(ctx: &Ctx<'_>, st: &mut State, id: CollectionId) ->
         rps: Vec::new(),
         max_copied_source_created: None,
         base_source: None,
-        last_copied: None,
     };
     let out = model::collection_json(&c, ctx.now, false);
     st.collections.insert(id.key(), c);
