@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use common::oav::{RecordingProxy, Traffic};
 
-use ferry::clock::{ManualClock, SharedClock};
+use ferry::clock::{Clock, ManualClock, SharedClock};
 use ferry::sim::emulator::ids::RestorePointId;
 use ferry::sim::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use serde_json::{json, Value};
@@ -645,6 +645,48 @@ async fn a_restarted_copy_transfers_what_its_deleted_attempt_did() {
         (again.full, &again.data_gb, again.duration),
         (first.full, &first.data_gb, first.duration)
     );
+}
+
+#[tokio::test]
+async fn rpo_snapshot_is_the_emulators_own_truth() {
+    use ferry::sim::emulator::ChainRef;
+    let h = start().await;
+    let rpc = chain(&h).await;
+    let chains = [
+        ChainRef::new(&rpc, "westus").unwrap(),
+        ChainRef::new(&rpc, "centralus").unwrap(),
+    ];
+    assert!(ChainRef::new(&"not an id", "westus").is_none());
+    let t0 = h.clock.now();
+    let truth = h.emu.rpo_snapshot(&chains);
+    assert_eq!(truth[0].rpo(t0), None, "nothing to protect yet");
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    let rp2 = h.rp("rg", "rpc1", "rp2").await;
+    let now = h.clock.now();
+    let truth = h.emu.rpo_snapshot(&chains);
+    // Nothing copied: the age of the oldest restore point; both waiting.
+    assert_eq!(truth[0].rpo(now), Some(now - t0));
+    assert_eq!((truth[0].backlog, truth[1].backlog), (2, 2));
+    // rp2 copied (rp1 skipped): rp1 is no backlog, and until the copy lands the RPO stands.
+    assert_eq!(h.copy("rg", "tgt", "c2", &rp2).await.status, 201);
+    let truth = h.emu.rpo_snapshot(&chains);
+    assert_eq!((truth[0].backlog, truth[0].newest_copied), (0, None));
+    assert_eq!(truth[1].backlog, 2, "the other region's chain is its own");
+    h.clock.advance(Duration::minutes(10));
+    let now = h.clock.now();
+    let truth = h.emu.rpo_snapshot(&chains);
+    let rp2_created = now - Duration::minutes(10) - Duration::minutes(6) + Duration::minutes(6);
+    assert_eq!(
+        truth[0].newest_copied,
+        Some(rp2_created - Duration::minutes(6))
+    );
+    assert_eq!(truth[0].rpo(now), Some(Duration::minutes(16)));
+    // Being deleted, the copy no longer protects anything.
+    assert_eq!(h.delete(&rp_path("rg", "tgt", "c2")).await.status, 202);
+    let truth = h.emu.rpo_snapshot(&chains);
+    assert_eq!(truth[0].newest_copied, None);
+    assert_eq!(truth[0].backlog, 2);
+    let _ = rp1;
 }
 
 #[tokio::test]
