@@ -64,11 +64,11 @@ pub struct Rule {
 /// `onboarding`: what a new chain does with the restore points its collection already has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Onboarding {
-    /// Copy the newest of them right away (coverage from day one); the older ones are
-    /// history, not backlog.
+    /// Also copy the newest of them, however old (coverage from day one); the older ones
+    /// are history, not backlog.
     #[default]
     Latest,
-    /// Copy none of them: start with the restore point whose event introduced the chain.
+    /// Only those of the last day (whose events may be late), like any new chain.
     None,
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use common::oav::{RecordingProxy, Traffic};
 
-use ferry::clock::{ManualClock, SharedClock};
+use ferry::clock::{Clock, ManualClock, SharedClock};
 use ferry::sim::emulator::ids::RestorePointId;
 use ferry::sim::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use serde_json::{json, Value};
@@ -493,6 +493,200 @@ async fn never_progressing_copy_is_terminated_after_two_weeks() {
     assert!(codes(&iv).iter().all(|c| c == "ReplicationState/failed"));
     let s = h.emu.stats();
     assert_eq!((s.copies_terminated, s.copies_failed), (1, 0));
+}
+
+#[tokio::test]
+async fn deleting_a_copy_that_would_complete_counts_as_a_needless_restart() {
+    // Slow enough that the first (full) copy is still in progress an hour after it starts.
+    let h = start_with(|c| c.bandwidth_mbps = 50.0).await;
+    chain(&h).await;
+    let needless = |h: &H| h.emu.stats().needless_restarts;
+    let fine = h.rp("rg", "rpc1", "rp1").await;
+    assert_eq!(h.copy("rg", "tgt", "c1", &fine).await.status, 201);
+    h.clock.advance(Duration::hours(1));
+    assert_eq!(h.delete(&rp_path("rg", "tgt", "c1")).await.status, 202);
+    h.clock.advance(Duration::minutes(2));
+    assert_eq!(needless(&h), 1, "it would have completed");
+
+    let stalled = h.rp("rg", "rpc1", "rp2").await;
+    h.emu
+        .plan_copy_outcome(&stalled, CopyOutcome::NeverProgress);
+    assert_eq!(h.copy("rg", "tgt", "c2", &stalled).await.status, 201);
+    h.clock.advance(Duration::hours(1));
+    assert_eq!(h.delete(&rp_path("rg", "tgt", "c2")).await.status, 202);
+    h.clock.advance(Duration::minutes(2));
+    assert_eq!(needless(&h), 1, "it would never have completed");
+
+    let failing = h.rp("rg", "rpc1", "rp3").await;
+    h.emu.plan_copy_outcome(&failing, CopyOutcome::Fail);
+    assert_eq!(h.copy("rg", "tgt", "c3", &failing).await.status, 201);
+    assert_eq!(h.delete(&rp_path("rg", "tgt", "c3")).await.status, 202);
+    h.clock.advance(Duration::minutes(2));
+    assert_eq!(needless(&h), 1, "it would have failed");
+    // Deleting a local restore point is no restart.
+    assert_eq!(h.delete(&fine).await.status, 202);
+    assert_eq!(needless(&h), 1);
+}
+
+#[tokio::test]
+async fn a_failed_copy_holds_its_slot_until_it_is_deleted() {
+    let h = start_with(|c| c.bandwidth_mbps = 50.0).await;
+    chain(&h).await;
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    h.emu.plan_copy_outcome(&rp1, CopyOutcome::Fail);
+    assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
+    let c1 = rp_path("rg", "tgt", "c1");
+    for _ in 0..200 {
+        h.clock.advance(Duration::minutes(10));
+        if codes(&h.iv(&c1).await)
+            .iter()
+            .any(|c| c == "ReplicationState/failed")
+        {
+            break;
+        }
+    }
+    assert_eq!(h.emu.stats().copies_failed, 1);
+    // Failed, it still holds "one copy per source restore point per region".
+    let r = h.copy("rg", "tgt", "c1-again", &rp1).await;
+    assert_eq!((r.status, r.code()), (409, "Conflict"), "{:?}", r.body);
+    assert_eq!(violations(&h, "duplicate_copy"), 1);
+    // The same PUT again is the same resource: no second copy.
+    assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
+    assert_eq!(h.emu.stats().copies_started, 1);
+    // Being deleted, it still holds it; and its name cannot be reused until it is gone.
+    assert_eq!(h.delete(&c1).await.status, 202);
+    assert_eq!(h.copy("rg", "tgt", "c1-again", &rp1).await.status, 409);
+    assert_eq!(violations(&h, "duplicate_copy"), 2);
+    let r = h.copy("rg", "tgt", "c1", &rp1).await;
+    assert_eq!((r.status, r.code()), (409, "Conflict"), "{:?}", r.body);
+    assert_eq!(violations(&h, "restore_point_deleting"), 1);
+    // Once the delete completed (a GET answers 404), the copy may be made again, under the
+    // same name.
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(h.get(&c1).await.status, 404);
+    let r = h.copy("rg", "tgt", "c1", &rp1).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let s = h.emu.stats();
+    assert_eq!((s.copies_started, s.duplicate_copies), (2, 2));
+}
+
+#[tokio::test]
+async fn deleting_a_restore_point_is_a_long_running_operation() {
+    let h = start().await;
+    chain(&h).await;
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
+    h.clock.advance(Duration::minutes(10));
+    let c1 = rp_path("rg", "tgt", "c1");
+    h.emu.drain_events();
+
+    let del = h.delete(&c1).await;
+    assert_eq!(del.status, 202);
+    let rel = |url: &str| url.strip_prefix(&h.base).unwrap().to_string();
+    let op = rel(del
+        .header("azure-asyncoperation")
+        .expect("Azure-AsyncOperation"));
+    let monitor = rel(del.header("location").expect("Location"));
+    assert!(del.header("retry-after").is_some());
+    let r = h.get(&c1).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["properties"]["provisioningState"], "Deleting");
+    let s = h.get_q(&op).await;
+    assert_eq!(
+        (s.status, s.body["status"].as_str()),
+        (200, Some("InProgress"))
+    );
+    assert!(s.body.get("endTime").is_none());
+    assert_eq!(h.get_q(&monitor).await.status, 202);
+    assert!(
+        h.emu.drain_events().is_empty(),
+        "no event before it completes"
+    );
+
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(h.get(&c1).await.status, 404);
+    let s = h.get_q(&op).await;
+    assert_eq!(s.body["status"], "Succeeded");
+    assert_eq!(s.body["endTime"], "2026-11-01T00:17:00Z");
+    assert_eq!(h.get_q(&monitor).await.status, 204);
+    let ev = h.emu.drain_events();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(
+        ev[0]["eventType"],
+        "Microsoft.Resources.ResourceDeleteSuccess"
+    );
+    assert_eq!(ev[0]["subject"], c1);
+    assert_eq!(ev[0]["eventTime"], "2026-11-01T00:17:00Z");
+    assert_eq!(h.delete(&c1).await.status, 204);
+}
+
+#[tokio::test]
+async fn a_restarted_copy_transfers_what_its_deleted_attempt_did() {
+    let h = start_with(|c| c.bandwidth_mbps = 50.0).await;
+    chain(&h).await;
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
+    h.clock.advance(Duration::days(1));
+    let rp2 = h.rp("rg", "rpc1", "rp2").await;
+    h.emu.plan_copy_outcome(&rp2, CopyOutcome::NeverProgress);
+    assert_eq!(h.copy("rg", "tgt", "c2", &rp2).await.status, 201);
+    let c2 = rp_path("rg", "tgt", "c2");
+    let first = h.emu.copy_details(&c2).unwrap();
+    assert!(!first.full);
+    assert!(first.data_gb.iter().any(|gb| *gb > 0.1), "{first:?}");
+    h.clock.advance(Duration::hours(6));
+    assert_eq!(h.delete(&c2).await.status, 202);
+    h.clock.advance(Duration::minutes(1));
+    h.emu.plan_copy_outcome(&rp2, CopyOutcome::Normal);
+    assert_eq!(h.copy("rg", "tgt", "c2", &rp2).await.status, 201);
+    let again = h.emu.copy_details(&c2).unwrap();
+    // The churn since rp1 (still in the target), not since the deleted attempt.
+    assert_eq!(
+        (again.full, &again.data_gb, again.duration),
+        (first.full, &first.data_gb, first.duration)
+    );
+}
+
+#[tokio::test]
+async fn rpo_snapshot_is_the_emulators_own_truth() {
+    use ferry::sim::emulator::ChainRef;
+    let h = start().await;
+    let rpc = chain(&h).await;
+    let chains = [
+        ChainRef::new(&rpc, "westus").unwrap(),
+        ChainRef::new(&rpc, "centralus").unwrap(),
+    ];
+    assert!(ChainRef::new(&"not an id", "westus").is_none());
+    let t0 = h.clock.now();
+    let truth = h.emu.rpo_snapshot(&chains);
+    assert_eq!(truth[0].rpo(t0), None, "nothing to protect yet");
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    let rp2 = h.rp("rg", "rpc1", "rp2").await;
+    let now = h.clock.now();
+    let truth = h.emu.rpo_snapshot(&chains);
+    // Nothing copied: the age of the oldest restore point; both waiting.
+    assert_eq!(truth[0].rpo(now), Some(now - t0));
+    assert_eq!((truth[0].backlog, truth[1].backlog), (2, 2));
+    // rp2 copied (rp1 skipped): rp1 is no backlog, and until the copy lands the RPO stands.
+    assert_eq!(h.copy("rg", "tgt", "c2", &rp2).await.status, 201);
+    let truth = h.emu.rpo_snapshot(&chains);
+    assert_eq!((truth[0].backlog, truth[0].newest_copied), (0, None));
+    assert_eq!(truth[1].backlog, 2, "the other region's chain is its own");
+    h.clock.advance(Duration::minutes(10));
+    let now = h.clock.now();
+    let truth = h.emu.rpo_snapshot(&chains);
+    let rp2_created = now - Duration::minutes(10) - Duration::minutes(6) + Duration::minutes(6);
+    assert_eq!(
+        truth[0].newest_copied,
+        Some(rp2_created - Duration::minutes(6))
+    );
+    assert_eq!(truth[0].rpo(now), Some(Duration::minutes(16)));
+    // Being deleted, the copy no longer protects anything.
+    assert_eq!(h.delete(&rp_path("rg", "tgt", "c2")).await.status, 202);
+    let truth = h.emu.rpo_snapshot(&chains);
+    assert_eq!(truth[0].newest_copied, None);
+    assert_eq!(truth[0].backlog, 2);
+    let _ = rp1;
 }
 
 #[tokio::test]
@@ -994,10 +1188,22 @@ async fn events_for_restore_point_writes_and_deletes() {
     assert_eq!(h.delete(&rp1).await.status, 202);
     assert_eq!(
         h.delete(&rp1).await.status,
-        204,
-        "deleting twice emits nothing"
+        202,
+        "deleting again while the delete runs emits nothing"
     );
-    let ev = h.emu.drain_events();
+    let mut ev = h.emu.drain_events();
+    assert_eq!(
+        ev.len(),
+        2,
+        "the delete event fires when the delete completes"
+    );
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(
+        h.delete(&rp1).await.status,
+        204,
+        "deleting a deleted one emits nothing"
+    );
+    ev.extend(h.emu.drain_events());
     assert_eq!(ev.len(), 3);
     assert_eq!(
         ev[0]["eventType"],
@@ -1024,6 +1230,8 @@ async fn events_for_restore_point_writes_and_deletes() {
         ev[2]["data"]["operationName"],
         "Microsoft.Compute/restorePointCollections/restorePoints/delete"
     );
+    assert_eq!(ev[2]["data"]["httpRequest"]["method"], "DELETE");
+    assert_eq!(ev[2]["eventTime"], "2026-11-01T00:07:00Z");
     assert!(h.emu.drain_events().is_empty());
     // The HTTP feed keeps everything and pages by sequence number.
     let r = h.get_q("/_emulator/events?after=1").await;
@@ -1425,6 +1633,10 @@ async fn emulator_traffic_passes_oav() {
     .await;
     rec.call(&h, M::DELETE, &format!("{rp1}{v}"), None, 202)
         .await;
+    // While the delete runs, the restore point answers `Deleting`.
+    let deleting = rec.call(&h, M::GET, &format!("{rp1}{v}"), None, 200).await;
+    assert_eq!(deleting["properties"]["provisioningState"], "Deleting");
+    h.clock.advance(Duration::minutes(1));
     rec.call(&h, M::DELETE, &format!("{rp1}{v}"), None, 204)
         .await;
     rec.call(&h, M::DELETE, &format!("{tgt}{v}"), None, 200)

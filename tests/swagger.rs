@@ -209,6 +209,8 @@ async fn arm_client_traffic_passes_oav() {
         "{deleted:?}"
     );
     let op = deleted.operation_url().unwrap().clone();
+    // The emulator's delete runs a simulated minute (a long-running operation, as in Azure).
+    w.clock.advance(Duration::minutes(1));
     let done = arm
         .wait_operation(&op, std::time::Duration::from_secs(5))
         .await

@@ -242,6 +242,8 @@ async fn a_delete_event_for_a_restore_point_that_exists_is_ignored() {
         )
         .await;
     assert!((200..300).contains(&status));
+    // A delete is a long-running operation: its event fires when it completes.
+    world.clock.advance(Duration::minutes(1));
     let delete = world
         .emu
         .drain_events()
@@ -273,6 +275,7 @@ async fn a_delete_event_for_a_restore_point_that_exists_is_ignored() {
         )
         .await;
     assert!((200..300).contains(&status));
+    world.clock.advance(Duration::minutes(1));
     host.publish_events(
         world.emu.drain_events(),
         EventDelivery::Queue("restore-point-events".into()),

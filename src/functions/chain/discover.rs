@@ -9,11 +9,16 @@ use crate::ledger::Op;
 use crate::policy::Onboarding;
 use time::OffsetDateTime;
 
-/// Where discovery starts looking: after the chain's watermark once it has one; before
-/// that, the policy's `onboarding` decides what of the collection's past is backlog — the
-/// newest restore point that existed when ferry first met the collection (`latest`), or
-/// nothing from before then (`none`). Returns the creation time restore points must be
-/// newer than.
+/// How far back before a chain's creation discovery looks for restore points whose events
+/// may still be on their way (late events of the chain's first hours).
+const DISCOVERY_HORIZON: time::Duration = time::Duration::days(1);
+
+/// Where discovery starts looking: after the chain's watermark once it has one. Before
+/// that, restore points made in the day before ferry first met the collection count as
+/// backlog (their events may be late), and the policy's `onboarding: latest` adds the
+/// newest restore point that existed then, however old (coverage from day one); `none`
+/// leaves the collection's older past alone. Returns the creation time restore points must
+/// be newer than.
 pub(crate) fn discovery_floor(
     watermark: Option<OffsetDateTime>,
     chain_created: OffsetDateTime,
@@ -23,13 +28,14 @@ pub(crate) fn discovery_floor(
     if let Some(w) = watermark {
         return w;
     }
+    let recent = chain_created - DISCOVERY_HORIZON;
     match onboarding {
-        Onboarding::None => chain_created,
+        Onboarding::None => recent,
         Onboarding::Latest => existing
             .filter(|t| *t <= chain_created)
             .max()
-            .map_or(chain_created, |newest| {
-                newest - time::Duration::nanoseconds(1)
+            .map_or(recent, |newest| {
+                recent.min(newest - time::Duration::nanoseconds(1))
             }),
     }
 }
@@ -125,11 +131,10 @@ mod tests {
     }
 
     #[test]
-    fn onboarding_latest_takes_only_the_newest_that_existed() {
+    fn onboarding_latest_adds_the_newest_that_existed_however_old() {
         let existing = [
+            CREATED - Duration::days(5),
             CREATED - Duration::days(3),
-            CREATED - Duration::hours(2),
-            CREATED - Duration::days(1),
             CREATED + Duration::hours(1), // made after ferry met the collection
         ];
         let floor = discovery_floor(None, CREATED, Onboarding::Latest, existing.into_iter());
@@ -137,21 +142,25 @@ mod tests {
         assert_eq!(
             taken,
             [
-                &(CREATED - Duration::hours(2)),
+                &(CREATED - Duration::days(3)),
                 &(CREATED + Duration::hours(1))
             ]
         );
-        // An empty collection: everything from the chain's creation on.
+        // Restore points of the last day are backlog anyway (their events may be late).
+        let existing = [CREATED - Duration::hours(20), CREATED - Duration::hours(2)];
+        let floor = discovery_floor(None, CREATED, Onboarding::Latest, existing.into_iter());
+        assert_eq!(floor, CREATED - Duration::days(1));
+        // An empty collection: the last day.
         assert_eq!(
             discovery_floor(None, CREATED, Onboarding::Latest, std::iter::empty()),
-            CREATED
+            CREATED - Duration::days(1)
         );
     }
 
     #[test]
-    fn onboarding_none_takes_nothing_from_before() {
-        let existing = [CREATED - Duration::hours(2), CREATED + Duration::hours(1)];
+    fn onboarding_none_takes_only_the_last_day() {
+        let existing = [CREATED - Duration::days(3), CREATED - Duration::hours(2)];
         let floor = discovery_floor(None, CREATED, Onboarding::None, existing.into_iter());
-        assert_eq!(floor, CREATED);
+        assert_eq!(floor, CREATED - Duration::days(1));
     }
 }

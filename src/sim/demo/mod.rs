@@ -6,9 +6,11 @@
 //! whether every invariant held.
 
 mod report;
+mod rpo;
 mod scenario;
 
 pub use report::{ChainReport, CopyCounts, DemoReport, StuckCopy};
+pub use rpo::RpoSummary;
 
 use crate::auth::DevToken;
 use crate::bus::{BusAuth, BusError, MessageSender, OutgoingMessage, ServiceBusRest};
@@ -18,8 +20,10 @@ use crate::ledger::Ledger;
 use crate::sim::emulator::{CopyOutcome, Emulator, EmulatorConfig, FaultConfig, LimitConfig};
 use crate::sim::host::{EventDelivery, HandlerTarget, Host, HostConfig};
 use report::{build_report, print_human};
+use rpo::RpoSampler;
 use scenario::{
-    collection_id, policy_json, rg_path, role, rp_id, setup_world, Operator, Role, Scenario,
+    collection_id, collection_name, policy_json, rg_path, role, rp_id, setup_world, Operator, Role,
+    Scenario,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -71,6 +75,16 @@ pub struct DemoArgs {
     /// Show a progress bar (default: when stderr is a terminal and not --json).
     #[arg(long)]
     pub no_progress: bool,
+    /// The policy's `catchUp` for the demo's chains: all | latest | auto (unset: the
+    /// policy's default).
+    #[arg(long)]
+    pub catch_up: Option<String>,
+    /// How often every VM makes a restore point (ISO 8601 duration, at least PT10M).
+    #[arg(long, default_value = "P1D")]
+    pub rp_interval: String,
+    /// Inter-region copy bandwidth per disk in the emulator, megabits per second.
+    #[arg(long, default_value_t = 200.0)]
+    pub bandwidth_mbps: f64,
 }
 
 /// The ledger setting can be a connection string with an account key: shown redacted.
@@ -89,6 +103,9 @@ impl std::fmt::Debug for DemoArgs {
             )
             .field("handler_exe", &self.handler_exe)
             .field("no_progress", &self.no_progress)
+            .field("catch_up", &self.catch_up)
+            .field("rp_interval", &self.rp_interval)
+            .field("bandwidth_mbps", &self.bandwidth_mbps)
             .finish()
     }
 }
@@ -105,6 +122,9 @@ impl Default for DemoArgs {
             ledger: None,
             handler_exe: None,
             no_progress: true,
+            catch_up: None,
+            rp_interval: "P1D".into(),
+            bandwidth_mbps: 200.0,
         }
     }
 }
@@ -170,9 +190,35 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             "--vms and --days must be at least 1".into(),
         ));
     }
+    let catch_up = match args.catch_up.as_deref().map(str::to_ascii_lowercase) {
+        None => None,
+        Some(c) if ["all", "latest", "auto"].contains(&c.as_str()) => Some(c),
+        Some(c) => {
+            return Err(DemoError::Args(format!(
+                "--catch-up {c:?}: use all, latest or auto"
+            )))
+        }
+    };
+    let interval = crate::policy::parse_duration(&args.rp_interval)
+        .map_err(|e| DemoError::Args(format!("--rp-interval: {e}")))?;
+    // Whole seconds keep slot arithmetic exact; at most one restore point per VM per tick
+    // keeps the schedule's names unique to the minute.
+    if interval < TICK || interval.subsec_nanoseconds() != 0 {
+        return Err(DemoError::Args(format!(
+            "--rp-interval {}: must be at least PT10M (one demo tick) and whole seconds",
+            args.rp_interval
+        )));
+    }
+    if !(args.bandwidth_mbps.is_finite() && args.bandwidth_mbps > 0.0) {
+        return Err(DemoError::Args(format!(
+            "--bandwidth-mbps {}: must be a positive number",
+            args.bandwidth_mbps
+        )));
+    }
     let sc = Scenario {
         vms: args.vms,
         days: args.days,
+        interval,
     };
     let clock = ManualClock::new(START);
     let shared: crate::clock::SharedClock = Arc::new(clock.clone());
@@ -180,6 +226,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     // ARM emulator.
     let mut ecfg = EmulatorConfig::new(shared.clone());
     ecfg.seed = args.seed;
+    ecfg.bandwidth_mbps = args.bandwidth_mbps;
     // ARM's buckets refill per second of the emulator's clock, but the simulated clock jumps a
     // whole tick at a time and stands still while the tick's work runs. A bucket that holds
     // only the 250-request burst would give each 10-minute tick 250 reads, not the 15,250
@@ -210,7 +257,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             "FERRY_SERVICEBUS_ENDPOINT",
             "http://127.0.0.1:9".to_string(),
         ),
-        ("FERRY_POLICY", policy_json()),
+        ("FERRY_POLICY", policy_json(catch_up.as_deref())),
         ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
         // Real ARM limits are per real second; the emulator enforces them on its simulated
         // clock, so client-side pacing would only slow the demo down.
@@ -371,8 +418,21 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         None
     };
 
+    // Every chain of the policy's source rule: each VM's collection into each target region.
+    let mut sampler = RpoSampler::new((0..sc.vms).flat_map(|i| {
+        TARGET_REGIONS
+            .iter()
+            .map(move |r| (collection_id(i), collection_name(i), r.to_string()))
+    }));
     let mut created: Vec<(usize, String)> = Vec::new();
     let mut held_back: Vec<(OffsetDateTime, Value)> = Vec::new();
+    let vm00_rp = |day| {
+        format!(
+            "rpc-vm-00/restorePoints/{}",
+            sc.rp_name(sc.first_slot_of_day(day))
+        )
+    };
+    let (held_a_tick, held_two_days) = (vm00_rp(7), vm00_rp(9));
     let done = std::sync::atomic::AtomicBool::new(false);
     let ticks = async {
         let r: Result<(), DemoError> = async {
@@ -383,12 +443,15 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                 let window_end = now + TICK;
                 // Scheduled world actions within this tick.
                 for i in 0..sc.vms {
-                    let at = Scenario::rp_time(i, day);
-                    if at >= now && at < window_end {
-                        let name = Scenario::rp_name(day);
-                        let planted = match (role(i), day) {
-                            (Role::FailingCopy, 3) => Some(CopyOutcome::Fail),
-                            (Role::NeverProgresses, 2) => Some(CopyOutcome::NeverProgress),
+                    for k in sc.slots_in(i, now, window_end) {
+                        let name = sc.rp_name(k);
+                        let planted = match role(i) {
+                            Role::FailingCopy if k == sc.first_slot_of_day(3) => {
+                                Some(CopyOutcome::Fail)
+                            }
+                            Role::NeverProgresses if k == sc.first_slot_of_day(2) => {
+                                Some(CopyOutcome::NeverProgress)
+                            }
                             _ => None,
                         };
                         if let Some(outcome) = planted {
@@ -397,10 +460,12 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                         op.put(&rp_id(i, &name), json!({"properties": {}})).await?;
                         created.push((i, name.clone()));
                     }
-                    // Day 7: an ad-hoc restore point ten minutes after vm-00's daily one; the two
-                    // events will arrive in reverse order.
-                    if i == 0 && day == 7 && at + TICK >= now && at + TICK < window_end {
-                        let extra = format!("{}-adhoc", Scenario::rp_name(day));
+                    // Day 7: an ad-hoc restore point ten minutes after vm-00's (first) one of
+                    // the day; the two events will arrive in reverse order.
+                    let adhoc = sc.first_slot_of_day(7);
+                    let adhoc_at = sc.rp_time(0, adhoc) + TICK;
+                    if i == 0 && adhoc_at >= now && adhoc_at < window_end {
+                        let extra = format!("{}-adhoc", sc.rp_name(adhoc));
                         op.put(&rp_id(i, &extra), json!({"properties": {}})).await?;
                         created.push((i, extra));
                     }
@@ -408,11 +473,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                 // Day 8, noon: someone deletes the base (first, full) restore point of vm-05.
                 if sc.vms > 5 && now == START + Duration::days(8) + Duration::hours(12) {
                     let _ = op
-                        .call(
-                            reqwest::Method::DELETE,
-                            &rp_id(5, &Scenario::rp_name(0)),
-                            None,
-                        )
+                        .call(reqwest::Method::DELETE, &rp_id(5, &sc.rp_name(0)), None)
                         .await?;
                 }
                 // Day 6: an operator copies a restore point by hand into northeurope, inside the
@@ -423,7 +484,8 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                         rg_path(SOURCE_RG)
                     );
                     op.put(&manual, json!({"location": "northeurope", "properties": {"source": {"id": collection_id(0)}}})).await?;
-                    op.put(&format!("{manual}/restorePoints/{}", Scenario::rp_name(5)), json!({"properties": {"sourceRestorePoint": {"id": rp_id(0, &Scenario::rp_name(5))}}})).await?;
+                    let day5 = sc.rp_name(sc.first_slot_of_day(5));
+                    op.put(&format!("{manual}/restorePoints/{day5}"), json!({"properties": {"sourceRestorePoint": {"id": rp_id(0, &day5)}}})).await?;
                 }
                 // Day 12: a burst of reads from another tool drains the subscription's ARM read
                 // bucket; ferry must back off and catch up, not storm.
@@ -442,14 +504,10 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                 // Day 9: vm-00's event is delayed by two days.
                 let mut ready: Vec<Value> = Vec::new();
                 for e in events {
-                    let is = |d: u32| {
-                        e["subject"].as_str().is_some_and(|s| {
-                            s.ends_with(&format!("rpc-vm-00/restorePoints/{}", Scenario::rp_name(d)))
-                        })
-                    };
-                    if is(7) {
+                    let is = |subject: &str| e["subject"].as_str().is_some_and(|s| s.ends_with(subject));
+                    if is(&held_a_tick) {
                         held_back.push((now + TICK, e));
-                    } else if is(9) {
+                    } else if is(&held_two_days) {
                         held_back.push((now + Duration::days(2), e));
                     } else {
                         ready.push(e);
@@ -484,6 +542,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                 host.run_until_idle()
                     .await
                     .map_err(|e| DemoError::Host(e.to_string()))?;
+                sampler.sample(&emu, now);
                 if let Some(b) = &bar {
                     b.set_position(tick as u64 + 1);
                     b.set_message(format!("{}/{}", day + 1, sc.days));
@@ -534,6 +593,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         &config.alerts_topic,
         report_ledger.as_ref(),
         &created,
+        &sampler,
         &status_body,
         clock.now(),
         wall,

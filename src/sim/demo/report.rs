@@ -2,7 +2,8 @@
 //! against the invariants (no rule broken, no copy twice, no alert twice, nothing lost,
 //! nothing stuck), as JSON or as a table.
 
-use super::scenario::{rp_id, Scenario};
+use super::rpo::{hours, nearest_rank, summarize, RpoSampler, RpoSummary};
+use super::scenario::{rp_id, Scenario, RPO_OBJECTIVE_HOURS};
 use super::{DemoArgs, DemoError, TARGET_REGIONS, TICK};
 use crate::alerts::{Alert, AlertKind};
 use crate::ledger::records::{Chain, CopyRecord, CopyState, CHAIN_ROW, COPY_PREFIX};
@@ -36,8 +37,16 @@ pub struct ChainReport {
     pub source_collection: String,
     pub target_region: String,
     pub copies: CopyCounts,
+    /// The chain's RPO at the end as ferry's status function reports it.
     pub rpo_hours: Option<f64>,
     pub rpo_breached: bool,
+    /// Every restore point rejected by a platform rule, no copy ever started: the chain
+    /// cannot be protected and is kept out of the RPO figures.
+    pub unprotectable: bool,
+    /// The chain's own RPO over the run, from the emulator's ground truth at every tick
+    /// (None for an unprotectable chain or one the demo did not sample).
+    pub rpo_p95_hours: Option<f64>,
+    pub rpo_max_hours: Option<f64>,
 }
 
 /// A copy still in flight past the platform's maximum duration, as the ledger has it.
@@ -92,6 +101,22 @@ pub struct DemoReport {
     /// failing soak names the chains to look at.
     pub stuck: Vec<StuckCopy>,
     pub restore_points_created: usize,
+    /// RPO sampled at every poller tick for every chain of the policy (each VM's collection
+    /// × each target region) from the emulator's ground truth: the age of the newest source
+    /// restore point whose copy the emulator published as succeeded there, or before the
+    /// first one, the age of the oldest restore point. Unprotectable chains left out.
+    pub rpo: RpoSummary,
+    /// The objective `rpo.over_objective_pct` is measured against (the policy's).
+    pub rpo_objective_hours: i64,
+    /// The most source restore points any protectable chain had waiting at a tick: created
+    /// after the newest one whose copy started in the target region.
+    pub backlog_max: usize,
+    /// Copies ferry deleted while they were still in progress and would have completed (the
+    /// emulator knows each copy's fate): restarts that were not needed (must be 0).
+    pub needless_restarts: u64,
+    /// Chains whose every restore point was rejected by a platform rule (as the
+    /// confidential VM's): reported apart, out of the RPO figures.
+    pub unprotectable_chains: usize,
     /// Messages and events given up on by the host, with why (must be none).
     pub dead_letters: BTreeMap<String, Vec<String>>,
     /// Where the handler ran: `in-process` or `process`.
@@ -120,6 +145,7 @@ pub(super) async fn build_report(
     alerts_topic: &str,
     ledger: &dyn Ledger,
     created: &[(usize, String)],
+    sampler: &RpoSampler,
     status: &Value,
     now: OffsetDateTime,
     wall: std::time::Instant,
@@ -141,6 +167,8 @@ pub(super) async fn build_report(
     let mut own_copies: BTreeSet<String> = BTreeSet::new();
     let mut stuck = 0;
     let mut stuck_list = Vec::new();
+    // (source collection name, region) of the unprotectable chains, lower case.
+    let mut unprotectable: BTreeSet<(String, String)> = BTreeSet::new();
     // (alert id, what it is about) of every alert the ledger says was sent for a copy.
     let mut recorded: Vec<(String, String)> = Vec::new();
     for row in &chain_rows {
@@ -152,6 +180,7 @@ pub(super) async fn build_report(
         .await
         .map_err(|e| DemoError::Setup(e.to_string()))?;
         let mut counts = CopyCounts::default();
+        let mut all_rejected = !rows.is_empty();
         for r in &rows {
             let c = CopyRecord::from_entity(r).map_err(|e| DemoError::Setup(e.to_string()))?;
             let alerted = match c.state {
@@ -178,6 +207,12 @@ pub(super) async fn build_report(
             }
             if !c.earlier_attempts.is_empty() {
                 counts.restarted += 1;
+            }
+            if c.state != CopyState::Rejected
+                || c.started_at.is_some()
+                || !c.earlier_attempts.is_empty()
+            {
+                all_rejected = false;
             }
             match c.state {
                 CopyState::Succeeded => counts.succeeded += 1,
@@ -228,6 +263,21 @@ pub(super) async fn build_report(
         let status_chain = status["chains"]
             .as_array()
             .and_then(|cs| cs.iter().find(|c| c["key"] == chain.key.as_str()));
+        let samples = sampler
+            .chain(&chain.source_collection.name, &chain.target_region)
+            .filter(|_| !all_rejected)
+            .map(|c| {
+                let mut v = c.rpo_secs.clone();
+                v.sort_unstable();
+                v
+            })
+            .unwrap_or_default();
+        if all_rejected {
+            unprotectable.insert((
+                chain.source_collection.name.to_ascii_lowercase(),
+                chain.target_region.to_ascii_lowercase(),
+            ));
+        }
         per_chain.push(ChainReport {
             source_collection: chain.source_collection.name.clone(),
             target_region: chain.target_region.clone(),
@@ -236,11 +286,30 @@ pub(super) async fn build_report(
             rpo_breached: status_chain
                 .and_then(|c| c["rpo"]["breached"].as_bool())
                 .unwrap_or(false),
+            unprotectable: all_rejected,
+            rpo_p95_hours: nearest_rank(&samples, 95.0).map(hours),
+            rpo_max_hours: samples.last().copied().map(hours),
         });
     }
     per_chain.sort_by(|a, b| {
         (&a.source_collection, &a.target_region).cmp(&(&b.source_collection, &b.target_region))
     });
+
+    // RPO over every chain-tick of the chains that can be protected.
+    let protectable = sampler.chains.iter().filter(|c| {
+        !unprotectable.contains(&(
+            c.collection.to_ascii_lowercase(),
+            c.region.to_ascii_lowercase(),
+        ))
+    });
+    let mut all_secs = Vec::new();
+    let mut backlog_max = 0;
+    for c in protectable {
+        all_secs.extend_from_slice(&c.rpo_secs);
+        backlog_max = backlog_max.max(c.backlog_max);
+    }
+    let objective = u32::try_from(RPO_OBJECTIVE_HOURS * 3600).unwrap_or(u32::MAX);
+    let rpo = summarize(all_secs, objective);
 
     // Every restore point created in scope must have a record per target region (copied,
     // in flight, pending, or rejected/failed/expired with its alert recorded; only a copy
@@ -283,6 +352,9 @@ pub(super) async fn build_report(
     }
     if stats.duplicate_copies != 0 {
         broken.push(format!("duplicate_copies = {}", stats.duplicate_copies));
+    }
+    if stats.needless_restarts != 0 {
+        broken.push(format!("needless_restarts = {}", stats.needless_restarts));
     }
     if duplicate_alerts != 0 {
         broken.push(format!("duplicate_alerts = {duplicate_alerts}"));
@@ -339,12 +411,15 @@ pub(super) async fn build_report(
     if dead != 0 {
         broken.push(format!("dead_lettered_messages = {dead}"));
     }
-    // The scenario plants each of these; a run that doesn't see them didn't test them. (The
-    // copy planted never to progress is restarted as stalled, not left to expire: its
-    // restarts never progress either, so it ends failed — checked below.)
+    // The scenario plants each of these; a run that doesn't see them didn't test them.
+    // (The failing and the never-progressing copies are planted on the first restore point
+    // of days 3 and 2, which a longer --rp-interval moves later. The copy planted never to
+    // progress is restarted as stalled, not left to expire: its restarts never progress
+    // either, so it ends failed — checked below.)
+    let planted_day = |d| sc.day_of_slot(sc.first_slot_of_day(d));
     for (kind, min_vms, min_days) in [
         (AlertKind::CopyRejected, 2, 0),
-        (AlertKind::CopyFailed, 3, 4),
+        (AlertKind::CopyFailed, 3, planted_day(3) + 1),
         (AlertKind::BaseRestorePointDeleted, 5, 9),
     ] {
         if sc.vms > min_vms
@@ -354,7 +429,7 @@ pub(super) async fn build_report(
             broken.push(format!("expected at least one {} alert", kind.as_str()));
         }
     }
-    if sc.vms > 4 && sc.days > 4 && copies_total.restarted == 0 {
+    if sc.vms > 4 && sc.days > planted_day(2) + 2 && copies_total.restarted == 0 {
         broken.push(
             "expected at least one restarted copy (the one planted never to progress)".into(),
         );
@@ -377,6 +452,11 @@ pub(super) async fn build_report(
         stuck_chains: stuck,
         stuck: stuck_list,
         restore_points_created: created.len(),
+        rpo,
+        rpo_objective_hours: RPO_OBJECTIVE_HOURS,
+        backlog_max,
+        needless_restarts: stats.needless_restarts,
+        unprotectable_chains: unprotectable.len(),
         dead_letters,
         handler: match args.handler {
             super::HandlerMode::InProcess => "in-process".into(),
@@ -401,16 +481,34 @@ pub(super) fn print_human(r: &DemoReport) {
     );
     println!();
     println!(
-        "{:<22} {:<11} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9}",
-        "chain", "region", "done", "fly", "fail", "exp", "rej", "pend", "RPO (h)"
+        "{:<22} {:<11} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9}",
+        "chain",
+        "region",
+        "done",
+        "fly",
+        "fail",
+        "exp",
+        "rej",
+        "pend",
+        "supsd",
+        "rstrt",
+        "RPO (h)",
+        "p95 (h)",
+        "max (h)"
     );
+    let h = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |h| format!("{h:.1}"));
     for c in &r.per_chain {
         let rpo = c
             .rpo_hours
             .map(|h| format!("{h:.1}{}", if c.rpo_breached { "!" } else { "" }))
             .unwrap_or_else(|| "-".into());
+        let (p95, max) = if c.unprotectable {
+            ("unprot.".to_string(), "-".to_string())
+        } else {
+            (h(c.rpo_p95_hours), h(c.rpo_max_hours))
+        };
         println!(
-            "{:<22} {:<11} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9}",
+            "{:<22} {:<11} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9}",
             c.source_collection,
             c.target_region,
             c.copies.succeeded,
@@ -419,11 +517,37 @@ pub(super) fn print_human(r: &DemoReport) {
             c.copies.expired,
             c.copies.rejected,
             c.copies.pending,
-            rpo
+            c.copies.superseded,
+            c.copies.restarted,
+            rpo,
+            p95,
+            max
         );
     }
     println!();
-    println!("copies: {} succeeded, {} in flight, {} pending, {} failed, {} expired, {} rejected, {} superseded by a newer restore point, {} restarted ({} restore points created)", r.copies.succeeded, r.copies.in_flight, r.copies.pending, r.copies.failed, r.copies.expired, r.copies.rejected, r.copies.superseded, r.copies.restarted, r.restore_points_created);
+    println!("copies: {} succeeded, {} in flight, {} pending, {} failed, {} expired, {} rejected ({} restore points created)", r.copies.succeeded, r.copies.in_flight, r.copies.pending, r.copies.failed, r.copies.expired, r.copies.rejected, r.restore_points_created);
+    println!(
+        "        {} superseded by a newer restore point (catch-up), not lost; {} restarted (a failed or stalled copy deleted and made again)",
+        r.copies.superseded, r.copies.restarted
+    );
+    println!(
+        "RPO (the emulator's truth at every 10-minute tick, {} chain-ticks): p50 {} h, p95 {} h, max {} h; {} % of chain-ticks over the {} h objective; backlog up to {} restore points",
+        r.rpo.chain_ticks,
+        h(r.rpo.p50_hours),
+        h(r.rpo.p95_hours),
+        h(r.rpo.max_hours),
+        r.rpo
+            .over_objective_pct
+            .map_or_else(|| "-".to_string(), |p| format!("{p:.1}")),
+        r.rpo_objective_hours,
+        r.backlog_max
+    );
+    if r.unprotectable_chains > 0 {
+        println!(
+            "        {} chains unprotectable (every restore point rejected by a platform rule), left out of the RPO figures",
+            r.unprotectable_chains
+        );
+    }
     let alerts: Vec<String> = r
         .alerts
         .iter()
@@ -445,7 +569,7 @@ pub(super) fn print_human(r: &DemoReport) {
     println!("ARM: {}", r.arm);
     println!("host: {}", r.host);
     println!();
-    println!("invariants: rule_violations {}, duplicate_copies {}, duplicate_alerts {}, missing_alerts {}, lost_requests {}, stuck_chains {} → {}", r.rule_violations, r.duplicate_copies, r.duplicate_alerts, r.missing_alerts, r.lost_requests, r.stuck_chains, if r.invariants_held { "all held" } else { "BROKEN" });
+    println!("invariants: rule_violations {}, duplicate_copies {}, duplicate_alerts {}, missing_alerts {}, lost_requests {}, stuck_chains {}, needless_restarts {} → {}", r.rule_violations, r.duplicate_copies, r.duplicate_alerts, r.missing_alerts, r.lost_requests, r.stuck_chains, r.needless_restarts, if r.invariants_held { "all held" } else { "BROKEN" });
     for b in &r.broken_invariants {
         println!("  broken: {b}");
     }

@@ -44,11 +44,15 @@ pub(super) fn vm_name(i: usize) -> String {
     format!("vm-{i:02}")
 }
 
+pub(super) fn collection_name(i: usize) -> String {
+    format!("rpc-{}", vm_name(i))
+}
+
 pub(super) fn collection_id(i: usize) -> String {
     format!(
-        "{}/restorePointCollections/rpc-{}",
+        "{}/restorePointCollections/{}",
         rg_path(SOURCE_RG),
-        vm_name(i)
+        collection_name(i)
     )
 }
 
@@ -60,7 +64,13 @@ pub(super) fn des_id(rg: &str, name: &str) -> String {
     format!("{}/diskEncryptionSets/{name}", rg_path(rg))
 }
 
-pub(super) fn policy_json() -> String {
+/// The demo policy's RPO objective (`rpoObjective` of its source rule), in hours; the
+/// report measures the RPO it samples against it.
+pub(super) const RPO_OBJECTIVE_HOURS: i64 = 36;
+
+/// The demo's policy; `catch_up` (all | latest | auto) sets the source rule's `catchUp`,
+/// absent leaves the policy's default.
+pub(super) fn policy_json(catch_up: Option<&str>) -> String {
     let targets: Vec<Value> = TARGET_REGIONS
         .iter()
         .map(|r| json!({
@@ -69,14 +79,18 @@ pub(super) fn policy_json() -> String {
             "diskEncryptionSets": { des_id(SOURCE_RG, "des-app"): des_id(TARGET_RG, &format!("des-dr-{r}")) },
         }))
         .collect();
-    json!({"rules": [{
+    let mut source_rule = json!({
         "scope": format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{SOURCE_RG}"),
         "targets": targets,
         "createTargetCollections": true,
         "maxCopyDuration": "P14D",
-        "rpoObjective": "PT36H",
+        "rpoObjective": format!("PT{RPO_OBJECTIVE_HOURS}H"),
         "minConsistency": "CrashConsistent",
-    }, {
+    });
+    if let Some(c) = catch_up {
+        source_rule["catchUp"] = json!(c);
+    }
+    json!({"rules": [source_rule, {
         // DR collections live in their own resource group: copies made there must never be
         // fed back in (they would be copies of copies).
         "scope": format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{TARGET_RG}"),
@@ -194,23 +208,70 @@ impl Operator {
     }
 }
 
-/// The simulated world's schedule.
+/// The simulated world's schedule. Every VM makes a restore point every `interval`: slot
+/// `k` of VM `i` at START + k × interval + 1 h + 3 min × i (VMs staggered three minutes
+/// apart), named after the slot's start (`rp-2026-11-01` when daily, else
+/// `rp-2026-11-01t0400`), so one name is one slot in every VM.
 pub(super) struct Scenario {
     pub(super) vms: usize,
     pub(super) days: u32,
+    /// Whole seconds, at least one demo tick.
+    pub(super) interval: Duration,
 }
 
 impl Scenario {
-    /// Restore point name for a VM's daily restore point.
-    pub(super) fn rp_name(day: u32) -> String {
-        format!("rp-{}", (START + Duration::days(i64::from(day))).date())
+    fn daily(&self) -> bool {
+        self.interval == Duration::DAY
     }
 
-    pub(super) fn rp_time(i: usize, day: u32) -> OffsetDateTime {
-        START
-            + Duration::days(i64::from(day))
-            + Duration::hours(1)
-            + Duration::minutes(3 * i as i64)
+    fn slot_start(&self, k: i64) -> OffsetDateTime {
+        START + Duration::seconds(self.interval.whole_seconds() * k)
+    }
+
+    /// Name of every VM's restore point of slot `k`.
+    pub(super) fn rp_name(&self, k: i64) -> String {
+        let at = self.slot_start(k);
+        if self.daily() {
+            format!("rp-{}", at.date())
+        } else {
+            format!("rp-{}t{:02}{:02}", at.date(), at.hour(), at.minute())
+        }
+    }
+
+    /// When VM `i` makes its restore point of slot `k`.
+    pub(super) fn rp_time(&self, i: usize, k: i64) -> OffsetDateTime {
+        self.slot_start(k) + Duration::hours(1) + Duration::minutes(3 * i as i64)
+    }
+
+    /// The slots of VM `i` whose restore point falls in [`from`, `to`).
+    pub(super) fn slots_in(
+        &self,
+        i: usize,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> impl Iterator<Item = i64> + '_ {
+        let step = self.interval.whole_seconds().max(1);
+        let since = (from - self.rp_time(i, 0)).whole_seconds();
+        // The first slot at or after `from` (ceiling division; never before slot 0).
+        let first = if since <= 0 {
+            0
+        } else {
+            (since + step - 1) / step
+        };
+        (first..).take_while(move |k| self.rp_time(i, *k) < to)
+    }
+
+    /// The first slot that starts on or after the start of `day`: the scenario's events tied
+    /// to a day (a planted copy outcome, the ad-hoc restore point, delayed events) use it,
+    /// which for daily restore points is that day's.
+    pub(super) fn first_slot_of_day(&self, day: u32) -> i64 {
+        let step = self.interval.whole_seconds().max(1);
+        (i64::from(day) * 86_400 + step - 1) / step
+    }
+
+    /// The day (from START) that slot `k` of VM 0 falls on.
+    pub(super) fn day_of_slot(&self, k: i64) -> u32 {
+        u32::try_from((self.rp_time(0, k) - START).whole_days()).unwrap_or(u32::MAX)
     }
 }
 
@@ -238,4 +299,59 @@ pub(super) async fn setup_world(op: &Operator, sc: &Scenario) -> Result<(), Demo
         op.put(&collection_id(i), json!({"location": SOURCE_REGION, "properties": {"source": {"id": format!("{}/virtualMachines/{name}", rg_path(SOURCE_RG))}}})).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn sc(interval: Duration) -> Scenario {
+        Scenario {
+            vms: 300,
+            days: 30,
+            interval,
+        }
+    }
+
+    #[test]
+    fn daily_slots_keep_their_names_and_times() {
+        let d = sc(Duration::DAY);
+        assert_eq!(d.rp_name(0), "rp-2026-11-01");
+        assert_eq!(d.rp_name(7), "rp-2026-11-08");
+        assert_eq!(d.rp_time(2, 3), datetime!(2026-11-04 01:06 UTC));
+        assert_eq!(d.first_slot_of_day(9), 9);
+        assert_eq!(d.day_of_slot(9), 9);
+        // One slot per VM per day, found by the tick whose window holds it.
+        let t = datetime!(2026-11-04 01:00 UTC);
+        assert_eq!(
+            d.slots_in(2, t, t + Duration::minutes(10))
+                .collect::<Vec<_>>(),
+            [3]
+        );
+        assert_eq!(d.slots_in(5, t, t + Duration::minutes(10)).count(), 0);
+        assert_eq!(d.slots_in(0, START, START + Duration::hours(1)).count(), 0);
+    }
+
+    #[test]
+    fn shorter_intervals_name_each_slot_by_its_start() {
+        let h4 = sc(Duration::hours(4));
+        assert_eq!(h4.rp_name(0), "rp-2026-11-01t0000");
+        assert_eq!(h4.rp_name(1), "rp-2026-11-01t0400");
+        assert_eq!(h4.rp_name(7), "rp-2026-11-02t0400");
+        assert_eq!(h4.first_slot_of_day(3), 18);
+        assert_eq!(h4.day_of_slot(18), 3);
+        // Every slot of a day is found exactly once by the day's ticks.
+        let mut seen = Vec::new();
+        for tick in 144..288 {
+            let now = START + Duration::minutes(10 * tick);
+            seen.extend(h4.slots_in(299, now, now + Duration::minutes(10)));
+        }
+        // VM 299 is 14 h 57 min behind its slot's start: slot 3 (12:00) lands on day 1 at 03:57.
+        assert_eq!(seen, [3, 4, 5, 6, 7, 8]);
+        // A 90-minute interval: names stay unique.
+        let odd = sc(Duration::minutes(90));
+        let names: std::collections::BTreeSet<_> = (0..100).map(|k| odd.rp_name(k)).collect();
+        assert_eq!(names.len(), 100);
+    }
 }

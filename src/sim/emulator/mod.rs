@@ -106,6 +106,10 @@ pub struct EmulatorStats {
     pub duplicate_copies: u64,
     /// Requests hit by an injected fault.
     pub injected_faults: u64,
+    /// DELETEs of a copy still in progress that would have completed (neither planned to
+    /// fail nor to stall, and within the platform's time limit): a restart that was not
+    /// needed (must be 0).
+    pub needless_restarts: u64,
 }
 
 /// The emulator's own view of one copy (for tests and the demo report).
@@ -120,6 +124,47 @@ pub struct CopyDetails {
     pub data_gb: Vec<f64>,
     /// Transfer time of the slowest disk.
     pub duration: time::Duration,
+}
+
+/// One chain the demo measures: a source restore point collection and a target region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainRef {
+    source_key: String,
+    region: String,
+}
+
+impl ChainRef {
+    /// `source_collection`: any restore point collection id's text. None if it is not one.
+    pub fn new(source_collection: &impl std::fmt::Display, region: &str) -> Option<Self> {
+        let id: ids::CollectionId = source_collection.to_string().parse().ok()?;
+        Some(ChainRef {
+            source_key: id.key(),
+            region: region.to_string(),
+        })
+    }
+}
+
+/// The emulator's ground truth about one chain at one moment, from its own world (not from
+/// what ferry records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChainTruth {
+    /// Creation time of the newest source restore point whose copy in the region has
+    /// succeeded, as the platform publishes it.
+    pub newest_copied: Option<time::OffsetDateTime>,
+    /// Creation time of the source collection's oldest restore point.
+    pub oldest: Option<time::OffsetDateTime>,
+    /// Source restore points created after the newest one whose copy in the region started
+    /// (whatever became of that copy).
+    pub backlog: usize,
+}
+
+impl ChainTruth {
+    /// The chain's recovery point objective as it stands at `now`: the age of its newest
+    /// restore point safely in the region; before any copy succeeded, the age of its oldest
+    /// restore point. None while the source has no restore point at all.
+    pub fn rpo(&self, now: time::OffsetDateTime) -> Option<time::Duration> {
+        self.newest_copied.or(self.oldest).map(|t| now - t)
+    }
 }
 
 pub(crate) struct Inner {
@@ -176,7 +221,10 @@ impl Emulator {
 
     /// Event Grid events produced since the previous drain, in order.
     pub fn drain_events(&self) -> Vec<serde_json::Value> {
+        let now = self.now();
         let mut st = self.lock();
+        // A delete's event fires when it completes.
+        st.finish_deletes(now);
         let from = st.drained;
         let out: Vec<_> = st
             .events
@@ -190,7 +238,9 @@ impl Emulator {
 
     /// Events with a sequence number above `after` and the sequence to ask from next.
     pub fn events_after(&self, after: u64) -> (Vec<serde_json::Value>, u64) {
-        let st = self.lock();
+        let now = self.now();
+        let mut st = self.lock();
+        st.finish_deletes(now);
         let evs: Vec<_> = st
             .events
             .iter()
@@ -236,6 +286,30 @@ impl Emulator {
                 .max()
                 .unwrap_or(time::Duration::ZERO),
         })
+    }
+
+    /// Ground truth for each of `chains`, in that order, at the emulator's now. Cheap: it
+    /// reads marks kept as copies start and succeed, and one binary search per chain.
+    pub fn rpo_snapshot(&self, chains: &[ChainRef]) -> Vec<ChainTruth> {
+        let now = self.now();
+        let mut st = self.lock();
+        st.settle(now);
+        chains
+            .iter()
+            .map(|c| {
+                let marks = st.chain_marks(&c.source_key, &c.region);
+                let rps = st
+                    .collections
+                    .get(&c.source_key)
+                    .map(|coll| coll.rps.as_slice())
+                    .unwrap_or_default();
+                ChainTruth {
+                    newest_copied: marks.newest_succeeded,
+                    oldest: rps.first().map(|r| r.time_created),
+                    backlog: state::backlog(rps, marks.newest_started),
+                }
+            })
+            .collect()
     }
 
     /// Applies time-based transitions now (reads also do it lazily).

@@ -21,6 +21,8 @@ pub mod rule {
     pub const SOURCE_NOT_READY: &str = "source_not_ready";
     pub const SAME_REGION: &str = "same_region";
     pub const COPY_RATE: &str = "copy_rate";
+    /// A PUT of a restore point whose delete has not completed yet.
+    pub const RESTORE_POINT_DELETING: &str = "restore_point_deleting";
 }
 
 /// A refused request.
@@ -45,7 +47,12 @@ impl Refusal {
         }
     }
 
-    fn rule(status: u16, code: &'static str, rule: &'static str, message: String) -> Self {
+    pub(crate) fn rule(
+        status: u16,
+        code: &'static str,
+        rule: &'static str,
+        message: String,
+    ) -> Self {
         Refusal {
             status,
             code,
@@ -206,6 +213,17 @@ pub(crate) fn check_copy(
             format!(
                 "Cross-region copy is not supported with private links: disk restore point '{}' has networkAccessPolicy AllowPrivate / a diskAccessId.",
                 d.name
+            ),
+        ));
+    }
+    if src.deleting.is_some() {
+        // Not the client's fault: the delete may have begun after it last looked.
+        return Err(Refusal::new(
+            409,
+            "Conflict",
+            format!(
+                "The source restore point '{}' is being deleted.",
+                req.source
             ),
         ));
     }

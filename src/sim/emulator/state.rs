@@ -16,6 +16,9 @@ use super::{CopyOutcome, EmulatorStats};
 pub(crate) const PROGRESS_STEP: Duration = Duration::minutes(10);
 /// The platform terminates copies running longer than this.
 pub(crate) const COPY_LIMIT: Duration = Duration::days(14);
+/// How long a restore point's DELETE runs (a long-running operation, as in Azure) before
+/// the restore point is gone. Short of a demo tick, so a delete is done by the next one.
+pub(crate) const DELETE_DURATION: Duration = Duration::minutes(1);
 
 #[derive(Debug, Clone)]
 pub(crate) struct Disk {
@@ -70,8 +73,6 @@ pub(crate) struct Collection {
     pub max_copied_source_created: Option<OffsetDateTime>,
     /// The source restore point whose copy was full: the base of the chain.
     pub base_source: Option<String>,
-    /// The last source restore point copied: incremental copies are relative to it.
-    pub last_copied: Option<(String, OffsetDateTime)>,
 }
 
 /// Snapshot of the VM taken when a local restore point is created.
@@ -158,12 +159,23 @@ pub(crate) struct RestorePoint {
     pub meta: SourceMeta,
     pub disks: Vec<DiskRp>,
     pub kind: RpKind,
+    /// Set once a DELETE was accepted: the restore point answers `Deleting` until then.
+    pub deleting: Option<Deletion>,
+}
+
+/// A restore point's delete under way.
+#[derive(Debug, Clone)]
+pub(crate) struct Deletion {
+    pub op_id: String,
+    pub done_at: OffsetDateTime,
+    /// The Event Grid delete event, published when the delete completes.
+    pub event: serde_json::Value,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum OpKind {
     CreateRp { rp_key: String },
-    Delete,
+    Delete { done_at: OffsetDateTime },
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +212,33 @@ pub(crate) struct State {
     /// since they re-read the copy from `collections`.
     copies_by_source: HashMap<(String, String), Vec<String>>,
     copies_by_source_collection: HashMap<(String, String), Vec<String>>,
+    /// Per source collection key, per target region: what has reached that region, kept as
+    /// copies start and succeed so the demo can sample every chain at every tick cheaply.
+    chain_marks: HashMap<String, BTreeMap<String, ChainMarks>>,
+    /// Deletes under way: (when done, restore point key).
+    deletes: Vec<(OffsetDateTime, String)>,
+}
+
+/// What of one source collection has reached one target region: the creation times of the
+/// newest source restore points whose copy there started, and whose copy there succeeded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ChainMarks {
+    pub newest_started: Option<OffsetDateTime>,
+    pub newest_succeeded: Option<OffsetDateTime>,
+}
+
+fn later(a: Option<OffsetDateTime>, b: OffsetDateTime) -> Option<OffsetDateTime> {
+    Some(a.map_or(b, |a| a.max(b)))
+}
+
+/// Source restore points (`rps`, in creation order) created after `newest_started`, or all
+/// of them when no copy started: the chain's backlog. Restore points older than a started
+/// copy can never be copied after it (the platform's order rule), so they do not count.
+pub(crate) fn backlog(rps: &[RestorePoint], newest_started: Option<OffsetDateTime>) -> usize {
+    match newest_started {
+        None => rps.len(),
+        Some(t) => rps.len() - rps.partition_point(|r| r.time_created <= t),
+    }
 }
 
 impl State {
@@ -223,6 +262,8 @@ impl State {
             settle_due: None,
             copies_by_source: HashMap::new(),
             copies_by_source_collection: HashMap::new(),
+            chain_marks: HashMap::new(),
+            deletes: Vec::new(),
         }
     }
 
@@ -263,12 +304,15 @@ impl State {
         }
     }
 
-    /// Finalizes copies that reached a terminal phase by `now` (counted once in stats).
+    /// Completes the deletes due by `now`, then finalizes copies that reached a terminal
+    /// phase by `now` (counted once in stats).
     pub fn settle(&mut self, now: OffsetDateTime) {
+        self.finish_deletes(now);
         if self.settle_due.is_some_and(|due| now < due) {
             return;
         }
         let mut done = Vec::new();
+        let mut landed = Vec::new();
         let mut next: Option<OffsetDateTime> = None;
         for c in self.collections.values_mut() {
             for rp in &mut c.rps {
@@ -281,6 +325,13 @@ impl State {
                         } else {
                             cs.finalized = Some(p);
                             done.push(p);
+                            if p == Phase::Succeeded {
+                                landed.push((
+                                    cs.source_collection_key.clone(),
+                                    c.location.clone(),
+                                    rp.time_created,
+                                ));
+                            }
                         }
                     }
                 }
@@ -288,12 +339,90 @@ impl State {
         }
         // Nothing in progress: nothing to do until a copy is created (which lowers this).
         self.settle_due = Some(next.unwrap_or(now + COPY_LIMIT));
+        for (source, region, created) in landed {
+            let m = self.marks_mut(&source, &region);
+            m.newest_succeeded = later(m.newest_succeeded, created);
+        }
         for p in done {
             match p {
                 Phase::Succeeded => self.stats.copies_succeeded += 1,
                 Phase::Failed { terminated: true } => self.stats.copies_terminated += 1,
                 Phase::Failed { terminated: false } => self.stats.copies_failed += 1,
                 Phase::InProgress => {}
+            }
+        }
+    }
+
+    /// Accepts the DELETE of restore point `key` (not already being deleted): it answers
+    /// `Deleting` until `now + DELETE_DURATION`, when it disappears and `event` is published.
+    /// A copy still in progress that would have completed counts as a needless restart.
+    /// False if there is no such restore point.
+    pub fn begin_delete(
+        &mut self,
+        key: &str,
+        op_id: String,
+        event: serde_json::Value,
+        now: OffsetDateTime,
+    ) -> bool {
+        let Some((ckey, _)) = key.rsplit_once("/restorepoints/") else {
+            return false;
+        };
+        let Some(c) = self.collections.get_mut(ckey) else {
+            return false;
+        };
+        let region = c.location.clone();
+        let Some(rp) = c.rps.iter_mut().find(|r| r.id.key() == key) else {
+            return false;
+        };
+        let done_at = now + DELETE_DURATION;
+        rp.deleting = Some(Deletion {
+            op_id,
+            done_at,
+            event,
+        });
+        let copy_of = match &rp.kind {
+            RpKind::Copy(cs) => Some((
+                cs.source_collection_key.clone(),
+                would_complete(cs, &rp.disks, now),
+            )),
+            RpKind::Local { .. } => None,
+        };
+        self.deletes.push((done_at, key.to_string()));
+        if let Some((source, needless)) = copy_of {
+            if needless {
+                self.stats.needless_restarts += 1;
+            }
+            // Being deleted, it no longer protects anything.
+            self.recompute_marks(&source, &region, now);
+        }
+        true
+    }
+
+    /// Completes the deletes due by `now`: each restore point disappears and its Event Grid
+    /// delete event is published.
+    pub fn finish_deletes(&mut self, now: OffsetDateTime) {
+        if !self.deletes.iter().any(|(at, _)| *at <= now) {
+            return;
+        }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deletes)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.deletes = later;
+        for (_, key) in due {
+            let Some((ckey, _)) = key.rsplit_once("/restorepoints/") else {
+                continue;
+            };
+            let Some(c) = self.collections.get_mut(ckey) else {
+                continue;
+            };
+            let Some(pos) = c.rps.iter().position(|r| {
+                r.deleting.as_ref().is_some_and(|d| d.done_at <= now) && r.id.key() == key
+            }) else {
+                continue;
+            };
+            let rp = c.rps.remove(pos);
+            if let Some(d) = rp.deleting {
+                self.push_event(d.event);
             }
         }
     }
@@ -316,6 +445,9 @@ impl State {
         };
         let due = cs.started + phase_change_after(cs, &copy.disks);
         self.settle_due = self.settle_due.map(|d| d.min(due));
+        // A copy's restore point carries its source's creation time.
+        let m = self.marks_mut(&cs.source_collection_key, region);
+        m.newest_started = later(m.newest_started, copy.time_created);
         let key = copy.id.key();
         for (map, source) in [
             (&mut self.copies_by_source, cs.source_id.key()),
@@ -329,6 +461,39 @@ impl State {
                 keys.push(key.clone());
             }
         }
+    }
+
+    fn marks_mut(&mut self, source_key: &str, region: &str) -> &mut ChainMarks {
+        self.chain_marks
+            .entry(source_key.to_string())
+            .or_default()
+            .entry(region.to_string())
+            .or_default()
+    }
+
+    /// What of the source collection `source_key` has reached `region` (see [`ChainMarks`]).
+    pub fn chain_marks(&self, source_key: &str, region: &str) -> ChainMarks {
+        self.chain_marks
+            .get(source_key)
+            .and_then(|m| m.get(region))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Recomputes the marks of (source collection, region) from the copies there that are
+    /// not being deleted (after a delete or a collection's removal).
+    pub fn recompute_marks(&mut self, source_key: &str, region: &str, now: OffsetDateTime) {
+        let mut m = ChainMarks::default();
+        for (rp, cs) in self.copies_from(region, source_key) {
+            if rp.deleting.is_some() {
+                continue;
+            }
+            m.newest_started = later(m.newest_started, rp.time_created);
+            if copy_phase(cs, &rp.disks, now) == Phase::Succeeded {
+                m.newest_succeeded = later(m.newest_succeeded, rp.time_created);
+            }
+        }
+        *self.marks_mut(source_key, region) = m;
     }
 
     /// Live copies in collections of `region` whose source restore point is `source_key`.
@@ -406,6 +571,14 @@ fn phase_change_after(cs: &CopyState, disks: &[DiskRp]) -> Duration {
     }
 }
 
+/// Whether a copy still in progress at `now` would complete if left alone: its fate is
+/// normal and its transfer fits the platform's time limit.
+pub(crate) fn would_complete(cs: &CopyState, disks: &[DiskRp], now: OffsetDateTime) -> bool {
+    cs.fate == Fate::Normal
+        && longest(disks) <= COPY_LIMIT
+        && copy_phase(cs, disks, now) == Phase::InProgress
+}
+
 /// The phase of a copy as the platform publishes it at `now`.
 pub(crate) fn copy_phase(cs: &CopyState, disks: &[DiskRp], now: OffsetDateTime) -> Phase {
     if let Some(p) = cs.finalized {
@@ -472,6 +645,9 @@ pub(crate) fn disk_phase(
 
 /// Provisioning state of a restore point at `now`.
 pub(crate) fn provisioning_state(rp: &RestorePoint, now: OffsetDateTime) -> &'static str {
+    if rp.deleting.is_some() {
+        return "Deleting";
+    }
     match &rp.kind {
         RpKind::Local { settled_at } => {
             if now >= *settled_at {
@@ -597,6 +773,116 @@ mod tests {
             copy_phase(&stalled, &disks, t0 + Duration::days(14)),
             Phase::Failed { terminated: true }
         );
+    }
+
+    fn local(name: &str, created: OffsetDateTime) -> RestorePoint {
+        RestorePoint {
+            id: format!("/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/restorePointCollections/src/restorePoints/{name}").parse().unwrap(),
+            time_created: created,
+            consistency_mode: "CrashConsistent".into(),
+            exclude_disks: Vec::new(),
+            instant_access_minutes: None,
+            meta: SourceMeta {
+                vm_uuid: "u".into(),
+                vm_size: "s".into(),
+                os_type: "Linux".into(),
+                location: "eastus".into(),
+                security_type: None,
+            },
+            disks: Vec::new(),
+            kind: RpKind::Local {
+                settled_at: created,
+            },
+            deleting: None,
+        }
+    }
+
+    #[test]
+    fn backlog_counts_what_was_made_after_the_newest_started_copy() {
+        let t0 = datetime!(2026-11-01 00:00 UTC);
+        let h = |n: i64| t0 + Duration::hours(n);
+        let rps: Vec<_> = (0..4).map(|n| local(&format!("rp{n}"), h(n))).collect();
+        assert_eq!(backlog(&rps, None), 4);
+        assert_eq!(backlog(&[], None), 0);
+        assert_eq!(backlog(&rps, Some(h(0))), 3);
+        // Older ones skipped by a later copy are gone for good: not backlog.
+        assert_eq!(backlog(&rps, Some(h(2))), 1);
+        assert_eq!(backlog(&rps, Some(h(3))), 0);
+        assert_eq!(backlog(&rps, Some(h(9))), 0);
+    }
+
+    #[test]
+    fn chain_marks_follow_copies_starting_and_landing() {
+        let t0 = datetime!(2026-11-01 00:00 UTC);
+        let mut st = State::new(1);
+        let tgt = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/restorePointCollections/tgt";
+        let mut cs = copy(Fate::Normal, t0);
+        cs.source_collection_key = "src".into();
+        let mut rp = local("rp1", t0 - Duration::hours(5));
+        rp.id = format!("{tgt}/restorePoints/c1").parse().unwrap();
+        rp.disks = vec![disk(40)];
+        rp.kind = RpKind::Copy(cs);
+        st.collections.insert(
+            tgt.to_ascii_lowercase(),
+            Collection {
+                id: tgt.parse().unwrap(),
+                location: "westus".into(),
+                tags: BTreeMap::new(),
+                source_id: "src".into(),
+                source_location: "eastus".into(),
+                uid: "x".into(),
+                instant_access: None,
+                kind: CollectionKind::Target {
+                    source: "src".into(),
+                },
+                rps: Vec::new(),
+                max_copied_source_created: None,
+                base_source: None,
+            },
+        );
+        st.settle(t0);
+        st.copy_created("westus", &rp);
+        st.collections
+            .get_mut(&tgt.to_ascii_lowercase())
+            .unwrap()
+            .rps
+            .push(rp);
+        let started = ChainMarks {
+            newest_started: Some(t0 - Duration::hours(5)),
+            newest_succeeded: None,
+        };
+        assert_eq!(st.chain_marks("src", "westus"), started);
+        assert_eq!(st.chain_marks("src", "centralus"), ChainMarks::default());
+        st.settle(t0 + Duration::minutes(39));
+        assert_eq!(st.chain_marks("src", "westus"), started);
+        // Landed when the platform publishes it: at the 40-minute progress step.
+        st.settle(t0 + Duration::minutes(40));
+        assert_eq!(
+            st.chain_marks("src", "westus").newest_succeeded,
+            Some(t0 - Duration::hours(5))
+        );
+    }
+
+    #[test]
+    fn only_a_normal_copy_in_progress_within_the_limit_would_complete() {
+        let t0 = datetime!(2026-11-01 00:00 UTC);
+        let disks = vec![disk(100)];
+        let at = t0 + Duration::minutes(50);
+        assert!(would_complete(&copy(Fate::Normal, t0), &disks, at));
+        // Done already, planned to fail or to stall, or too slow for the limit: no.
+        assert!(!would_complete(
+            &copy(Fate::Normal, t0),
+            &disks,
+            t0 + Duration::minutes(100)
+        ));
+        assert!(!would_complete(
+            &copy(Fate::FailAt(Duration::minutes(90)), t0),
+            &disks,
+            at
+        ));
+        assert!(!would_complete(&copy(Fate::NeverProgress, t0), &disks, at));
+        let slow = vec![disk(15 * 24 * 60)];
+        assert!(!would_complete(&copy(Fate::Normal, t0), &slow, at));
     }
 
     #[test]

@@ -140,7 +140,6 @@ pub(super) fn put_collection(ctx: &Ctx<'_>, st: &mut State, id: CollectionId) ->
         rps: Vec::new(),
         max_copied_source_created: None,
         base_source: None,
-        last_copied: None,
     };
     let out = model::collection_json(&c, ctx.now, false);
     st.collections.insert(id.key(), c);
@@ -179,11 +178,16 @@ pub(super) fn get_collection(ctx: &Ctx<'_>, st: &State, id: CollectionId) -> Rep
     }
 }
 
-pub(super) fn delete_collection(st: &mut State, id: CollectionId) -> Reply {
-    if st.collections.remove(&id.key()).is_some() {
-        st.copy_windows.remove(&id.key());
-        Reply::empty(200)
-    } else {
-        Reply::empty(204)
+pub(super) fn delete_collection(ctx: &Ctx<'_>, st: &mut State, id: CollectionId) -> Reply {
+    match st.collections.remove(&id.key()) {
+        Some(c) => {
+            st.copy_windows.remove(&id.key());
+            // Its copies no longer protect their source in this region.
+            if let CollectionKind::Target { source } = &c.kind {
+                st.recompute_marks(source, &c.location, ctx.now);
+            }
+            Reply::empty(200)
+        }
+        None => Reply::empty(204),
     }
 }

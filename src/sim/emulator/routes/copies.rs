@@ -95,20 +95,27 @@ pub(super) fn put_copy(
         .map(|c| c.location.clone())
         .unwrap_or_default();
     // Full copy for the first copy of the chain, or when the chain's base was deleted at the
-    // source; otherwise only the churn since the previously copied restore point.
+    // source (or is being deleted); otherwise only the churn since the newest restore point
+    // whose copy is still in the target collection. (A deleted attempt does not count: a
+    // restarted copy transfers what the attempt it replaces did.)
     let base_alive = target
         .base_source
         .as_ref()
-        .is_some_and(|b| st.find_rp(b).is_some());
-    let previous = target.last_copied.clone();
+        .is_some_and(|b| st.find_rp(b).is_some_and(|r| r.deleting.is_none()));
+    let previous = target
+        .rps
+        .iter()
+        .filter(|r| r.deleting.is_none() && matches!(r.kind, RpKind::Copy(_)))
+        .map(|r| r.time_created)
+        .max();
     let full = previous.is_none() || !base_alive;
     let region = target.location.clone();
     let bandwidth = ctx.emu.inner.cfg.bandwidth_mbps;
     let mut disks = Vec::new();
     for (d, des) in src.disks.iter().zip(req.target_des.iter()) {
-        let data_gb = match (&previous, full) {
-            (Some((_, prev_created)), false) => {
-                let days = (src.time_created - *prev_created).as_seconds_f64().max(0.0) / 86_400.0;
+        let data_gb = match (previous, full) {
+            (Some(prev_created), false) => {
+                let days = (src.time_created - prev_created).as_seconds_f64().max(0.0) / 86_400.0;
                 (d.churn_gb_per_day * days).min(d.used_gb)
             }
             _ => d.used_gb,
@@ -158,6 +165,7 @@ pub(super) fn put_copy(
             full,
             finalized: None,
         }),
+        deleting: None,
     };
     let out = model::restore_point_json(&rp, ctx.now, false);
     st.copy_created(&region, &rp);
@@ -170,7 +178,6 @@ pub(super) fn put_copy(
         if full {
             t.base_source = Some(source.key());
         }
-        t.last_copied = Some((source.key(), src.time_created));
     }
     st.copy_windows.entry(tkey).or_default().record(ctx.now);
     st.stats.copies_started += 1;

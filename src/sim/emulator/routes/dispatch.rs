@@ -37,7 +37,7 @@ impl Emulator {
                 Method::PUT => put_collection(ctx, &mut st, id),
                 Method::PATCH => patch_collection(ctx, &mut st, id),
                 Method::GET => get_collection(ctx, &st, id),
-                Method::DELETE => delete_collection(&mut st, id),
+                Method::DELETE => delete_collection(ctx, &mut st, id),
                 _ => method_not_allowed(m),
             },
             Route::RestorePoint(id) => match *m {

@@ -29,7 +29,8 @@ pub(super) fn get_operation(ctx: &Ctx<'_>, st: &State, sub: &str, region: &str, 
     };
     // (status, end time, resource)
     let (status, end, resource) = match &op.kind {
-        OpKind::Delete => ("Succeeded", Some(op.start), None),
+        OpKind::Delete { done_at } if ctx.now >= *done_at => ("Succeeded", Some(*done_at), None),
+        OpKind::Delete { .. } => ("InProgress", None, None),
         OpKind::CreateRp { rp_key } => match st.find_rp(rp_key) {
             None => ("Canceled", Some(op.start), None),
             Some(rp) => {

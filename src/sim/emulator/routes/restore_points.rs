@@ -2,6 +2,7 @@
 //! the Event Grid event each write or delete emits.
 
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use super::body::parse_body;
 use super::copies::{put_copy, record_violation};
@@ -13,13 +14,26 @@ use crate::sim::emulator::model::{self, EventArgs};
 use crate::sim::emulator::rules::{self, Refusal};
 use crate::sim::emulator::state::{
     CollectionKind, DiskRp, OpKind, Operation, RestorePoint, RpKind, SourceMeta, State,
+    DELETE_DURATION,
 };
 
 pub(super) fn emit(ctx: &Ctx<'_>, st: &mut State, id: &RestorePointId, write: bool) {
+    let ev = event(ctx, st, id, write, ctx.now);
+    st.push_event(ev);
+}
+
+/// The Event Grid event of this request on `id`, stamped `time`.
+fn event(
+    ctx: &Ctx<'_>,
+    st: &mut State,
+    id: &RestorePointId,
+    write: bool,
+    time: OffsetDateTime,
+) -> Value {
     let ev_id = st.uuid();
     let uri = id.to_string();
     let url = ctx.req.url();
-    let ev = model::event_json(&EventArgs {
+    model::event_json(&EventArgs {
         id: ev_id,
         correlation_id: ctx.correlation.clone(),
         subscription: &id.collection.subscription,
@@ -27,9 +41,8 @@ pub(super) fn emit(ctx: &Ctx<'_>, st: &mut State, id: &RestorePointId, write: bo
         write,
         method: ctx.req.method.as_str(),
         url: &url,
-        time: ctx.now,
-    });
-    st.push_event(ev);
+        time,
+    })
 }
 
 pub(super) fn put_restore_point(ctx: &Ctx<'_>, st: &mut State, id: RestorePointId) -> Reply {
@@ -62,6 +75,20 @@ pub(super) fn put_restore_point(ctx: &Ctx<'_>, st: &mut State, id: RestorePointI
     };
     // Azure PUT semantics: re-PUT of an existing restore point returns it unchanged.
     if let Some(existing) = coll.rps.iter().find(|r| r.id.key() == id.key()) {
+        if existing.deleting.is_some() {
+            // Making it again must wait until the delete completed (a GET answers 404).
+            let r = Refusal::rule(
+                409,
+                "Conflict",
+                rules::rule::RESTORE_POINT_DELETING,
+                format!(
+                    "Restore point '{}' is being deleted; it can be created again once the delete has completed.",
+                    id.name
+                ),
+            );
+            record_violation(st, &r);
+            return r.into();
+        }
         let same = match (&existing.kind, source) {
             (RpKind::Copy(cs), Some(s)) => eq_ignore_case(&cs.source_id.to_string(), s),
             (RpKind::Local { .. }, None) => true,
@@ -210,6 +237,7 @@ fn put_local(ctx: &Ctx<'_>, st: &mut State, id: RestorePointId, body: &Value) ->
         kind: RpKind::Local {
             settled_at: ctx.now + ctx.emu.inner.cfg.restore_point_settle,
         },
+        deleting: None,
     };
     let region = vm.location.clone();
     let out = model::restore_point_json(&rp, ctx.now, false);
@@ -236,34 +264,38 @@ fn put_local(ctx: &Ctx<'_>, st: &mut State, id: RestorePointId, body: &Value) ->
     )
 }
 
+/// DELETE is a long-running operation, as in Azure: 202 with the operation's headers; the
+/// restore point answers `Deleting` until it completes (`DELETE_DURATION`), then 404, and
+/// the Event Grid delete event fires then. A repeat while it runs gets the same operation.
 pub(super) fn delete_restore_point(ctx: &Ctx<'_>, st: &mut State, id: RestorePointId) -> Reply {
-    let Some(c) = st.collections.get_mut(&id.collection.key()) else {
+    let key = id.key();
+    let Some(c) = st.collections.get(&id.collection.key()) else {
         return parent_not_found(&id.collection.name);
     };
-    let Some(pos) = c.rps.iter().position(|r| r.id.key() == id.key()) else {
+    let region = c.location.clone();
+    let Some(rp) = c.rps.iter().find(|r| r.id.key() == key) else {
         return Reply::empty(204);
     };
-    c.rps.remove(pos);
-    let region = c.location.clone();
+    let sub = &id.collection.subscription;
+    if let Some(d) = &rp.deleting {
+        let op = d.op_id.clone();
+        return op_headers(ctx, Reply::empty(202), sub, &region, &op);
+    }
     let op_id = st.uuid();
+    let done_at = ctx.now + DELETE_DURATION;
+    let ev = event(ctx, st, &id, false, done_at);
+    st.begin_delete(&key, op_id.clone(), ev, ctx.now);
     st.ops.insert(
         op_id.clone(),
         Operation {
             id: op_id.clone(),
-            subscription: id.collection.subscription.clone(),
+            subscription: sub.clone(),
             region: region.clone(),
-            kind: OpKind::Delete,
+            kind: OpKind::Delete { done_at },
             start: ctx.now,
         },
     );
-    emit(ctx, st, &id, false);
-    op_headers(
-        ctx,
-        Reply::empty(202),
-        &id.collection.subscription,
-        &region,
-        &op_id,
-    )
+    op_headers(ctx, Reply::empty(202), sub, &region, &op_id)
 }
 
 pub(super) fn get_restore_point(ctx: &Ctx<'_>, st: &State, id: RestorePointId) -> Reply {
