@@ -571,6 +571,28 @@ async fn a_failed_copy_holds_its_slot_until_it_is_deleted() {
 }
 
 #[tokio::test]
+async fn a_copy_in_progress_holds_its_chain_until_its_delete_completed() {
+    let h = start_with(|c| c.bandwidth_mbps = 50.0).await;
+    chain(&h).await;
+    let rp1 = h.rp("rg", "rpc1", "rp1").await;
+    h.emu.plan_copy_outcome(&rp1, CopyOutcome::NeverProgress);
+    assert_eq!(h.copy("rg", "tgt", "c1", &rp1).await.status, 201);
+    let rp2 = h.rp("rg", "rpc1", "rp2").await;
+    assert_eq!(h.delete(&rp_path("rg", "tgt", "c1")).await.status, 202);
+    // Still there (Deleting) and still in progress: one copy at a time per chain.
+    let r = h.copy("rg", "tgt", "c2", &rp2).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "OperationNotAllowed"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(violations(&h, "concurrent_copy"), 1);
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(h.copy("rg", "tgt", "c2", &rp2).await.status, 201);
+}
+
+#[tokio::test]
 async fn deleting_a_restore_point_is_a_long_running_operation() {
     let h = start().await;
     chain(&h).await;
