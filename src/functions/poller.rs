@@ -9,7 +9,7 @@ use super::{App, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind};
 use crate::ledger::records::{Chain, CopyRecord, CopyState, CHAIN_ROW};
 use crate::ledger::{Continuation, Entity, Op, Query, Value};
-use crate::machine::progress::{self, RestartStep, Seen};
+use crate::machine::progress::{self, ReleaseStep, RestartStep, Seen};
 use crate::policy::Rule;
 use crate::rules::{self, DiskProgress};
 use futures::StreamExt;
@@ -274,6 +274,9 @@ async fn poll_chain(
             } else if copy.state == CopyState::Restarting {
                 polled = true;
                 still_in_flight = Box::pin(check_restart(app, &chain, copy, now, out)).await?;
+            } else if copy.state.is_final() {
+                polled = true;
+                still_in_flight = Box::pin(check_release(app, &chain, copy, now, out)).await?;
             }
         }
     }
@@ -530,6 +533,47 @@ async fn check_restart(
             let ops = vec![replace_chain(&chain)?, replace_copy(&copy)?];
             if chain::commit(app, &chain, ops).await? {
                 out.alert(*alert);
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Looks at the target of a settled copy the chain still holds (one GET) and acts on
+/// [`progress::after_release_check`]. Returns `true` while the chain stays held.
+async fn check_release(
+    app: &App,
+    chain: &Chain,
+    copy: CopyRecord,
+    now: OffsetDateTime,
+    out: &mut Outcome,
+) -> Result<bool, FnError> {
+    let exists = app
+        .arm
+        .get_restore_point(&copy.target_restore_point, false)
+        .await?
+        .is_some();
+    match progress::after_release_check(chain, &copy, exists, now) {
+        None => Ok(false),
+        Some(ReleaseStep::DeleteAgain) => {
+            app.arm
+                .delete_restore_point(&copy.target_restore_point)
+                .await?;
+            Ok(true)
+        }
+        Some(ReleaseStep::Release { chain, stuck }) => {
+            if chain::commit(app, &chain, vec![replace_chain(&chain)?]).await? {
+                out.log(if stuck {
+                    format!(
+                        "chain {}: target {} still not deleted; moving on without waiting longer",
+                        chain.key, copy.target_restore_point
+                    )
+                } else {
+                    format!(
+                        "chain {}: target {} deleted; the chain moves on",
+                        chain.key, copy.target_restore_point
+                    )
+                });
             }
             Ok(false)
         }

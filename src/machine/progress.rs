@@ -197,8 +197,8 @@ pub fn after_reading(
                 "no completion within {}",
                 fmt_hours(limits.max_duration)
             ));
-            chain.in_flight = None;
-            chain_changed = true;
+            // The chain stays held until the target is gone: a copy being deleted still
+            // counts as the collection's copy in progress (see `after_release_check`).
             if copy.alerts.insert(AlertKind::CopyExpired) {
                 let message = format!(
                     "copy of {name} to {region} expired after {} at {}%; target restore point deleted, chain moves on",
@@ -239,8 +239,7 @@ pub fn after_reading(
                     copy.last_percent.unwrap_or(0.0),
                     copy.earlier_attempts.len()
                 ));
-                chain.in_flight = None;
-                chain_changed = true;
+                // Held until the target is gone, like an expired copy.
                 if copy.alerts.insert(AlertKind::CopyFailed) {
                     let message = format!(
                         "copy of {name} to {region} made no progress since {stuck_since}; target restore point deleted, chain moves on{}",
@@ -395,6 +394,46 @@ pub fn after_restart_check(
         chain,
         copy,
         alert: Box::new(alert),
+    })
+}
+
+/// What the poller's look at the target of a settled copy the chain still holds comes to:
+/// such a copy ended with its target deleted (expired, or stalled past its restarts), and
+/// the chain starts nothing new until that delete is done (a copy being deleted still counts
+/// as the target collection's copy in progress).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReleaseStep {
+    /// Still there: send the DELETE again (it is idempotent) and look at the next tick.
+    DeleteAgain,
+    /// Gone, or not gone after [`RESTART_DELETE_TIMEOUT`] (then the chain moves on anyway,
+    /// `stuck` set, rather than hold it forever): write this chain row.
+    Release { chain: Box<Chain>, stuck: bool },
+}
+
+/// Decides on `copy`, a settled copy the chain holds while its target is deleted. `None`
+/// when it is not the chain's held copy, or not settled.
+pub fn after_release_check(
+    chain: &Chain,
+    copy: &CopyRecord,
+    target_exists: bool,
+    now: OffsetDateTime,
+) -> Option<ReleaseStep> {
+    if chain.in_flight.as_deref() != Some(copy.row_key().as_str()) || !copy.state.is_final() {
+        return None;
+    }
+    let stuck = target_exists
+        && copy
+            .ended_at
+            .is_some_and(|e| now - e >= RESTART_DELETE_TIMEOUT);
+    if target_exists && !stuck {
+        return Some(ReleaseStep::DeleteAgain);
+    }
+    let mut chain = chain.clone();
+    chain.in_flight = None;
+    chain.active = true;
+    Some(ReleaseStep::Release {
+        chain: Box::new(chain),
+        stuck,
     })
 }
 
@@ -714,7 +753,39 @@ mod tests {
         assert!(d.delete_target);
         assert_eq!(kinds(&d), [AlertKind::CopyFailed]);
         assert_eq!(d.copy.earlier_attempts.len(), 2);
-        assert_eq!(d.chain.unwrap().in_flight, None);
+        assert!(d.chain.is_none(), "held until the target is gone");
+    }
+
+    #[test]
+    fn a_chain_holding_a_settled_copy_is_released_once_its_target_is_gone() {
+        let (chain, copy) = in_flight();
+        let at = Duration::days(14) - Duration::minutes(5);
+        let d = decide(&chain, &copy, &disks(30.0, "inProgress"), at);
+        let copy = d.copy;
+        let t = T0 + at + Duration::minutes(10);
+        // Not settled, or not held: left alone.
+        let (_, flying) = in_flight();
+        assert_eq!(after_release_check(&chain, &flying, true, t), None);
+        let mut free = chain.clone();
+        free.in_flight = None;
+        assert_eq!(after_release_check(&free, &copy, false, t), None);
+        assert_eq!(
+            after_release_check(&chain, &copy, true, t),
+            Some(ReleaseStep::DeleteAgain)
+        );
+        let Some(ReleaseStep::Release { chain: c, stuck }) =
+            after_release_check(&chain, &copy, false, t)
+        else {
+            panic!("not released")
+        };
+        assert_eq!((c.in_flight, stuck), (None, false));
+        // A target that never goes away does not hold the chain forever.
+        let Some(ReleaseStep::Release { stuck, .. }) =
+            after_release_check(&chain, &copy, true, T0 + at + RESTART_DELETE_TIMEOUT)
+        else {
+            panic!("not released")
+        };
+        assert!(stuck);
     }
 
     #[test]
@@ -844,7 +915,7 @@ mod tests {
         assert_eq!(d.copy.state, CopyState::Expired);
         assert!(d.delete_target);
         assert_eq!(kinds(&d), vec![AlertKind::CopyExpired]);
-        assert_eq!(d.chain.as_ref().unwrap().in_flight, None);
+        assert!(d.chain.is_none(), "held until the target is gone");
         // A failure at the deadline is the platform's termination: expired too.
         let (chain, copy) = in_flight();
         let d = decide(&chain, &copy, &disks(0.0, "failed"), at);

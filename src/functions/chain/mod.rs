@@ -78,6 +78,9 @@ pub(crate) async fn advance(
                 // In flight, or its old target being deleted to restart it: the poller
                 // watches it; only one copy at a time per chain.
                 CopyState::InFlight | CopyState::Restarting => return Ok(()),
+                // Settled with its target being deleted (expired, or stalled past its
+                // restarts): the poller releases the chain once the target is gone.
+                state if state.is_final() => return Ok(()),
                 _ => {
                     chain.in_flight = None;
                     commit(app, &chain, vec![replace_chain(&chain)?]).await?;
