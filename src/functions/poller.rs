@@ -271,12 +271,9 @@ async fn poll_chain(
             if copy.state == CopyState::InFlight {
                 polled = true;
                 still_in_flight = Box::pin(check_copy(app, rule, &chain, copy, now, out)).await?;
-            } else if copy.state == CopyState::Restarting {
+            } else if copy.state == CopyState::Restarting || copy.state.is_final() {
                 polled = true;
-                still_in_flight = Box::pin(check_restart(app, &chain, copy, now, out)).await?;
-            } else if copy.state.is_final() {
-                polled = true;
-                still_in_flight = Box::pin(check_release(app, &chain, copy, now, out)).await?;
+                still_in_flight = Box::pin(check_deleting(app, &chain, copy, now, out)).await?;
             }
         }
     }
@@ -494,9 +491,10 @@ async fn check_copy(
     Err(FnError::Contention(key.to_string()))
 }
 
-/// Looks at a restarting copy's old target (one GET) and acts on
-/// [`progress::after_restart_check`]. Returns `true` while the chain stays held by it.
-async fn check_restart(
+/// Looks at the target of a copy the chain holds while that target is deleted (one GET):
+/// a restarting copy ([`progress::after_restart_check`]) or a settled one
+/// ([`progress::after_release_check`]), and acts. Returns `true` while the chain stays held.
+async fn check_deleting(
     app: &App,
     chain: &Chain,
     copy: CopyRecord,
@@ -508,72 +506,55 @@ async fn check_restart(
         .get_restore_point(&copy.target_restore_point, false)
         .await?
         .is_some();
-    match progress::after_restart_check(chain, &copy, exists, now) {
-        None => Ok(false),
-        Some(RestartStep::DeleteAgain) => {
-            app.arm
-                .delete_restore_point(&copy.target_restore_point)
-                .await?;
-            Ok(true)
-        }
-        Some(RestartStep::Requeued { chain, copy }) => {
-            let ops = vec![replace_chain(&chain)?, replace_copy(&copy)?];
-            if chain::commit(app, &chain, ops).await? {
-                out.log(format!(
-                    "{}: old target deleted; copying again after {} (attempt {})",
-                    copy.source_restore_point,
-                    copy.not_before.map(|t| t.to_string()).unwrap_or_default(),
-                    copy.earlier_attempts.len() + 1
-                ));
+    let delete_again = || async {
+        // Idempotent: a delete that was lost or refused is simply asked for again.
+        app.arm
+            .delete_restore_point(&copy.target_restore_point)
+            .await
+            .map(|_| true)
+            .map_err(FnError::from)
+    };
+    if copy.state == CopyState::Restarting {
+        return match progress::after_restart_check(chain, &copy, exists, now) {
+            None => Ok(false),
+            Some(RestartStep::DeleteAgain) => delete_again().await,
+            Some(RestartStep::Requeued { chain, copy }) => {
+                let ops = vec![replace_chain(&chain)?, replace_copy(&copy)?];
+                if chain::commit(app, &chain, ops).await? {
+                    out.log(format!(
+                        "{}: old target deleted; copying again after {} (attempt {})",
+                        copy.source_restore_point,
+                        copy.not_before.map(|t| t.to_string()).unwrap_or_default(),
+                        copy.earlier_attempts.len() + 1
+                    ));
+                }
+                Ok(false)
             }
-            Ok(false)
-        }
-        Some(RestartStep::GiveUp { chain, copy, alert }) => {
-            app.raise(std::slice::from_ref(&alert)).await?;
-            let ops = vec![replace_chain(&chain)?, replace_copy(&copy)?];
-            if chain::commit(app, &chain, ops).await? {
-                out.alert(*alert);
+            Some(RestartStep::GiveUp { chain, copy, alert }) => {
+                app.raise(std::slice::from_ref(&alert)).await?;
+                let ops = vec![replace_chain(&chain)?, replace_copy(&copy)?];
+                if chain::commit(app, &chain, ops).await? {
+                    out.alert(*alert);
+                }
+                Ok(false)
             }
-            Ok(false)
-        }
+        };
     }
-}
-
-/// Looks at the target of a settled copy the chain still holds (one GET) and acts on
-/// [`progress::after_release_check`]. Returns `true` while the chain stays held.
-async fn check_release(
-    app: &App,
-    chain: &Chain,
-    copy: CopyRecord,
-    now: OffsetDateTime,
-    out: &mut Outcome,
-) -> Result<bool, FnError> {
-    let exists = app
-        .arm
-        .get_restore_point(&copy.target_restore_point, false)
-        .await?
-        .is_some();
     match progress::after_release_check(chain, &copy, exists, now) {
         None => Ok(false),
-        Some(ReleaseStep::DeleteAgain) => {
-            app.arm
-                .delete_restore_point(&copy.target_restore_point)
-                .await?;
-            Ok(true)
-        }
+        Some(ReleaseStep::DeleteAgain) => delete_again().await,
         Some(ReleaseStep::Release { chain, stuck }) => {
             if chain::commit(app, &chain, vec![replace_chain(&chain)?]).await? {
-                out.log(if stuck {
-                    format!(
-                        "chain {}: target {} still not deleted; moving on without waiting longer",
-                        chain.key, copy.target_restore_point
-                    )
-                } else {
-                    format!(
-                        "chain {}: target {} deleted; the chain moves on",
-                        chain.key, copy.target_restore_point
-                    )
-                });
+                out.log(format!(
+                    "chain {}: target {} {}; the chain moves on",
+                    chain.key,
+                    copy.target_restore_point,
+                    if stuck {
+                        "still not deleted after six hours"
+                    } else {
+                        "deleted"
+                    }
+                ));
             }
             Ok(false)
         }
