@@ -167,7 +167,7 @@ async fn record(
             // Older than a restore point the catch-up policy already chose to copy: skipped
             // by design, not lost (and not news: no alert).
             let by = start::newer_than(&chain);
-            let (_, copy) = start::superseded_settled(&chain, &copy, &by, now);
+            let (_, copy) = start::superseded(&chain, &copy, &by, now);
             match app
                 .ledger
                 .batch(&chain.key, vec![Op::Insert(copy.to_entity())])

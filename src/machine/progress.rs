@@ -52,8 +52,7 @@ pub fn after_reading(
     let Seen::Disks(disks) = seen else {
         if (copy.earlier_attempts.len() as u32) < limits.restart_failed {
             // Someone deleted the target mid-copy: nothing to clean up, make it again.
-            copy.earlier_attempts
-                .push(ended_attempt(&copy, "disappeared", now));
+            set_aside(&mut copy, "disappeared", now);
             requeue(&mut chain, &mut copy, now);
             return Some(Decision {
                 chain: Some(chain),
@@ -318,13 +317,19 @@ fn ended_attempt(copy: &CopyRecord, outcome: &str, now: OffsetDateTime) -> Attem
 /// A failed or stalled attempt is set aside: the copy keeps the chain (nothing newer may
 /// start while the old target is deleted) and is made again once the target is gone.
 fn restart(copy: &mut CopyRecord, outcome: &str, now: OffsetDateTime) {
-    copy.earlier_attempts
-        .push(ended_attempt(copy, outcome, now));
+    set_aside(copy, outcome, now);
     copy.state = CopyState::Restarting;
     copy.reason = Some(format!(
         "attempt {} {outcome}; deleting its target restore point to copy again",
         copy.earlier_attempts.len()
     ));
+}
+
+/// The attempt that just ended goes into the copy's history with its last reading; the
+/// next attempt's readings start afresh.
+fn set_aside(copy: &mut CopyRecord, outcome: &str, now: OffsetDateTime) {
+    copy.earlier_attempts
+        .push(ended_attempt(copy, outcome, now));
     copy.last_reading_at = None;
     copy.last_percent = None;
     copy.last_status = None;
@@ -442,10 +447,6 @@ pub fn after_release_check(
 fn requeue(chain: &mut Chain, copy: &mut CopyRecord, now: OffsetDateTime) {
     copy.state = CopyState::Pending;
     copy.not_before = Some(now + rules::restart_delay(copy.earlier_attempts.len() as u32));
-    copy.last_reading_at = None;
-    copy.last_percent = None;
-    copy.last_status = None;
-    copy.last_progress_at = None;
     chain.in_flight = None;
     chain.active = true;
 }
@@ -800,9 +801,17 @@ mod tests {
 
     #[test]
     fn a_vanished_target_is_copied_again_while_restarts_are_left() {
-        let (chain, copy) = in_flight();
+        let (chain, mut copy) = in_flight();
+        copy.longest_gap_minutes = 50;
+        copy.last_percent = Some(30.0);
         let at = T0 + Duration::hours(2);
         let d = after_reading(&chain, &copy, Seen::Gone, &restarting(1), at).unwrap();
+        assert_eq!(d.copy.earlier_attempts[0].last_percent, Some(30.0));
+        assert_eq!(
+            (d.copy.last_percent, d.copy.longest_gap_minutes),
+            (None, 0),
+            "the next attempt measures its own pace"
+        );
         assert_eq!(d.copy.state, CopyState::Pending);
         assert_eq!(d.copy.not_before, Some(at + rules::restart_delay(1)));
         assert_eq!(d.copy.earlier_attempts[0].outcome, "disappeared");

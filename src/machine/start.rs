@@ -120,29 +120,18 @@ pub fn newer_than(chain: &Chain) -> String {
 }
 
 /// A waiting copy skipped by the catch-up policy: `by` (a newer restore point of the chain)
-/// is copied instead, after which this one can never be copied.
-pub fn superseded(copy: &CopyRecord, by: &str, now: OffsetDateTime) -> CopyRecord {
-    let mut copy = copy.clone();
-    copy.state = CopyState::Superseded;
-    copy.superseded_by = Some(by.to_string());
-    copy.reason = Some(format!(
-        "superseded by {by}: the catch-up policy copied the newer restore point to keep the chain's recovery point objective; a restore point older than one copied can never be copied"
-    ));
-    copy.ended_at = Some(now);
-    copy.not_before = None;
-    copy
-}
-
-/// [`superseded`] for the copy the chain may hold: the chain row too when it held it.
-pub fn superseded_settled(
+/// is copied instead, after which this one can never be copied. Settled like any end
+/// ([`settled`]): the chain row too when it held it.
+pub fn superseded(
     chain: &Chain,
     copy: &CopyRecord,
     by: &str,
     now: OffsetDateTime,
 ) -> (Option<Chain>, CopyRecord) {
-    let copy = superseded(copy, by, now);
-    let reason = copy.reason.clone().unwrap_or_default();
-    let (released, mut copy) = settled(chain, &copy, CopyState::Superseded, reason, now);
+    let reason = format!(
+        "superseded by {by}: the catch-up policy copied the newer restore point to keep the chain's recovery point objective; a restore point older than one copied can never be copied"
+    );
+    let (released, mut copy) = settled(chain, copy, CopyState::Superseded, reason, now);
     copy.superseded_by = Some(by.to_string());
     (released, copy)
 }
@@ -417,7 +406,7 @@ mod tests {
     #[test]
     fn superseding_settles_the_copy_and_frees_the_chain_only_if_it_held_it() {
         let (mut chain, copy) = pending();
-        let (released, c) = superseded_settled(&chain, &copy, "rp7", NOW);
+        let (released, c) = superseded(&chain, &copy, "rp7", NOW);
         assert!(released.is_none(), "the chain did not hold it");
         assert_eq!(c.state, CopyState::Superseded);
         assert_eq!(c.superseded_by.as_deref(), Some("rp7"));
@@ -425,7 +414,7 @@ mod tests {
         assert!(c.reason.unwrap().contains("superseded by rp7"));
         assert!(c.alerts.is_empty(), "no alert: it is not lost");
         chain.in_flight = Some(copy.row_key());
-        let (released, _) = superseded_settled(&chain, &copy, "rp7", NOW);
+        let (released, _) = superseded(&chain, &copy, "rp7", NOW);
         assert_eq!(released.unwrap().in_flight, None);
     }
 

@@ -124,7 +124,7 @@ pub(super) async fn try_start(
     match decision {
         Start::Reject { reason, quiet } => reject(app, chain, copy, reason, quiet, now, out).await,
         Start::Supersede { by } => {
-            let (released, copy) = start::superseded_settled(&chain, &copy, &by, now);
+            let (released, copy) = start::superseded(&chain, &copy, &by, now);
             let mut ops = vec![replace_copy(&copy)?];
             if let Some(c) = &released {
                 ops.insert(0, replace_chain(c)?);
@@ -182,7 +182,7 @@ pub(super) async fn try_start(
             let name = copy.source_restore_point.name.clone();
             let mut skipped = supersede
                 .iter()
-                .map(|c| replace_copy(&start::superseded(c, &name, now)))
+                .map(|c| replace_copy(&start::superseded(&chain, c, &name, now).1))
                 .collect::<Result<Vec<_>, _>>()?;
             let room = crate::ledger::memory::MAX_BATCH - 2;
             while skipped.len() > room {
