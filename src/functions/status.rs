@@ -144,10 +144,11 @@ fn chain_json(app: &App, c: &Chain, copies: &[CopyRecord], now: OffsetDateTime) 
     for cp in copies {
         *counts.entry(cp.state.as_str()).or_default() += 1;
     }
-    let objective = app
+    let rule = app
         .policy
         .find_target(&c.source_collection, &c.target_region)
-        .map(|(r, _)| r.rpo_objective);
+        .map(|(r, _)| r);
+    let objective = rule.map(|r| r.rpo_objective);
     let rpo = objective.map(|o| rules::rpo(c.last_success_source_time, c.created_at, now, o));
     let in_flight = c
         .in_flight
@@ -174,10 +175,7 @@ fn chain_json(app: &App, c: &Chain, copies: &[CopyRecord], now: OffsetDateTime) 
         })),
         // What `catchUp` and the restarts do, per chain: superseded restore points were
         // skipped by policy for a newer one, never lost.
-        "catchUp": app
-            .policy
-            .find_target(&c.source_collection, &c.target_region)
-            .map(|(r, _)| r.catch_up.as_str()),
+        "catchUp": rule.map(|r| r.catch_up.as_str()),
         "restartedCopies": copies.iter().filter(|cp| !cp.earlier_attempts.is_empty()).count(),
         "typicalCopyMinutes": c.history.typical_copy().map(|d| d.whole_minutes()),
         "lastSuccess": {
