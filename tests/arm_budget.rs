@@ -6,46 +6,11 @@
 mod common;
 
 use common::*;
-use ferry::sim::host::{EventDelivery, HandlerTarget, Host, HostConfig};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use ferry::sim::host::{EventDelivery, Host};
 use time::Duration;
 
 async fn start_host(world: &World, arm: &str) -> Host {
-    let settings: BTreeMap<String, String> = [
-        ("FERRY_COPY_QUEUE", "copy-requests"),
-        ("FERRY_EVENTS_QUEUE", "restore-point-events"),
-        ("FERRY_ALERTS_TOPIC", "alerts"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let mut env = settings.clone();
-    for (k, v) in [
-        ("FERRY_ARM_ENDPOINT", arm.to_string()),
-        ("FERRY_POLICY", policy()),
-        ("FERRY_LEDGER", "memory".to_string()),
-        ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
-        ("FERRY_ARM_READ_RATE", "off".into()),
-        ("FERRY_ARM_WRITE_RATE", "off".into()),
-        ("FERRY_LOG", "warn".into()),
-    ] {
-        env.insert(k.into(), v);
-    }
-    let target = HandlerTarget::Process {
-        exe: env!("CARGO_BIN_EXE_ferry").into(),
-        args: vec!["serve".into()],
-        env,
-    };
-    let mut cfg = HostConfig::new(
-        env!("CARGO_MANIFEST_DIR"),
-        target,
-        Arc::new(world.clock.clone()),
-    );
-    cfg.settings = settings;
-    let host = Host::start(cfg).await.expect("host starts the handler");
-    host.declare_topic("alerts").unwrap();
-    host
+    start_serve_host(world, serve_env(arm, &policy(), "memory")).await
 }
 
 /// The requests logged since `from`, as `METHOD path?query` lines, and how many.

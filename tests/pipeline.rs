@@ -13,37 +13,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use time::Duration;
 
-fn settings() -> BTreeMap<String, String> {
-    [
-        ("FERRY_COPY_QUEUE", "copy-requests"),
-        ("FERRY_EVENTS_QUEUE", "restore-point-events"),
-        ("FERRY_ALERTS_TOPIC", "alerts"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
 /// The host stand-in spawning `ferry serve` itself (it sets FERRY_SERVICEBUS_ENDPOINT).
 async fn start_host(world: &World, arm: &str, ledger: &str) -> Host {
-    let mut env = handler_env(arm, ledger, "");
-    env.remove("FERRY_SERVICEBUS_ENDPOINT");
-    let target = HandlerTarget::Process {
-        exe: env!("CARGO_BIN_EXE_ferry").into(),
-        args: vec!["serve".into()],
-        env,
-    };
-    let mut cfg = HostConfig::new(
-        env!("CARGO_MANIFEST_DIR"),
-        target,
-        Arc::new(world.clock.clone()),
-    );
-    cfg.settings = settings();
-    let host = Host::start(cfg)
-        .await
-        .expect("host stand-in starts the handler");
-    host.declare_topic("alerts").unwrap();
-    host
+    start_serve_host(world, serve_env(arm, &policy(), ledger)).await
 }
 
 async fn tick(world: &World, host: &Host) {
@@ -71,19 +43,8 @@ async fn readiness(host: &Host, target: &str) -> Value {
 }
 
 fn handler_env(arm: &str, ledger: &str, servicebus: &str) -> BTreeMap<String, String> {
-    let mut env = settings();
-    for (k, v) in [
-        ("FERRY_ARM_ENDPOINT", arm.to_string()),
-        ("FERRY_POLICY", policy()),
-        ("FERRY_LEDGER", ledger.to_string()),
-        ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
-        ("FERRY_ARM_READ_RATE", "off".into()),
-        ("FERRY_ARM_WRITE_RATE", "off".into()),
-        ("FERRY_LOG", "warn".into()),
-        ("FERRY_SERVICEBUS_ENDPOINT", servicebus.to_string()),
-    ] {
-        env.insert(k.into(), v);
-    }
+    let mut env = serve_env(arm, &policy(), ledger);
+    env.insert("FERRY_SERVICEBUS_ENDPOINT".into(), servicebus.to_string());
     env
 }
 
@@ -141,7 +102,7 @@ async fn copies_survive_duplicates_failures_and_kill_9() {
         HandlerTarget::Url(format!("http://127.0.0.1:{port}/").parse().unwrap()),
         Arc::new(world.clock.clone()),
     );
-    cfg.settings = settings();
+    cfg.settings = host_settings();
     let host = Host::start(cfg).await.expect("host stand-in starts");
     host.declare_topic("alerts").unwrap();
     let env = handler_env(&proxy.url, &ledger, host.service_bus_endpoint().as_str());

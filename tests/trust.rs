@@ -9,10 +9,8 @@
 mod common;
 
 use common::*;
-use ferry::sim::host::{EventDelivery, HandlerTarget, Host, HostConfig};
+use ferry::sim::host::{EventDelivery, Host};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use time::Duration;
 
 /// One rule for the whole subscription into one DR resource group, default template.
@@ -25,40 +23,11 @@ fn subscription_policy() -> String {
 }
 
 async fn start_host(world: &World) -> Host {
-    let settings: BTreeMap<String, String> = [
-        ("FERRY_COPY_QUEUE", "copy-requests".to_string()),
-        ("FERRY_EVENTS_QUEUE", "restore-point-events".to_string()),
-        ("FERRY_ALERTS_TOPIC", "alerts".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let mut env = settings.clone();
-    for (k, v) in [
-        ("FERRY_ARM_ENDPOINT", world.url.clone()),
-        ("FERRY_POLICY", subscription_policy()),
-        ("FERRY_LEDGER", "memory".to_string()),
-        ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
-        ("FERRY_ARM_READ_RATE", "off".into()),
-        ("FERRY_ARM_WRITE_RATE", "off".into()),
-        ("FERRY_LOG", "warn".into()),
-    ] {
-        env.insert(k.into(), v);
-    }
-    let target = HandlerTarget::Process {
-        exe: env!("CARGO_BIN_EXE_ferry").into(),
-        args: vec!["serve".into()],
-        env,
-    };
-    let mut cfg = HostConfig::new(
-        env!("CARGO_MANIFEST_DIR"),
-        target,
-        Arc::new(world.clock.clone()),
-    );
-    cfg.settings = settings;
-    let host = Host::start(cfg).await.expect("host starts the handler");
-    host.declare_topic("alerts").unwrap();
-    host
+    start_serve_host(
+        world,
+        serve_env(&world.url, &subscription_policy(), "memory"),
+    )
+    .await
 }
 
 /// VM `name` in resource group `rg` with its collection `rpc-{name}`, and one restore point.

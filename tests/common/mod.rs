@@ -235,3 +235,62 @@ impl ArmProxy {
         }
     }
 }
+
+/// The queue and topic names the host stand-in and the handler share.
+pub fn host_settings() -> std::collections::BTreeMap<String, String> {
+    [
+        ("FERRY_COPY_QUEUE", "copy-requests"),
+        ("FERRY_EVENTS_QUEUE", "restore-point-events"),
+        ("FERRY_ALERTS_TOPIC", "alerts"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// `ferry serve`'s settings against the ARM endpoint `arm`, with `policy` and `ledger`
+/// (client-side pacing off: the emulator enforces ARM's limits on its own clock).
+pub fn serve_env(
+    arm: &str,
+    policy: &str,
+    ledger: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let mut env = host_settings();
+    for (k, v) in [
+        ("FERRY_ARM_ENDPOINT", arm),
+        ("FERRY_POLICY", policy),
+        ("FERRY_LEDGER", ledger),
+        ("FERRY_CREDENTIAL", &format!("dev-token:{TOKEN}")),
+        ("FERRY_ARM_READ_RATE", "off"),
+        ("FERRY_ARM_WRITE_RATE", "off"),
+        ("FERRY_LOG", "warn"),
+    ] {
+        env.insert(k.into(), v.to_string());
+    }
+    env
+}
+
+/// The host stand-in spawning `ferry serve` with `env` itself (it sets
+/// FERRY_SERVICEBUS_ENDPOINT), with the alerts topic declared.
+pub async fn start_serve_host(
+    world: &World,
+    env: std::collections::BTreeMap<String, String>,
+) -> ferry::sim::host::Host {
+    use ferry::sim::host::{HandlerTarget, Host, HostConfig};
+    let target = HandlerTarget::Process {
+        exe: env!("CARGO_BIN_EXE_ferry").into(),
+        args: vec!["serve".into()],
+        env,
+    };
+    let mut cfg = HostConfig::new(
+        env!("CARGO_MANIFEST_DIR"),
+        target,
+        Arc::new(world.clock.clone()),
+    );
+    cfg.settings = host_settings();
+    let host = Host::start(cfg)
+        .await
+        .expect("the host stand-in starts the handler");
+    host.declare_topic("alerts").unwrap();
+    host
+}
