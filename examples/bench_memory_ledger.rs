@@ -54,29 +54,15 @@ fn records(i: usize) -> (Chain, CopyRecord) {
         etag: None,
     };
     let copy = CopyRecord {
-        chain: key,
-        source_restore_point: src.restore_point("rp-1"),
         source_vm: Some(vm),
-        source_time: datetime!(2026-11-01 01:00 UTC),
-        target_restore_point: tgt.restore_point("rp-1"),
         state: CopyState::InFlight,
-        reason: None,
-        requested_at: datetime!(2026-11-01 01:05 UTC),
         started_at: Some(datetime!(2026-11-01 01:06 UTC)),
-        ended_at: None,
-        not_before: None,
-        defer_count: 0,
-        last_reading_at: None,
-        last_percent: None,
-        last_status: None,
-        last_progress_at: None,
-        readings: 0,
-        alerts: Default::default(),
-        encryption: Default::default(),
-        earlier_attempts: Vec::new(),
-        superseded_by: None,
-        longest_gap_minutes: 0,
-        etag: None,
+        ..CopyRecord::pending(
+            &chain,
+            &src.restore_point("rp-1"),
+            datetime!(2026-11-01 01:00 UTC),
+            datetime!(2026-11-01 01:05 UTC),
+        )
     };
     (chain, copy)
 }

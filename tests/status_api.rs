@@ -111,29 +111,16 @@ async fn seed_chain(ledger: &MemoryLedger, i: usize) -> String {
         etag: None,
     };
     let copy = CopyRecord {
-        chain: key.clone(),
-        source_restore_point: source.restore_point("rp1"),
         source_vm: None,
-        source_time: NOW,
-        target_restore_point: target.restore_point("rp1"),
         state: CopyState::Succeeded,
-        reason: None,
-        requested_at: NOW,
         started_at: Some(NOW),
         ended_at: Some(NOW),
-        not_before: None,
-        defer_count: 0,
         last_reading_at: Some(NOW),
         last_percent: Some(100.0),
         last_status: Some("Succeeded".into()),
         last_progress_at: Some(NOW),
         readings: 1,
-        alerts: Default::default(),
-        encryption: Default::default(),
-        earlier_attempts: Vec::new(),
-        superseded_by: None,
-        longest_gap_minutes: 0,
-        etag: None,
+        ..CopyRecord::pending(&chain, &source.restore_point("rp1"), NOW, NOW)
     };
     ledger
         .batch(

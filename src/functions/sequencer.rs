@@ -3,7 +3,7 @@
 //! none is in flight.
 
 use super::chain::{
-    self, advance, ensure_chain, is_own_copy, load_copy, new_copy, rejection_alert, replace_chain,
+    self, advance, ensure_chain, is_own_copy, load_copy, rejection_alert, replace_chain,
     source_facts,
 };
 use super::reads::Reads;
@@ -11,7 +11,7 @@ use super::retry::{self, Retry};
 use super::{App, CopyRequestMessage, FnError, Outcome};
 use crate::alerts::{Alert, AlertKind};
 use crate::ids::{normalize_region, RestorePointId};
-use crate::ledger::records::{chain_key, CopyState};
+use crate::ledger::records::{chain_key, CopyRecord, CopyState};
 use crate::ledger::{LedgerError, Op};
 use crate::machine::start;
 use crate::rules::{self, CatchUp, Eligibility, RejectReason};
@@ -160,7 +160,7 @@ async fn record(
     } else {
         rules::eligibility(&facts, &target.rules(rule), chain.watermark)
     };
-    let copy = new_copy(&chain, source, facts.time_created.unwrap_or(now), now);
+    let copy = CopyRecord::pending(&chain, source, facts.time_created.unwrap_or(now), now);
     let mut chain = chain;
     match &decision {
         Eligibility::Reject(RejectReason::OutOfOrder { .. }) if rule.catch_up != CatchUp::All => {

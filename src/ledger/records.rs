@@ -243,6 +243,42 @@ pub struct CopyRecord {
 }
 
 impl CopyRecord {
+    /// A copy of `source` first recorded at `now`, waiting its turn in `chain`. Its target
+    /// is the restore point of the same name in the chain's target collection: names are
+    /// deterministic, so a crashed start can find (and adopt) what it already sent.
+    pub fn pending(
+        chain: &Chain,
+        source: &RestorePointId,
+        source_time: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> CopyRecord {
+        CopyRecord {
+            chain: chain.key.clone(),
+            source_restore_point: source.clone(),
+            source_vm: chain.source_vm.clone(),
+            source_time,
+            target_restore_point: chain.target_collection.restore_point(&source.name),
+            state: CopyState::Pending,
+            reason: None,
+            requested_at: now,
+            started_at: None,
+            ended_at: None,
+            not_before: None,
+            defer_count: 0,
+            last_reading_at: None,
+            last_percent: None,
+            last_status: None,
+            last_progress_at: None,
+            readings: 0,
+            alerts: Default::default(),
+            encryption: Default::default(),
+            earlier_attempts: Vec::new(),
+            superseded_by: None,
+            longest_gap_minutes: 0,
+            etag: None,
+        }
+    }
+
     pub fn row_key(&self) -> String {
         copy_row(&self.source_restore_point.name)
     }

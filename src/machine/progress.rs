@@ -513,40 +513,15 @@ mod tests {
     fn in_flight() -> (Chain, CopyRecord) {
         let source = coll("rg-app", "rpc-vm1");
         let target = coll("rg-dr", "rg-app-rpc-vm1-westus2");
-        let copy = CopyRecord {
-            chain: "k".into(),
-            source_restore_point: source.restore_point("rp1"),
-            source_vm: Some("vm1".into()),
-            source_time: T0,
-            target_restore_point: target.restore_point("rp1"),
-            state: CopyState::InFlight,
-            reason: None,
-            requested_at: T0,
-            started_at: Some(T0),
-            ended_at: None,
-            not_before: None,
-            defer_count: 0,
-            last_reading_at: None,
-            last_percent: None,
-            last_status: None,
-            last_progress_at: Some(T0),
-            readings: 0,
-            alerts: Default::default(),
-            encryption: Default::default(),
-            earlier_attempts: Vec::new(),
-            superseded_by: None,
-            longest_gap_minutes: 0,
-            etag: None,
-        };
-        let chain = Chain {
+        let mut chain = Chain {
             key: "k".into(),
-            source_collection: source,
+            source_collection: source.clone(),
             source_region: Some("eastus".into()),
             source_vm: Some("vm1".into()),
             target_region: "westus2".into(),
             target_collection: target,
             created_at: T0,
-            in_flight: Some(copy.row_key()),
+            in_flight: None,
             active: true,
             watermark: Some(T0),
             base_restore_point: Some("rp1".into()),
@@ -559,6 +534,13 @@ mod tests {
             history: Default::default(),
             etag: None,
         };
+        let copy = CopyRecord {
+            state: CopyState::InFlight,
+            started_at: Some(T0),
+            last_progress_at: Some(T0),
+            ..CopyRecord::pending(&chain, &source.restore_point("rp1"), T0, T0)
+        };
+        chain.in_flight = Some(copy.row_key());
         (chain, copy)
     }
 

@@ -236,31 +236,7 @@ mod tests {
             history: Default::default(),
             etag: None,
         };
-        let copy = CopyRecord {
-            chain: "k".into(),
-            source_restore_point: source.restore_point("rp2"),
-            source_vm: None,
-            source_time: T0,
-            target_restore_point: target.restore_point("rp2"),
-            state: CopyState::Pending,
-            reason: None,
-            requested_at: T0,
-            started_at: None,
-            ended_at: None,
-            not_before: None,
-            defer_count: 0,
-            last_reading_at: None,
-            last_percent: None,
-            last_status: None,
-            last_progress_at: None,
-            readings: 0,
-            alerts: Default::default(),
-            encryption: Default::default(),
-            earlier_attempts: Vec::new(),
-            superseded_by: None,
-            longest_gap_minutes: 0,
-            etag: None,
-        };
+        let copy = CopyRecord::pending(&chain, &source.restore_point("rp2"), T0, T0);
         (chain, copy)
     }
 

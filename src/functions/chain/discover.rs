@@ -1,10 +1,10 @@
 //! Late and lost events: restore points in the source collection the ledger has not heard
 //! of are recorded before a newer one starts (after it, they could never be copied).
 
-use super::repo::{load_copy, new_copy, replace_chain};
+use super::repo::{load_copy, replace_chain};
 use crate::functions::reads::Reads;
 use crate::functions::{App, FnError, Outcome};
-use crate::ledger::records::{copy_row, Chain};
+use crate::ledger::records::{copy_row, Chain, CopyRecord};
 use crate::ledger::Op;
 use crate::policy::Onboarding;
 use time::OffsetDateTime;
@@ -84,7 +84,7 @@ pub(crate) async fn discover(
         }
         let id = chain.source_collection.restore_point(name);
         if load_copy(app, &chain.key, &copy_row(name)).await?.is_none() {
-            found.push(new_copy(chain, &id, t, now));
+            found.push(CopyRecord::pending(chain, &id, t, now));
         }
     }
     if found.is_empty() {

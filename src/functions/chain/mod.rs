@@ -18,8 +18,8 @@ mod starting;
 
 pub(crate) use discover::discover;
 pub(crate) use repo::{
-    commit, copies, copy_row_of, ensure_chain, load_chain, load_copy, new_copy, replace_chain,
-    replace_copy, MAX_RACES,
+    commit, copies, copy_row_of, ensure_chain, load_chain, load_copy, replace_chain, replace_copy,
+    MAX_RACES,
 };
 pub(crate) use source::{is_own_copy, is_own_copy_of, source_facts};
 

@@ -154,40 +154,6 @@ pub(crate) async fn ensure_chain(
     }
 }
 
-/// A new copy record for a source restore point in a chain.
-pub(crate) fn new_copy(
-    chain: &Chain,
-    source: &RestorePointId,
-    source_time: OffsetDateTime,
-    now: OffsetDateTime,
-) -> CopyRecord {
-    CopyRecord {
-        chain: chain.key.clone(),
-        source_restore_point: source.clone(),
-        source_vm: chain.source_vm.clone(),
-        source_time,
-        target_restore_point: chain.target_collection.restore_point(&source.name),
-        state: CopyState::Pending,
-        reason: None,
-        requested_at: now,
-        started_at: None,
-        ended_at: None,
-        not_before: None,
-        defer_count: 0,
-        last_reading_at: None,
-        last_percent: None,
-        last_status: None,
-        last_progress_at: None,
-        readings: 0,
-        alerts: Default::default(),
-        encryption: Default::default(),
-        earlier_attempts: Vec::new(),
-        superseded_by: None,
-        longest_gap_minutes: 0,
-        etag: None,
-    }
-}
-
 pub(crate) fn copy_row_of(rp: &RestorePointId) -> String {
     copy_row(&rp.name)
 }
