@@ -5,14 +5,13 @@ use serde_json::Value;
 
 use super::errors::{bad_request, parent_not_found};
 use super::http::{Ctx, Reply};
-use super::operations::op_headers;
+use super::operations::begin_operation;
 use super::restore_points::emit;
 use crate::sim::emulator::ids::{DiskEncryptionSetId, RestorePointId};
 use crate::sim::emulator::model;
 use crate::sim::emulator::rules::{self, check_copy, target_des_from_body, CopyRequest, Refusal};
 use crate::sim::emulator::state::{
-    transfer_time, CopyState, DiskCopy, DiskRp, OpKind, Operation, RestorePoint, RpKind, State,
-    PROGRESS_STEP,
+    transfer_time, CopyState, DiskCopy, DiskRp, OpKind, RestorePoint, RpKind, State, PROGRESS_STEP,
 };
 
 pub(super) fn record_violation(st: &mut State, r: &Refusal) {
@@ -181,22 +180,13 @@ pub(super) fn put_copy(
     }
     st.copy_windows.entry(tkey).or_default().record(ctx.now);
     st.stats.copies_started += 1;
-    st.ops.insert(
-        op_id.clone(),
-        Operation {
-            id: op_id.clone(),
-            subscription: id.collection.subscription.clone(),
-            region: region.clone(),
-            kind: OpKind::CreateRp { rp_key: id.key() },
-            start: ctx.now,
-        },
-    );
     emit(ctx, st, &id, true);
-    op_headers(
+    begin_operation(
         ctx,
+        st,
+        op_id,
+        (&id.collection.subscription, &region),
+        OpKind::CreateRp { rp_key: id.key() },
         Reply::json(201, out),
-        &id.collection.subscription,
-        &region,
-        &op_id,
     )
 }

@@ -5,7 +5,9 @@ use serde_json::json;
 
 use super::http::{Ctx, Reply};
 use crate::sim::emulator::model;
-use crate::sim::emulator::state::{provisioning_state, OpKind, RpKind, State, PROGRESS_STEP};
+use crate::sim::emulator::state::{
+    provisioning_state, OpKind, Operation, RpKind, State, PROGRESS_STEP,
+};
 
 pub(super) fn op_headers(ctx: &Ctx<'_>, reply: Reply, sub: &str, region: &str, op: &str) -> Reply {
     let api = ctx.req.q("api-version").unwrap_or_default();
@@ -17,6 +19,30 @@ pub(super) fn op_headers(ctx: &Ctx<'_>, reply: Reply, sub: &str, region: &str, o
         .header("Azure-AsyncOperation", format!("{base}?api-version={api}"))
         .header("Location", format!("{base}?monitor=true&api-version={api}"))
         .header("Retry-After", "10")
+}
+
+/// Starts a long-running operation of `kind` (id `op_id`) and answers `reply` with the
+/// headers that point at it.
+pub(super) fn begin_operation(
+    ctx: &Ctx<'_>,
+    st: &mut State,
+    op_id: String,
+    (sub, region): (&str, &str),
+    kind: OpKind,
+    reply: Reply,
+) -> Reply {
+    let headers = op_headers(ctx, reply, sub, region, &op_id);
+    st.ops.insert(
+        op_id.clone(),
+        Operation {
+            id: op_id,
+            subscription: sub.to_string(),
+            region: region.to_string(),
+            kind,
+            start: ctx.now,
+        },
+    );
+    headers
 }
 
 pub(super) fn get_operation(ctx: &Ctx<'_>, st: &State, sub: &str, region: &str, id: &str) -> Reply {

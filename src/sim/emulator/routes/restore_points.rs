@@ -8,13 +8,12 @@ use super::body::parse_body;
 use super::copies::{put_copy, record_violation};
 use super::errors::{bad_request, not_found, parent_not_found};
 use super::http::{Ctx, Reply};
-use super::operations::op_headers;
+use super::operations::{begin_operation, op_headers};
 use crate::sim::emulator::ids::{eq_ignore_case, RestorePointId};
 use crate::sim::emulator::model::{self, EventArgs};
 use crate::sim::emulator::rules::{self, Refusal};
 use crate::sim::emulator::state::{
-    CollectionKind, DiskRp, OpKind, Operation, RestorePoint, RpKind, SourceMeta, State,
-    DELETE_DURATION,
+    CollectionKind, DiskRp, OpKind, RestorePoint, RpKind, SourceMeta, State, DELETE_DURATION,
 };
 
 pub(super) fn emit(ctx: &Ctx<'_>, st: &mut State, id: &RestorePointId, write: bool) {
@@ -244,23 +243,14 @@ fn put_local(ctx: &Ctx<'_>, st: &mut State, id: RestorePointId, body: &Value) ->
     if let Some(c) = st.collections.get_mut(&ckey) {
         c.rps.push(rp);
     }
-    st.ops.insert(
-        op_id.clone(),
-        Operation {
-            id: op_id.clone(),
-            subscription: id.collection.subscription.clone(),
-            region: region.clone(),
-            kind: OpKind::CreateRp { rp_key: id.key() },
-            start: ctx.now,
-        },
-    );
     emit(ctx, st, &id, true);
-    op_headers(
+    begin_operation(
         ctx,
+        st,
+        op_id,
+        (&id.collection.subscription, &region),
+        OpKind::CreateRp { rp_key: id.key() },
         Reply::json(201, out),
-        &id.collection.subscription,
-        &region,
-        &op_id,
     )
 }
 
@@ -285,17 +275,14 @@ pub(super) fn delete_restore_point(ctx: &Ctx<'_>, st: &mut State, id: RestorePoi
     let done_at = ctx.now + DELETE_DURATION;
     let ev = event(ctx, st, &id, false, done_at);
     st.begin_delete(&key, op_id.clone(), ev, ctx.now);
-    st.ops.insert(
-        op_id.clone(),
-        Operation {
-            id: op_id.clone(),
-            subscription: sub.clone(),
-            region: region.clone(),
-            kind: OpKind::Delete { done_at },
-            start: ctx.now,
-        },
-    );
-    op_headers(ctx, Reply::empty(202), sub, &region, &op_id)
+    begin_operation(
+        ctx,
+        st,
+        op_id,
+        (sub, &region),
+        OpKind::Delete { done_at },
+        Reply::empty(202),
+    )
 }
 
 pub(super) fn get_restore_point(ctx: &Ctx<'_>, st: &State, id: RestorePointId) -> Reply {
