@@ -58,3 +58,4 @@ pub mod rules;
 pub mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod telemetry;

@@ -53,6 +53,7 @@ fn app() -> Arc<App> {
         poll_concurrency: 4,
         poll_budget: std::time::Duration::from_secs(480),
         #[cfg(feature = "sim")]
+        telemetry: Default::default(),
         fail_points: None,
     })
 }

@@ -80,6 +80,7 @@ async fn app(world: &World) -> App {
         poll_concurrency: CONCURRENCY,
         poll_budget: std::time::Duration::from_secs(480),
         #[cfg(feature = "sim")]
+        telemetry: Default::default(),
         fail_points: None,
     }
 }

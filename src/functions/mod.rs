@@ -8,6 +8,7 @@
 
 mod chain;
 pub mod ingest;
+mod observe;
 pub mod poller;
 pub(crate) mod reads;
 mod retry;
@@ -46,6 +47,8 @@ pub struct App {
     pub poll_concurrency: usize,
     /// Real time one poll sweep may take before it stops (see [`poller::poller`]).
     pub poll_budget: std::time::Duration,
+    /// Metrics to Application Insights (off when no connection string is set).
+    pub telemetry: crate::telemetry::Telemetry,
     /// What decides whether an invocation dies at a fail point (the simulator's soak;
     /// `None` in `serve`; absent from the deployable build). See [`crate::failpoint`].
     #[cfg(feature = "sim")]

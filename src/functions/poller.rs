@@ -119,6 +119,8 @@ pub async fn poller(app: &App, now: OffsetDateTime) -> Result<(Outcome, SweepSta
             }
         }
     }
+    // One export per sweep carries every chain's gauges (in the background).
+    app.telemetry.flush_in_background();
     stats.stopped = control.stopped();
     stats.resume_at = control.resume_at().or(resume.clone());
     if stats.resume_at != resume {
@@ -260,6 +262,7 @@ async fn poll_chain(
         .policy
         .find_target(&chain.source_collection, &chain.target_region);
     if let Some((rule, _)) = covered {
+        super::observe::sample_chain(app, &chain, rule, now).await;
         check_rpo(app, rule, &mut chain, now, out).await?;
     }
     let mut polled = false;

@@ -85,6 +85,10 @@ pub struct DemoArgs {
     /// Inter-region copy bandwidth per disk in the emulator, megabits per second.
     #[arg(long, default_value_t = 200.0)]
     pub bandwidth_mbps: f64,
+    /// `APPLICATIONINSIGHTS_CONNECTION_STRING` for the demo's metrics (the environment's
+    /// when unset). For tests, like `ledger`.
+    #[arg(skip)]
+    pub app_insights: Option<String>,
 }
 
 /// The ledger setting can be a connection string with an account key: shown redacted.
@@ -106,6 +110,7 @@ impl std::fmt::Debug for DemoArgs {
             .field("catch_up", &self.catch_up)
             .field("rp_interval", &self.rp_interval)
             .field("bandwidth_mbps", &self.bandwidth_mbps)
+            .field("app_insights", &self.app_insights.is_some())
             .finish()
     }
 }
@@ -125,6 +130,7 @@ impl Default for DemoArgs {
             catch_up: None,
             rp_interval: "P1D".into(),
             bandwidth_mbps: 200.0,
+            app_insights: None,
         }
     }
 }
@@ -274,6 +280,13 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     {
         env.insert("FERRY_LEDGER".into(), l);
     }
+    if let Some(c) = args
+        .app_insights
+        .clone()
+        .or_else(|| std::env::var(crate::telemetry::connection::SETTING).ok())
+    {
+        env.insert(crate::telemetry::connection::SETTING.into(), c);
+    }
     let config = Config::from_env(&env, Mode::Demo).map_err(|e| DemoError::Setup(e.to_string()))?;
     let tokens: Arc<dyn crate::auth::TokenProvider> = Arc::new(DevToken::new(TOKEN));
     let ledger = crate::bootstrap::ledger(&config, &tokens)
@@ -298,6 +311,9 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     // that the host stand-in starts (and the soak kills).
     let mut in_process = None;
     let late = Arc::new(LateSender::default());
+    // The in-process handler's metrics, flushed after every tick (simulated ticks come
+    // faster than any export interval).
+    let mut telemetry = crate::telemetry::Telemetry::off();
     let target = match args.handler {
         HandlerMode::InProcess => {
             let ledger: Arc<dyn Ledger> = Arc::new(crate::sim::chaos::ConflictingLedger::new(
@@ -311,6 +327,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             // order, so a fixed order makes a run reproducible.
             app.poll_concurrency = 1;
             app.fail_points = Some(chaos.clone());
+            telemetry = app.telemetry.clone();
             app.arm = crate::arm::ArmClient::new(
                 crate::arm::ArmConfig {
                     endpoint: config.arm_endpoint.clone(),
@@ -551,6 +568,9 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                     .await
                     .map_err(|e| DemoError::Host(e.to_string()))?;
                 sampler.sample(&emu, now);
+                if let Err(e) = telemetry.flush().await {
+                    tracing::warn!("demo: telemetry flush: {e}");
+                }
                 if let Some(b) = &bar {
                     b.set_position(tick as u64 + 1);
                     b.set_message(format!("{}/{}", day + 1, sc.days));
