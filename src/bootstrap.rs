@@ -107,6 +107,16 @@ pub fn app(
         poll_concurrency: config.poll_concurrency,
         poll_budget: config.poll_budget.unsigned_abs(),
         telemetry,
+        alert_webhook: match &config.alert_webhook {
+            None => None,
+            Some(u) => Some(Arc::new(
+                crate::alert_webhook::AlertWebhook::new(
+                    u.clone(),
+                    crate::alert_webhook::Backoff::default(),
+                )
+                .map_err(StartupError)?,
+            )),
+        },
         #[cfg(feature = "sim")]
         fail_points: None,
     })

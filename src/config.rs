@@ -93,6 +93,8 @@ pub struct Config {
     /// Where metrics go (`APPLICATIONINSIGHTS_CONNECTION_STRING`, which the Functions host
     /// sets); `None`: no metrics.
     pub app_insights: Option<crate::telemetry::connection::ConnectionString>,
+    /// `FERRY_ALERT_WEBHOOK`: alerts in the Common Alert Schema (its `Debug` hides the query).
+    pub alert_webhook: Option<crate::alert_webhook::WebhookUrl>,
 }
 
 /// Written out so that the credential and the ledger setting are redacted: a derived
@@ -124,6 +126,7 @@ impl std::fmt::Debug for Config {
             .field("poll_budget", &self.poll_budget)
             .field("worker_threads", &self.worker_threads)
             .field("app_insights", &self.app_insights)
+            .field("alert_webhook", &self.alert_webhook)
             .finish()
     }
 }
@@ -437,6 +440,12 @@ impl Config {
                 .ok()
         });
 
+        let alert_webhook = get(crate::alert_webhook::SETTING).and_then(|v| {
+            crate::alert_webhook::WebhookUrl::parse(&v)
+                .map_err(|e| problems.push(e))
+                .ok()
+        });
+
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -462,6 +471,7 @@ impl Config {
             poll_budget,
             worker_threads,
             app_insights,
+            alert_webhook,
         })
     }
 

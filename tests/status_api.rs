@@ -75,6 +75,7 @@ fn app(arm: &str, ledger: Arc<MemoryLedger>) -> App {
         poll_concurrency: 4,
         poll_budget: std::time::Duration::from_secs(480),
         telemetry: Default::default(),
+        alert_webhook: None,
         fail_points: None,
     }
 }

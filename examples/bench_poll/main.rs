@@ -217,6 +217,7 @@ async fn run(
                 env_or("BENCH_POLL_BUDGET", "3600").parse().unwrap_or(3600),
             ),
             telemetry: Default::default(),
+            alert_webhook: None,
             fail_points: None,
         })
     };

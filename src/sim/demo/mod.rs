@@ -8,9 +8,11 @@
 mod report;
 mod rpo;
 mod scenario;
+mod webhook;
 
 pub use report::{ChainReport, CopyCounts, DemoReport, StuckCopy};
 pub use rpo::RpoSummary;
+pub use webhook::WebhookReport;
 
 use crate::auth::DevToken;
 use crate::bus::{BusAuth, BusError, MessageSender, OutgoingMessage, ServiceBusRest};
@@ -280,6 +282,11 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     {
         env.insert("FERRY_LEDGER".into(), l);
     }
+    // The alert webhook: a local endpoint standing in for an action group / Logic App.
+    let (hook_capture, hook_url) = webhook::Capture::start()
+        .await
+        .map_err(|e| DemoError::Setup(format!("alert webhook endpoint: {e}")))?;
+    env.insert(crate::alert_webhook::SETTING.into(), hook_url);
     if let Some(c) = args
         .app_insights
         .clone()
@@ -627,12 +634,48 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         wall,
     )
     .await?;
+    let mut report = report;
+    let topic: Vec<Value> = host
+        .peek(&config.alerts_topic)
+        .iter()
+        .filter_map(|m| serde_json::from_str(&m.body).ok())
+        .collect();
+    let open_rpo = open_rpo_alerts(report_ledger.as_ref()).await?;
+    let hook = webhook::report(&hook_capture, &topic, &open_rpo);
+    report.broken_invariants.extend(hook.broken());
+    report.invariants_held = report.broken_invariants.is_empty();
+    report.webhook = Some(hook);
     host.shutdown().await;
     if let Some((stop_tx, handler_task)) = in_process {
         let _ = stop_tx.send(());
         let _ = handler_task.await;
     }
     Ok(report)
+}
+
+/// The RPO breach alerts the ledger still holds open at the end (a chain's `rpo_alerted`).
+async fn open_rpo_alerts(
+    ledger: &dyn Ledger,
+) -> Result<std::collections::BTreeSet<String>, DemoError> {
+    let q = crate::ledger::Query {
+        row_key_from: Some(crate::ledger::records::CHAIN_ROW.into()),
+        row_key_to: Some(format!("{}\u{0}", crate::ledger::records::CHAIN_ROW)),
+        ..Default::default()
+    };
+    let rows = crate::ledger::query_all(ledger, &q)
+        .await
+        .map_err(|e| DemoError::Setup(format!("reading the ledger: {e}")))?;
+    Ok(rows
+        .iter()
+        .filter_map(|e| crate::ledger::records::Chain::from_entity(e).ok())
+        .filter_map(|c| {
+            let since = c.rpo_alerted.as_deref()?;
+            Some(crate::alerts::Alert::id_for(
+                crate::alerts::AlertKind::RpoBreached,
+                &crate::machine::resolve::rpo_subject(&c.key, since),
+            ))
+        })
+        .collect())
 }
 
 /// Under `--handler process` and faults, kills the handler process (SIGKILL) at random
