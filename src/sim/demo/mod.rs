@@ -642,7 +642,9 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         .collect();
     let open_rpo = open_rpo_alerts(report_ledger.as_ref()).await?;
     let hook = webhook::report(&hook_capture, &topic, &open_rpo);
-    report.broken_invariants.extend(hook.broken());
+    report
+        .broken_invariants
+        .extend(hook.broken(report.handler_kills > 0));
     report.invariants_held = report.broken_invariants.is_empty();
     report.webhook = Some(hook);
     host.shutdown().await;

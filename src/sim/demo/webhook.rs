@@ -64,18 +64,28 @@ pub struct WebhookReport {
     /// RPO breaches that ended (the ledger no longer holds them open).
     pub rpo_breaches_cleared: usize,
     /// Of those, each followed by exactly one `Resolved` with its alert id (must equal
-    /// `rpo_breaches_cleared`).
+    /// `rpo_breaches_cleared` unless the handler process was killed, see `broken`).
     pub rpo_resolved_once: usize,
+    /// Of those, each followed by at least one `Resolved` (must equal
+    /// `rpo_breaches_cleared`).
+    pub rpo_resolved: usize,
     /// A `Resolved` without a `Fired` before it (must be 0).
     pub resolved_without_fired: usize,
 }
 
 impl WebhookReport {
-    pub(super) fn broken(&self) -> Vec<String> {
+    /// The webhook's invariants. Delivery to an HTTP receiver is at least once: a handler
+    /// process killed between its POST and completing the message gets the message again
+    /// (`killed`), so duplicates are then allowed (receivers dedupe by alert id and
+    /// condition); otherwise every alert and resolution arrives exactly once.
+    pub(super) fn broken(&self, killed: bool) -> Vec<String> {
         let mut b = Vec::new();
         for (what, n) in [
             ("webhook.invalid", self.invalid),
-            ("webhook.duplicates", self.duplicates),
+            (
+                "webhook.duplicates",
+                if killed { 0 } else { self.duplicates },
+            ),
             ("webhook.missing", self.missing),
             (
                 "webhook.resolved_without_fired",
@@ -86,7 +96,13 @@ impl WebhookReport {
                 b.push(format!("{what} = {n}"));
             }
         }
-        if self.rpo_resolved_once != self.rpo_breaches_cleared {
+        if self.rpo_resolved != self.rpo_breaches_cleared {
+            b.push(format!(
+                "webhook: {} RPO breaches cleared, {} resolved",
+                self.rpo_breaches_cleared, self.rpo_resolved
+            ));
+        }
+        if !killed && self.rpo_resolved_once != self.rpo_breaches_cleared {
             b.push(format!(
                 "webhook: {} RPO breaches cleared, {} resolved exactly once",
                 self.rpo_breaches_cleared, self.rpo_resolved_once
@@ -188,6 +204,10 @@ pub(super) fn report(cap: &Capture, topic: &[Value], open_rpo: &BTreeSet<String>
     r.rpo_resolved_once = cleared
         .iter()
         .filter(|id| rpo_resolutions.get(**id) == Some(&1))
+        .count();
+    r.rpo_resolved = cleared
+        .iter()
+        .filter(|id| rpo_resolutions.contains_key(**id))
         .count();
     r
 }
