@@ -78,6 +78,9 @@ param expiryWarning string = 'P2D'
 param armReadRate string = ''
 param armWriteRate string = ''
 
+@description('Key Vault secret URI holding the alert webhook URL (Common Alert Schema; an action group or Logic App endpoint). Empty: no webhook. Grant the app\'s identity (output functionAppPrincipalId) Key Vault Secrets User on it.')
+param alertWebhookSecretUri string = ''
+
 param tags object = {
   application: 'restore-point-ferry'
 }
@@ -168,6 +171,7 @@ module functionApp 'modules/functionapp.bicep' = {
     expiryWarning: expiryWarning
     armReadRate: armReadRate
     armWriteRate: armWriteRate
+    alertWebhookSecretUri: alertWebhookSecretUri
     tags: tags
   }
 }
@@ -199,6 +203,16 @@ module eventGrid 'modules/eventgrid.bicep' = {
     eventsQueueName: serviceBus.outputs.eventsQueueName
     storageAccountName: storage.outputs.accountName
     deadLetterContainerName: storage.outputs.deadLetterContainerName
+    tags: tags
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'ferry-workbook'
+  scope: rg
+  params: {
+    location: location
+    appInsightsId: monitoring.outputs.appInsightsId
     tags: tags
   }
 }

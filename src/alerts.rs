@@ -2,10 +2,10 @@
 //! Each alert has a stable `id` derived from what it is about, so the same alert raised twice
 //! (a redelivered message, a second poller) can be recognised downstream.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum AlertKind {
     CopyFailed,
     CopyExpired,
@@ -59,14 +59,14 @@ impl AlertKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Severity {
     Error,
     Warning,
 }
 
 /// The last progress reading ferry saw (the platform hides it on failure).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LastReading {
     #[serde(with = "time::serde::rfc3339")]
@@ -93,7 +93,9 @@ pub struct Attempt {
     pub last_status: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Read back by the alert webhook function from the alerts topic, so every optional field
+/// has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
     /// Stable identity: the same condition on the same subject gives the same id.
@@ -101,33 +103,43 @@ pub struct Alert {
     pub kind: AlertKind,
     pub severity: Severity,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub chain: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source_collection: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub target_region: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source_restore_point: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub target_restore_point: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source_vm: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_reading: Option<LastReading>,
     /// Earlier attempts of a copy that was restarted, each with its last reading.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub earlier_attempts: Vec<Attempt>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
+        with = "time::serde::rfc3339::option",
+        default
     )]
     pub started_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub raised_at: OffsetDateTime,
     pub suggested_action: String,
+    /// Set on the one message that says the condition ended (a breach caught up, a stall
+    /// moving again): same `id` as the alert that fired. Absent on every fired alert, so
+    /// their JSON is as it always was.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option",
+        default
+    )]
+    pub resolved_at: Option<OffsetDateTime>,
 }
 
 impl Alert {
@@ -171,6 +183,37 @@ impl Alert {
             started_at: None,
             raised_at: now,
             suggested_action: default_action(kind).to_string(),
+            resolved_at: None,
+        }
+    }
+
+    /// The message that closes this alert's condition: same id, `resolved_at` set.
+    pub fn resolved(mut self, at: OffsetDateTime) -> Self {
+        self.resolved_at = Some(at);
+        self.suggested_action = "The condition has ended; nothing to do.".into();
+        self
+    }
+
+    pub fn is_resolved(&self) -> bool {
+        self.resolved_at.is_some()
+    }
+
+    /// `Fired` or `Resolved`, as the Common Alert Schema's `monitorCondition` says it.
+    pub fn monitor_condition(&self) -> &'static str {
+        if self.is_resolved() {
+            "Resolved"
+        } else {
+            "Fired"
+        }
+    }
+
+    /// The Service Bus `MessageId` (duplicate detection): the alert's id, and for its
+    /// resolution the id with `-resolved`, so the two are never taken for each other.
+    pub fn message_id(&self) -> String {
+        if self.is_resolved() {
+            format!("{}-resolved", self.id)
+        } else {
+            self.id.clone()
         }
     }
 
@@ -241,6 +284,25 @@ mod tests {
         assert_eq!(v["raisedAt"], "2026-11-01T00:00:00Z");
         assert!(v.get("targetRestorePoint").is_none());
         assert!(!v["suggestedAction"].as_str().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_resolution_keeps_the_id_and_reads_back() {
+        let t = time::macros::datetime!(2026-11-01 00:00 UTC);
+        let a = Alert::new(AlertKind::RpoBreached, "chain|since", "m", t);
+        let fired_json = a.to_json();
+        assert!(!fired_json.contains("resolvedAt"), "{fired_json}");
+        let r = a.clone().resolved(t + time::Duration::hours(3));
+        assert_eq!(r.id, a.id);
+        assert_ne!(r.message_id(), a.message_id());
+        assert_eq!(
+            (a.monitor_condition(), r.monitor_condition()),
+            ("Fired", "Resolved")
+        );
+        let back: Alert = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+        let back: Alert = serde_json::from_str(&fired_json).unwrap();
+        assert_eq!(back, a);
     }
 
     #[test]

@@ -71,8 +71,29 @@ pub fn app(
         tokens.clone(),
     )
     .map_err(|e| StartupError(format!("FERRY_ARM_ENDPOINT: {e}")))?;
-    let bus = ServiceBusRest::new(config.servicebus_endpoint.clone(), BusAuth::Token(tokens))
-        .map_err(|e| StartupError(format!("FERRY_SERVICEBUS_ENDPOINT: {e}")))?;
+    let bus = ServiceBusRest::new(
+        config.servicebus_endpoint.clone(),
+        BusAuth::Token(tokens.clone()),
+    )
+    .map_err(|e| StartupError(format!("FERRY_SERVICEBUS_ENDPOINT: {e}")))?;
+    let telemetry = match &config.app_insights {
+        None => crate::telemetry::Telemetry::off(),
+        Some(c) => crate::telemetry::Telemetry::application_insights(
+            c,
+            tokens.clone(),
+            crate::telemetry::EXPORT_INTERVAL,
+        )
+        .map_err(StartupError)?,
+    };
+    // Copies by outcome are counted as the ledger commits them (telemetry::tap).
+    let ledger: Arc<dyn Ledger> = if telemetry.is_on() {
+        Arc::new(crate::telemetry::tap::MeteredLedger::new(
+            ledger,
+            telemetry.clone(),
+        ))
+    } else {
+        ledger
+    };
     Ok(App {
         arm,
         ledger,
@@ -85,6 +106,17 @@ pub fn app(
         expiry_warning: config.expiry_warning,
         poll_concurrency: config.poll_concurrency,
         poll_budget: config.poll_budget.unsigned_abs(),
+        telemetry,
+        alert_webhook: match &config.alert_webhook {
+            None => None,
+            Some(u) => Some(Arc::new(
+                crate::alert_webhook::AlertWebhook::new(
+                    u.clone(),
+                    crate::alert_webhook::Backoff::default(),
+                )
+                .map_err(StartupError)?,
+            )),
+        },
         #[cfg(feature = "sim")]
         fail_points: None,
     })

@@ -90,6 +90,11 @@ pub struct Config {
     /// on ARM, Table Storage and Service Bus, and one thread does it with fewer wake-ups
     /// between threads (a third less CPU per polled copy, docs/performance.md).
     pub worker_threads: usize,
+    /// Where metrics go (`APPLICATIONINSIGHTS_CONNECTION_STRING`, which the Functions host
+    /// sets); `None`: no metrics.
+    pub app_insights: Option<crate::telemetry::connection::ConnectionString>,
+    /// `FERRY_ALERT_WEBHOOK`: alerts in the Common Alert Schema (its `Debug` hides the query).
+    pub alert_webhook: Option<crate::alert_webhook::WebhookUrl>,
 }
 
 /// Written out so that the credential and the ledger setting are redacted: a derived
@@ -120,6 +125,8 @@ impl std::fmt::Debug for Config {
             .field("arm_max_retry_wait", &self.arm_max_retry_wait)
             .field("poll_budget", &self.poll_budget)
             .field("worker_threads", &self.worker_threads)
+            .field("app_insights", &self.app_insights)
+            .field("alert_webhook", &self.alert_webhook)
             .finish()
     }
 }
@@ -427,6 +434,18 @@ impl Config {
             },
         };
 
+        let app_insights = get(crate::telemetry::connection::SETTING).and_then(|v| {
+            crate::telemetry::connection::ConnectionString::parse(&v)
+                .map_err(|e| problems.push(e))
+                .ok()
+        });
+
+        let alert_webhook = get(crate::alert_webhook::SETTING).and_then(|v| {
+            crate::alert_webhook::WebhookUrl::parse(&v)
+                .map_err(|e| problems.push(e))
+                .ok()
+        });
+
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -451,6 +470,8 @@ impl Config {
             arm_max_retry_wait,
             poll_budget,
             worker_threads,
+            app_insights,
+            alert_webhook,
         })
     }
 
@@ -466,6 +487,30 @@ mod tests {
 
     const POLICY: &str =
         r#"{"rules":[{"scope":"/subscriptions/s1","targets":[{"region":"westus2"}]}]}"#;
+
+    #[test]
+    fn app_insights_connection_string_is_checked() {
+        let mut e = minimal();
+        assert!(Config::from_env(&e, Mode::Serve)
+            .unwrap()
+            .app_insights
+            .is_none());
+        e.insert(
+            crate::telemetry::connection::SETTING.into(),
+            "InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/".into(),
+        );
+        let c = Config::from_env(&e, Mode::Serve).unwrap();
+        assert!(c.app_insights.is_some());
+        e.insert(
+            crate::telemetry::connection::SETTING.into(),
+            "InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=http://ingest.example/".into(),
+        );
+        let err = Config::from_env(&e, Mode::Serve).unwrap_err().to_string();
+        assert!(
+            err.contains("APPLICATIONINSIGHTS_CONNECTION_STRING: IngestionEndpoint"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn queue_names_start_and_end_with_a_letter_or_digit() {

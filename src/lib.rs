@@ -37,12 +37,14 @@
 //! the product never depends on it. What the simulator shares with the product, and what
 //! it deliberately does not, is in `docs/architecture.md` ("Product and simulator").
 
+pub mod alert_webhook;
 pub mod alerts;
 pub mod arm;
 pub mod auth;
 pub mod bootstrap;
 pub mod bus;
 pub mod clock;
+pub mod common_alert_schema;
 pub mod config;
 pub mod endpoint;
 pub mod events;
@@ -58,3 +60,4 @@ pub mod rules;
 pub mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod telemetry;

@@ -60,6 +60,9 @@ enum Command {
         #[arg(long, default_value = "text")]
         output: String,
     },
+    /// Every metric and dimension name ferry sends to Application Insights, as JSON (what
+    /// the Workbook and the alert rules may use). Needs no settings and no network.
+    Metrics,
     /// Run the ARM emulator as a standalone server.
     #[cfg(feature = "sim")]
     Emulate(ferry::sim::emulator::EmulateArgs),
@@ -313,6 +316,14 @@ async fn run(command: Command) -> ExitCode {
             .await
         }
         Command::Plan { collection } => plan(&collection),
+        Command::Metrics => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&ferry::telemetry::names::catalogue_json())
+                    .unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
         Command::Permissions { output } => match output.as_str() {
             "json" => {
                 println!(

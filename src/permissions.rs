@@ -112,7 +112,8 @@ impl ServiceBusEntity {
         match self {
             ServiceBusEntity::EventsQueue => Some(crate::functions::INGEST),
             ServiceBusEntity::CopyQueue => Some(crate::functions::SEQUENCER),
-            ServiceBusEntity::AlertsTopic => None,
+            // Through its `webhook` subscription: the Common Alert Schema webhook.
+            ServiceBusEntity::AlertsTopic => Some(crate::functions::ALERT_WEBHOOK),
         }
     }
 }
@@ -500,6 +501,7 @@ mod tests {
             ("FERRY_COPY_QUEUE", "Azure Service Bus Data Sender"),
             ("FERRY_COPY_QUEUE", "Azure Service Bus Data Receiver"),
             ("FERRY_ALERTS_TOPIC", "Azure Service Bus Data Sender"),
+            ("FERRY_ALERTS_TOPIC", "Azure Service Bus Data Receiver"),
             ("FERRY_LEDGER", "Storage Table Data Contributor"),
         ]
         .into_iter()

@@ -260,6 +260,15 @@ pub async fn invoke(
                     .map(|o| (o, None)),
             },
         },
+        // The alert's JSON, however the host encoded it (object, or once or twice as text).
+        functions::ALERT_WEBHOOK => match inv.data_json("alert") {
+            Ok(v) => Box::pin(functions::alert_webhook::alert_webhook(app, &v.to_string()))
+                .await
+                .map(|o| (o, None)),
+            Err(e) => rejected(app, name, e.to_string(), now)
+                .await
+                .map(|o| (o, None)),
+        },
         functions::POLLER => Box::pin(functions::poller::poller(app, now))
             .await
             .map(|(o, _)| (o, None)),

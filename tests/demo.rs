@@ -46,6 +46,18 @@ async fn demo_holds_every_invariant_and_sees_every_planted_trouble() {
     // The copy planted never to progress is restarted as stalled instead of holding its
     // chain for two weeks; its restarts never progress either, so it ends failed.
     assert!(r.copies.restarted > 0, "{:?}", r.copies);
+    // The alert webhook (Common Alert Schema): every alert and resolution once, every RPO
+    // breach that cleared resolved exactly once.
+    let w = r.webhook.as_ref().expect("webhook report");
+    assert_eq!((w.invalid, w.duplicates, w.missing), (0, 0, 0), "{w:?}");
+    assert!(w.rpo_breaches_cleared > 0, "{w:?}");
+    assert_eq!(w.rpo_resolved_once, w.rpo_breaches_cleared, "{w:?}");
+    assert_eq!(
+        w.fired,
+        r.alerts.values().sum::<usize>(),
+        "{w:?} vs {:?}",
+        r.alerts
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,6 +53,8 @@ fn app() -> Arc<App> {
         poll_concurrency: 4,
         poll_budget: std::time::Duration::from_secs(480),
         #[cfg(feature = "sim")]
+        telemetry: Default::default(),
+        alert_webhook: None,
         fail_points: None,
     })
 }

@@ -74,6 +74,8 @@ fn app(arm: &str, ledger: Arc<MemoryLedger>) -> App {
         expiry_warning: time::Duration::days(2),
         poll_concurrency: 4,
         poll_budget: std::time::Duration::from_secs(480),
+        telemetry: Default::default(),
+        alert_webhook: None,
         fail_points: None,
     }
 }

@@ -80,6 +80,8 @@ async fn app(world: &World) -> App {
         poll_concurrency: CONCURRENCY,
         poll_budget: std::time::Duration::from_secs(480),
         #[cfg(feature = "sim")]
+        telemetry: Default::default(),
+        alert_webhook: None,
         fail_points: None,
     }
 }

@@ -216,6 +216,8 @@ async fn run(
             poll_budget: std::time::Duration::from_secs(
                 env_or("BENCH_POLL_BUDGET", "3600").parse().unwrap_or(3600),
             ),
+            telemetry: Default::default(),
+            alert_webhook: None,
             fail_points: None,
         })
     };

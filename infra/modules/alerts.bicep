@@ -194,4 +194,63 @@ resource appErrors 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
+// RPO above the objective, per chain. A scheduled query rule, not a metric alert rule: a
+// chain's objective comes from its policy rule and differs between chains, and a metric
+// alert compares with one static threshold (and sees custom-metric dimensions only with
+// the component's dimension setting turned on); the query compares each chain's latest
+// ferry_rpo_seconds with its own ferry_rpo_objective_seconds. Split by chain, so each
+// chain fires on its own and Azure Monitor resolves it when the chain is back within.
+resource rpoAboveObjective 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'ferry-rpo-above-objective'
+  location: location
+  tags: tags
+  properties: {
+    description: 'A chain\'s RPO (age of the newest restore point safely in the target region) is above its objective. See the restore-point-ferry Workbook and the chain\'s copies (ferry status).'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsightsId
+    ]
+    // ferry reports RPO every 10 minutes (the poller's tick).
+    evaluationFrequency: 'PT10M'
+    windowSize: 'PT30M'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: 'let rpo = customMetrics | where name == \'ferry_rpo_seconds\' | extend sourceCollection = tostring(customDimensions.sourceCollection), targetRegion = tostring(customDimensions.targetRegion) | summarize arg_max(timestamp, value) by sourceCollection, targetRegion; let objective = customMetrics | where name == \'ferry_rpo_objective_seconds\' | extend sourceCollection = tostring(customDimensions.sourceCollection), targetRegion = tostring(customDimensions.targetRegion) | summarize arg_max(timestamp, value) by sourceCollection, targetRegion | project sourceCollection, targetRegion, objectiveSeconds = value; rpo | join kind=inner objective on sourceCollection, targetRegion | where value > objectiveSeconds | project timestamp, sourceCollection, targetRegion, rpoHours = value / 3600.0'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'sourceCollection'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'targetRegion'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
 output actionGroupId string = actionGroup.id

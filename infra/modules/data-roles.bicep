@@ -197,6 +197,17 @@ resource alertsTopicSender 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
+// The alert-webhook function is triggered from the alerts topic's `webhook` subscription.
+resource alertsTopicReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(alertsTopic.id, principalId, roles.serviceBusDataReceiver)
+  scope: alertsTopic
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // Entra-authenticated telemetry ingestion (local auth is disabled on the component).
 resource telemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(appInsights.id, principalId, roles.monitoringMetricsPublisher)

@@ -68,6 +68,9 @@ param expiryWarning string = 'P2D'
 param armReadRate string = ''
 param armWriteRate string = ''
 
+@description('Key Vault secret URI (https://<vault>.vault.azure.net/secrets/<name>) holding the alert webhook URL (FERRY_ALERT_WEBHOOK: an action group or Logic App endpoint, its query string a secret). Empty: no webhook. The app\'s identity needs Key Vault Secrets User on the secret.')
+param alertWebhookSecretUri string = ''
+
 param tags object = {}
 
 var isFlex = planKind == 'FlexConsumption'
@@ -149,6 +152,8 @@ var commonSettings = [
 ]
 
 // Optional overrides are only written when set, so the app's defaults apply otherwise.
+// FERRY_ALERT_WEBHOOK is a Key Vault reference: the URL (its query string a secret) never
+// sits in the app settings.
 var optionalSettings = concat(
   empty(computeApiVersion) ? [] : [
     {
@@ -172,6 +177,12 @@ var optionalSettings = concat(
     {
       name: 'FERRY_ARM_WRITE_RATE'
       value: armWriteRate
+    }
+  ],
+  empty(alertWebhookSecretUri) ? [] : [
+    {
+      name: 'FERRY_ALERT_WEBHOOK'
+      value: '@Microsoft.KeyVault(SecretUri=${alertWebhookSecretUri})'
     }
   ]
 )

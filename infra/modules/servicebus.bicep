@@ -3,7 +3,9 @@
 //  - events queue: Event Grid delivers ARM restore point events here; `ingest` reads it.
 //  - copy queue: sessions (SessionId = chain key) so `sequencer` sees each chain in order,
 //    duplicate detection (MessageId = dedupe key) so retried sends start nothing twice.
-//  - alerts topic + `operators` subscription: the app's alert stream.
+//  - alerts topic + `operators` subscription: the app's alert stream; `webhook`
+//    subscription: the `alert-webhook` function's (Common Alert Schema webhook), its own
+//    copy of every alert so redelivery retries a failing receiver without touching others.
 // Dead-lettering is on everywhere so nothing is lost silently.
 
 param location string
@@ -15,6 +17,9 @@ param eventsQueueName string = 'ferry-events'
 param copyQueueName string = 'ferry-copy'
 param alertsTopicName string = 'ferry-alerts'
 param alertsSubscriptionName string = 'operators'
+
+@description('The alerts topic subscription the alert-webhook function reads (functions/alert-webhook/function.json names it).')
+param alertsWebhookSubscriptionName string = 'webhook'
 
 @description('Standard, or Premium (one messaging unit), which private endpoints need.')
 @allowed([
@@ -111,6 +116,19 @@ resource alertsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscription
     deadLetteringOnFilterEvaluationExceptions: true
     defaultMessageTimeToLive: 'P14D'
     lockDuration: 'PT1M'
+    maxDeliveryCount: maxDeliveryCount
+  }
+}
+
+resource alertsWebhookSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: alertsTopic
+  name: alertsWebhookSubscriptionName
+  properties: {
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    defaultMessageTimeToLive: 'P14D'
+    lockDuration: 'PT5M'
+    // Each delivery already retries the receiver with backoff; redelivery is the durable retry.
     maxDeliveryCount: maxDeliveryCount
   }
 }

@@ -6,8 +6,10 @@
 //! The custom-handler plumbing (payload decoding, HTTP) lives in [`crate::server`]; nothing
 //! here knows about it, so the same code runs under the real host, the stand-in and tests.
 
+pub mod alert_webhook;
 mod chain;
 pub mod ingest;
+mod observe;
 pub mod poller;
 pub(crate) mod reads;
 mod retry;
@@ -31,6 +33,7 @@ pub const INGEST_EVENTGRID: &str = "ingest-eventgrid";
 pub const SEQUENCER: &str = "sequencer";
 pub const POLLER: &str = "poller";
 pub const STATUS: &str = "status";
+pub const ALERT_WEBHOOK: &str = "alert-webhook";
 
 /// What every function needs.
 pub struct App {
@@ -46,6 +49,10 @@ pub struct App {
     pub poll_concurrency: usize,
     /// Real time one poll sweep may take before it stops (see [`poller::poller`]).
     pub poll_budget: std::time::Duration,
+    /// Metrics to Application Insights (off when no connection string is set).
+    pub telemetry: crate::telemetry::Telemetry,
+    /// Where `alert-webhook` sends alerts in the Common Alert Schema (`FERRY_ALERT_WEBHOOK`).
+    pub alert_webhook: Option<Arc<crate::alert_webhook::AlertWebhook>>,
     /// What decides whether an invocation dies at a fail point (the simulator's soak;
     /// `None` in `serve`; absent from the deployable build). See [`crate::failpoint`].
     #[cfg(feature = "sim")]
@@ -79,8 +86,12 @@ impl App {
                 let body = serde_json::to_string(a).map_err(|e| {
                     FnError::Other(format!("alert {} does not serialize: {e}", a.id))
                 })?;
-                let mut m = crate::bus::OutgoingMessage::json(a.id.clone(), body);
+                let mut m = crate::bus::OutgoingMessage::json(a.message_id(), body);
                 m.label = Some(a.kind.as_str().to_string());
+                // Lets a subscription filter tell a resolution from an alert without
+                // reading the body.
+                m.properties
+                    .insert("monitorCondition".into(), a.monitor_condition().into());
                 Ok(m)
             })
             .collect::<Result<Vec<_>, FnError>>()?;

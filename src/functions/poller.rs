@@ -119,6 +119,8 @@ pub async fn poller(app: &App, now: OffsetDateTime) -> Result<(Outcome, SweepSta
             }
         }
     }
+    // One export per sweep carries every chain's gauges (in the background).
+    app.telemetry.flush_in_background();
     stats.stopped = control.stopped();
     stats.resume_at = control.resume_at().or(resume.clone());
     if stats.resume_at != resume {
@@ -260,6 +262,7 @@ async fn poll_chain(
         .policy
         .find_target(&chain.source_collection, &chain.target_region);
     if let Some((rule, _)) = covered {
+        super::observe::sample_chain(app, &chain, rule, now).await;
         check_rpo(app, rule, &mut chain, now, out).await?;
     }
     let mut polled = false;
@@ -346,9 +349,18 @@ async fn check_rpo(
     match (rpo.breached, &chain.rpo_alerted) {
         (true, None) => {}
         (false, Some(_)) => {
+            // The breach is over: its one `Resolved` (same alert id), sent before the
+            // write that clears `rpo_alerted`, like every alert.
+            let resolved = crate::machine::resolve::rpo_resolved(chain, &rpo, now);
+            if let Some(r) = &resolved {
+                app.raise(std::slice::from_ref(r)).await?;
+            }
             let mut c = chain.clone();
             c.rpo_alerted = None;
             if commit_chain(app, &mut c).await? {
+                if let Some(r) = resolved {
+                    out.alert(r);
+                }
                 *chain = c;
                 out.log(format!(
                     "chain {}: RPO back within {}",
@@ -370,7 +382,7 @@ async fn check_rpo(
         .current
         .map(|d| format!("{:.1} h", d.as_seconds_f64() / 3600.0))
         .unwrap_or_else(|| "no copy completed yet".into());
-    let mut a = Alert::new(AlertKind::RpoBreached, &format!("{}|{since}", chain.key), format!("RPO objective {} breached for {} → {}: newest restore point in the target region: {age}", crate::machine::fmt_hours(rule.rpo_objective), chain.source_collection.name, chain.target_region), now);
+    let mut a = Alert::new(AlertKind::RpoBreached, &crate::machine::resolve::rpo_subject(&chain.key, &since), format!("RPO objective {} breached for {} → {}: newest restore point in the target region: {age}", crate::machine::fmt_hours(rule.rpo_objective), chain.source_collection.name, chain.target_region), now);
     a.chain = Some(chain.key.clone());
     a.source_collection = Some(chain.source_collection.to_string());
     a.target_region = Some(chain.target_region.clone());

@@ -230,6 +230,9 @@ pub struct CopyRecord {
     pub last_progress_at: Option<OffsetDateTime>,
     pub readings: u32,
     pub alerts: BTreeSet<AlertKind>,
+    /// Alerts of this copy whose condition ended and whose `Resolved` was sent (a stall
+    /// that moved again): once each. Absent in older rows: none.
+    pub resolved: BTreeSet<AlertKind>,
     /// Disk name → target disk encryption set, for CMK disks.
     pub encryption: BTreeMap<String, String>,
     /// Earlier attempts of this copy that failed or stalled and were restarted, oldest first.
@@ -271,6 +274,7 @@ impl CopyRecord {
             last_progress_at: None,
             readings: 0,
             alerts: Default::default(),
+            resolved: Default::default(),
             encryption: Default::default(),
             earlier_attempts: Vec::new(),
             superseded_by: None,
@@ -470,6 +474,11 @@ impl CopyRecord {
             .with("DeferCount", Value::Int64(self.defer_count as i64))
             .with("Readings", Value::Int64(self.readings as i64))
             .with("AlertsSent", s(&alerts.join(",")));
+        if !self.resolved.is_empty() {
+            let r: Vec<&str> = self.resolved.iter().map(|k| k.as_str()).collect();
+            e.properties
+                .insert("AlertsResolved".into(), s(&r.join(",")));
+        }
         opt_str(&mut e, "SourceVm", &self.source_vm);
         opt_str(&mut e, "Reason", &self.reason);
         opt_time(&mut e, "StartedAt", self.started_at);
@@ -512,6 +521,10 @@ impl CopyRecord {
             .opt_str("AlertsSent")
             .map(|a| a.split(',').filter_map(AlertKind::parse).collect())
             .unwrap_or_default();
+        let resolved = r
+            .opt_str("AlertsResolved")
+            .map(|a| a.split(',').filter_map(AlertKind::parse).collect())
+            .unwrap_or_default();
         let encryption = match r.opt_str("Encryption") {
             None => BTreeMap::new(),
             Some(t) => serde_json::from_str(&t).map_err(|e| r.fail(format!("Encryption: {e}")))?,
@@ -541,6 +554,7 @@ impl CopyRecord {
             last_progress_at: e.time("LastProgressAt"),
             readings: e.i64("Readings").unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
             alerts,
+            resolved,
             encryption,
             earlier_attempts,
             superseded_by: r.opt_str("SupersededBy"),
@@ -679,6 +693,7 @@ mod tests {
             last_progress_at: Some(datetime!(2026-11-01 01:10 UTC)),
             readings: 1,
             alerts: [AlertKind::CopyStalled].into(),
+            resolved: [AlertKind::CopyStalled].into(),
             encryption: [("os".to_string(), "des".to_string())].into(),
             earlier_attempts: Vec::new(),
             superseded_by: None,

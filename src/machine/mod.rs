@@ -8,6 +8,7 @@
 //! - the alerts a copy raises ([`copy_alert`], [`rejection_alert`]), worded once here.
 
 pub mod progress;
+pub mod resolve;
 pub mod start;
 
 use crate::alerts::{Alert, AlertKind, LastReading};

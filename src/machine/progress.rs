@@ -3,7 +3,7 @@
 //! the target restore point, and the reading to record. The poller reads the target once
 //! (`GET …?$expand=instanceView`), calls [`after_reading`], then acts and writes.
 
-use super::{copy_alert, fmt_hours};
+use super::{copy_alert, fmt_hours, resolve};
 use crate::alerts::{Alert, AlertKind, LastReading};
 use crate::ledger::records::{Attempt, Chain, CopyRecord, CopyState, Reading};
 use crate::rules::{self, Assessment, CopyLimits, DiskProgress, InFlight, ReplicationState};
@@ -137,6 +137,17 @@ pub fn after_reading(
     let mut delete_target = false;
     let name = copy.source_restore_point.name.clone();
     let region = chain.target_region.clone();
+    // Progress seen again (or done): a stall alert that fired is resolved below. (Not
+    // "no longer judged stalled": a first 0 % reading restarts the stall clock without
+    // anything having moved.)
+    let moving = matches!(
+        assessment,
+        Assessment::Succeeded
+            | Assessment::InProgress {
+                progressed: true,
+                ..
+            }
+    );
     match assessment {
         Assessment::Succeeded => {
             copy.state = CopyState::Succeeded;
@@ -288,6 +299,12 @@ pub fn after_reading(
                 ));
             }
         }
+    }
+    if resolve::stall_ends(&copy, !moving) {
+        // When the stall was judged is not kept; `stall_after` past the progress seen
+        // before this reading bounds it (the alert id, not this time, pairs the two).
+        let fired = now - waited + limits.stall_after;
+        alerts.push(resolve::stall_resolved(&chain, &mut copy, fired, now));
     }
     Some(Decision {
         chain: chain_changed.then_some(chain),
@@ -951,6 +968,68 @@ mod tests {
         );
         assert_eq!(d2.copy.readings, 2);
         assert_eq!(d2.copy.last_progress_at, Some(T0 + Duration::minutes(10)));
+    }
+
+    #[test]
+    fn a_stall_that_moves_again_is_resolved_once_with_its_alert_id() {
+        let (chain, copy) = in_flight();
+        let d = decide(&chain, &copy, &disks(0.0, "inProgress"), Duration::hours(6));
+        assert_eq!(kinds(&d), vec![AlertKind::CopyStalled]);
+        let fired = d.alerts[0].clone();
+        // Still stuck: nothing.
+        let d2 = decide(
+            &chain,
+            &d.copy,
+            &disks(0.0, "inProgress"),
+            Duration::hours(7),
+        );
+        assert!(d2.alerts.is_empty(), "{:?}", d2.alerts);
+        // Moving: one Resolved, same id, fired when the stall was judged.
+        let d3 = decide(
+            &chain,
+            &d2.copy,
+            &disks(30.0, "inProgress"),
+            Duration::hours(8),
+        );
+        assert_eq!(kinds(&d3), vec![AlertKind::CopyStalled]);
+        let r = &d3.alerts[0];
+        assert_eq!(r.id, fired.id);
+        assert!(r.is_resolved() && !fired.is_resolved());
+        assert_eq!(r.resolved_at, Some(T0 + Duration::hours(8)));
+        assert!(r.raised_at <= T0 + Duration::hours(8));
+        assert!(d3.copy.resolved.contains(&AlertKind::CopyStalled));
+        // Moving on, and done: never again.
+        let d4 = decide(
+            &chain,
+            &d3.copy,
+            &disks(60.0, "inProgress"),
+            Duration::hours(9),
+        );
+        assert!(d4.alerts.is_empty());
+        let d5 = decide(
+            &chain,
+            &d4.copy,
+            &disks(100.0, "succeeded"),
+            Duration::hours(10),
+        );
+        assert!(d5.alerts.iter().all(|a| !a.is_resolved()));
+        // A stalled copy that completes is resolved by its success.
+        let d6 = decide(
+            &chain,
+            &d2.copy,
+            &disks(100.0, "succeeded"),
+            Duration::hours(8),
+        );
+        assert_eq!(d6.copy.state, CopyState::Succeeded);
+        assert_eq!(d6.alerts.iter().filter(|a| a.is_resolved()).count(), 1);
+        // A copy that never stalled has nothing to resolve.
+        let d7 = decide(
+            &chain,
+            &copy,
+            &disks(30.0, "inProgress"),
+            Duration::hours(1),
+        );
+        assert!(d7.alerts.is_empty());
     }
 
     #[test]

@@ -200,9 +200,12 @@ def test_copy_queue_has_sessions_and_duplicate_detection(parsed):
 def test_alerts_topic_and_subscription_dead_letter(parsed):
     doc = parsed["modules/servicebus.bicep"]
     one(doc, "Microsoft.ServiceBus/namespaces/topics")
-    sub = body(one(doc, "Microsoft.ServiceBus/namespaces/topics/subscriptions"))["properties"]
-    assert sub["deadLetteringOnMessageExpiration"] is True
-    assert sub["deadLetteringOnFilterEvaluationExceptions"] is True
+    subs = resources(doc, "Microsoft.ServiceBus/namespaces/topics/subscriptions")
+    assert subs, "no alerts subscription"
+    for res in subs.values():  # operators', and the alert-webhook function's
+        sub = body(res)["properties"]
+        assert sub["deadLetteringOnMessageExpiration"] is True
+        assert sub["deadLetteringOnFilterEvaluationExceptions"] is True
 
 
 def test_service_bus_local_auth_disabled(parsed):
@@ -389,7 +392,8 @@ FERRY_SETTINGS = {
     "FERRY_STALL_AFTER",
     "FERRY_EXPIRY_WARNING",
 }
-FERRY_OPTIONAL = {"FERRY_COMPUTE_API_VERSION", "FERRY_DISK_API_VERSION", "FERRY_ARM_READ_RATE", "FERRY_ARM_WRITE_RATE"}
+FERRY_OPTIONAL = {"FERRY_COMPUTE_API_VERSION", "FERRY_DISK_API_VERSION", "FERRY_ARM_READ_RATE", "FERRY_ARM_WRITE_RATE",
+                  "FERRY_ALERT_WEBHOOK"}
 
 
 def test_every_ferry_setting_is_set(parsed):
@@ -579,7 +583,8 @@ def test_data_plane_roles_on_their_resources_only(parsed):
         "Storage Blob Data Contributor": {container},
         "Storage Blob Data Reader": {container},
         "Storage Table Data Contributor": {"Microsoft.Storage/storageAccounts/tableServices/tables"},
-        "Azure Service Bus Data Receiver": {"Microsoft.ServiceBus/namespaces/queues"},
+        # Topics: the alert-webhook function reads the alerts topic's `webhook` subscription.
+        "Azure Service Bus Data Receiver": {"Microsoft.ServiceBus/namespaces/queues", "Microsoft.ServiceBus/namespaces/topics"},
         "Azure Service Bus Data Sender": {"Microsoft.ServiceBus/namespaces/queues", "Microsoft.ServiceBus/namespaces/topics"},
         "Monitoring Metrics Publisher": {"Microsoft.Insights/components"},
     }
@@ -655,8 +660,10 @@ def test_alert_rules_cover_dead_letters_and_the_alert_stream(parsed):
     assert incoming["dimensions"][0]["name"] == "EntityName"
     assert incoming["dimensions"][0]["values"] == ["alertsTopicName"]
     assert ("Microsoft.EventGrid/systemTopics", "DeadLetteredCount") in metrics
-    query = body(one(doc, "Microsoft.Insights/scheduledQueryRules"))["properties"]
-    assert "traces" in query["criteria"]["allOf"][0]["query"]
+    rules = {body(r)["name"]: body(r)["properties"]
+             for r in resources(doc, "Microsoft.Insights/scheduledQueryRules").values()}
+    assert "traces" in rules["ferry-app-errors"]["criteria"]["allOf"][0]["query"]
+    assert "ferry_rpo_seconds" in rules["ferry-rpo-above-objective"]["criteria"]["allOf"][0]["query"]
     one(doc, "Microsoft.Insights/actionGroups")
 
 

@@ -8,9 +8,11 @@
 mod report;
 mod rpo;
 mod scenario;
+mod webhook;
 
 pub use report::{ChainReport, CopyCounts, DemoReport, StuckCopy};
 pub use rpo::RpoSummary;
+pub use webhook::WebhookReport;
 
 use crate::auth::DevToken;
 use crate::bus::{BusAuth, BusError, MessageSender, OutgoingMessage, ServiceBusRest};
@@ -85,6 +87,10 @@ pub struct DemoArgs {
     /// Inter-region copy bandwidth per disk in the emulator, megabits per second.
     #[arg(long, default_value_t = 200.0)]
     pub bandwidth_mbps: f64,
+    /// `APPLICATIONINSIGHTS_CONNECTION_STRING` for the demo's metrics (the environment's
+    /// when unset). For tests, like `ledger`.
+    #[arg(skip)]
+    pub app_insights: Option<String>,
 }
 
 /// The ledger setting can be a connection string with an account key: shown redacted.
@@ -106,6 +112,7 @@ impl std::fmt::Debug for DemoArgs {
             .field("catch_up", &self.catch_up)
             .field("rp_interval", &self.rp_interval)
             .field("bandwidth_mbps", &self.bandwidth_mbps)
+            .field("app_insights", &self.app_insights.is_some())
             .finish()
     }
 }
@@ -125,6 +132,7 @@ impl Default for DemoArgs {
             catch_up: None,
             rp_interval: "P1D".into(),
             bandwidth_mbps: 200.0,
+            app_insights: None,
         }
     }
 }
@@ -274,6 +282,18 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     {
         env.insert("FERRY_LEDGER".into(), l);
     }
+    // The alert webhook: a local endpoint standing in for an action group / Logic App.
+    let (hook_capture, hook_url) = webhook::Capture::start()
+        .await
+        .map_err(|e| DemoError::Setup(format!("alert webhook endpoint: {e}")))?;
+    env.insert(crate::alert_webhook::SETTING.into(), hook_url);
+    if let Some(c) = args
+        .app_insights
+        .clone()
+        .or_else(|| std::env::var(crate::telemetry::connection::SETTING).ok())
+    {
+        env.insert(crate::telemetry::connection::SETTING.into(), c);
+    }
     let config = Config::from_env(&env, Mode::Demo).map_err(|e| DemoError::Setup(e.to_string()))?;
     let tokens: Arc<dyn crate::auth::TokenProvider> = Arc::new(DevToken::new(TOKEN));
     let ledger = crate::bootstrap::ledger(&config, &tokens)
@@ -298,6 +318,9 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     // that the host stand-in starts (and the soak kills).
     let mut in_process = None;
     let late = Arc::new(LateSender::default());
+    // The in-process handler's metrics, flushed after every tick (simulated ticks come
+    // faster than any export interval).
+    let mut telemetry = crate::telemetry::Telemetry::off();
     let target = match args.handler {
         HandlerMode::InProcess => {
             let ledger: Arc<dyn Ledger> = Arc::new(crate::sim::chaos::ConflictingLedger::new(
@@ -311,6 +334,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             // order, so a fixed order makes a run reproducible.
             app.poll_concurrency = 1;
             app.fail_points = Some(chaos.clone());
+            telemetry = app.telemetry.clone();
             app.arm = crate::arm::ArmClient::new(
                 crate::arm::ArmConfig {
                     endpoint: config.arm_endpoint.clone(),
@@ -551,6 +575,9 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                     .await
                     .map_err(|e| DemoError::Host(e.to_string()))?;
                 sampler.sample(&emu, now);
+                if let Err(e) = telemetry.flush().await {
+                    tracing::warn!("demo: telemetry flush: {e}");
+                }
                 if let Some(b) = &bar {
                     b.set_position(tick as u64 + 1);
                     b.set_message(format!("{}/{}", day + 1, sc.days));
@@ -607,12 +634,50 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         wall,
     )
     .await?;
+    let mut report = report;
+    let topic: Vec<Value> = host
+        .peek(&config.alerts_topic)
+        .iter()
+        .filter_map(|m| serde_json::from_str(&m.body).ok())
+        .collect();
+    let open_rpo = open_rpo_alerts(report_ledger.as_ref()).await?;
+    let hook = webhook::report(&hook_capture, &topic, &open_rpo);
+    report
+        .broken_invariants
+        .extend(hook.broken(report.handler_kills > 0));
+    report.invariants_held = report.broken_invariants.is_empty();
+    report.webhook = Some(hook);
     host.shutdown().await;
     if let Some((stop_tx, handler_task)) = in_process {
         let _ = stop_tx.send(());
         let _ = handler_task.await;
     }
     Ok(report)
+}
+
+/// The RPO breach alerts the ledger still holds open at the end (a chain's `rpo_alerted`).
+async fn open_rpo_alerts(
+    ledger: &dyn Ledger,
+) -> Result<std::collections::BTreeSet<String>, DemoError> {
+    let q = crate::ledger::Query {
+        row_key_from: Some(crate::ledger::records::CHAIN_ROW.into()),
+        row_key_to: Some(format!("{}\u{0}", crate::ledger::records::CHAIN_ROW)),
+        ..Default::default()
+    };
+    let rows = crate::ledger::query_all(ledger, &q)
+        .await
+        .map_err(|e| DemoError::Setup(format!("reading the ledger: {e}")))?;
+    Ok(rows
+        .iter()
+        .filter_map(|e| crate::ledger::records::Chain::from_entity(e).ok())
+        .filter_map(|c| {
+            let since = c.rpo_alerted.as_deref()?;
+            Some(crate::alerts::Alert::id_for(
+                crate::alerts::AlertKind::RpoBreached,
+                &crate::machine::resolve::rpo_subject(&c.key, since),
+            ))
+        })
+        .collect())
 }
 
 /// Under `--handler process` and faults, kills the handler process (SIGKILL) at random

@@ -132,6 +132,9 @@ pub struct DemoReport {
     pub invariants_held: bool,
     pub broken_invariants: Vec<String>,
     pub wall_seconds: f64,
+    /// What the alert webhook received (Common Alert Schema), against the alerts topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<super::WebhookReport>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -326,6 +329,10 @@ pub(super) async fn build_report(
     // Alerts by kind: what the topic holds.
     for m in host.peek(alerts_topic) {
         let a: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
+        // A condition's end (`resolvedAt`, same id as its alert) is not another alert.
+        if a.get("resolvedAt").is_some() {
+            continue;
+        }
         if let Some(k) = a["kind"].as_str() {
             *alerts.entry(k.to_string()).or_default() += 1;
         }
@@ -470,6 +477,7 @@ pub(super) async fn build_report(
         per_chain,
         invariants_held: broken.is_empty(),
         broken_invariants: broken,
+        webhook: None,
         wall_seconds: (wall.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     })
 }
@@ -569,6 +577,12 @@ pub(super) fn print_human(r: &DemoReport) {
     println!("ARM: {}", r.arm);
     println!("host: {}", r.host);
     println!();
+    if let Some(w) = &r.webhook {
+        println!(
+            "alert webhook (Common Alert Schema): {} received ({} Fired, {} Resolved), {} invalid, {} duplicates, {} missing; RPO breaches cleared {}, resolved exactly once {}",
+            w.received, w.fired, w.resolved, w.invalid, w.duplicates, w.missing, w.rpo_breaches_cleared, w.rpo_resolved_once
+        );
+    }
     println!("invariants: rule_violations {}, duplicate_copies {}, duplicate_alerts {}, missing_alerts {}, lost_requests {}, stuck_chains {}, needless_restarts {} → {}", r.rule_violations, r.duplicate_copies, r.duplicate_alerts, r.missing_alerts, r.lost_requests, r.stuck_chains, r.needless_restarts, if r.invariants_held { "all held" } else { "BROKEN" });
     for b in &r.broken_invariants {
         println!("  broken: {b}");

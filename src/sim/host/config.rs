@@ -330,15 +330,27 @@ pub fn read_function(
             }
             let kind = match ty.as_str() {
                 "serviceBusTrigger" => {
-                    if b.contains_key("topicName") {
-                        return Err(err(format!(
-                            "trigger `{bname}`: topic subscriptions are not supported by the host stand-in"
-                        )));
-                    }
-                    let queue = s("queueName")?
-                        .ok_or_else(|| err(format!("trigger `{bname}` needs `queueName`")))?;
-                    super::wire::check_entity_name(&queue)
-                        .map_err(|e| err(format!("trigger `{bname}`: {e}")))?;
+                    // A topic subscription is received from like a queue, at its path
+                    // `{topic}/Subscriptions/{subscription}`.
+                    let queue = match (s("queueName")?, s("topicName")?, s("subscriptionName")?) {
+                        (Some(q), None, None) => {
+                            super::wire::check_entity_name(&q)
+                                .map_err(|e| err(format!("trigger `{bname}`: {e}")))?;
+                            q
+                        }
+                        (None, Some(t), Some(sub)) => {
+                            for n in [&t, &sub] {
+                                super::wire::check_entity_name(n)
+                                    .map_err(|e| err(format!("trigger `{bname}`: {e}")))?;
+                            }
+                            super::servicebus::subscription_path(&t, &sub)
+                        }
+                        _ => {
+                            return Err(err(format!(
+                                "trigger `{bname}` needs `queueName`, or `topicName` and `subscriptionName`"
+                            )))
+                        }
+                    };
                     let sessions = b
                         .get("isSessionsEnabled")
                         .and_then(Value::as_bool)

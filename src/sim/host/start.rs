@@ -79,9 +79,11 @@ impl Host {
         ));
         for f in &functions {
             if let TriggerKind::ServiceBus { queue, sessions } = &f.trigger.kind {
-                broker
-                    .declare(queue, false, *sessions)
-                    .map_err(|m| HostError::Config(format!("function `{}`: {m}", f.name)))?;
+                match servicebus::split_subscription_path(queue) {
+                    Some((topic, sub)) => broker.declare_subscription(topic, sub),
+                    None => broker.declare(queue, false, *sessions),
+                }
+                .map_err(|m| HostError::Config(format!("function `{}`: {m}", f.name)))?;
             }
         }
         for f in &functions {

@@ -81,6 +81,8 @@ pub struct IncomingMessage {
 #[derive(Debug)]
 struct Entity {
     is_topic: bool,
+    /// A topic's subscriptions (their entity keys): each gets a copy of every message.
+    subscriptions: Vec<String>,
     sessions: bool,
     messages: Vec<BrokerMessage>,
     dedupe: HashMap<String, OffsetDateTime>,
@@ -146,6 +148,7 @@ impl Broker {
             key,
             Entity {
                 is_topic,
+                subscriptions: Vec::new(),
                 sessions,
                 messages: Vec::new(),
                 dedupe: HashMap::new(),
@@ -154,6 +157,24 @@ impl Broker {
                 next_seq: 1,
             },
         );
+        Ok(())
+    }
+
+    /// Declares a topic's subscription (and the topic): an entity at
+    /// [`super::subscription_path`] that receives a copy of every message the topic accepts
+    /// from then on, and is received from like a queue.
+    pub fn declare_subscription(&self, topic: &str, subscription: &str) -> Result<(), String> {
+        self.declare(topic, true, false)?;
+        let path = super::subscription_path(topic, subscription);
+        self.declare(&path, false, false)?;
+        let mut es = lock(&self.entities);
+        let key = path.to_ascii_lowercase();
+        let t = es
+            .get_mut(&topic.to_ascii_lowercase())
+            .expect("declared above");
+        if !t.subscriptions.contains(&key) {
+            t.subscriptions.push(key);
+        }
         Ok(())
     }
 
@@ -259,6 +280,19 @@ impl Broker {
                 locked: false,
             });
             enqueued += 1;
+        }
+        // A topic hands each accepted message to each of its subscriptions.
+        let fresh: Vec<BrokerMessage> = e.messages[e.messages.len() - enqueued..].to_vec();
+        for sub in e.subscriptions.clone() {
+            if let Some(s) = es.get_mut(&sub) {
+                for m in &fresh {
+                    let mut copy = m.clone();
+                    copy.sequence_number = s.next_seq;
+                    s.next_seq += 1;
+                    copy.lock_token = uuid::Uuid::new_v4().to_string();
+                    s.messages.push(copy);
+                }
+            }
         }
         let mut c = lock(&self.counters);
         c.accepted += enqueued as u64;
@@ -393,6 +427,7 @@ impl Broker {
             .entry(entity.to_ascii_lowercase())
             .or_insert_with(|| Entity {
                 is_topic: false,
+                subscriptions: Vec::new(),
                 sessions: false,
                 messages: Vec::new(),
                 dedupe: HashMap::new(),

@@ -13,3 +13,14 @@ mod rest;
 
 pub use broker::{Broker, BrokerCounters, BrokerMessage, DeadLetter, IncomingMessage, SendRefused};
 pub use rest::{serve, MAX_MESSAGE_BYTES};
+
+/// The entity path of a topic's subscription, as Service Bus names it.
+pub fn subscription_path(topic: &str, subscription: &str) -> String {
+    format!("{topic}/Subscriptions/{subscription}")
+}
+
+/// `(topic, subscription)` of a [`subscription_path`].
+pub fn split_subscription_path(path: &str) -> Option<(&str, &str)> {
+    let i = path.to_ascii_lowercase().find("/subscriptions/")?;
+    Some((&path[..i], &path[i + "/subscriptions/".len()..]))
+}
