@@ -44,6 +44,7 @@ pub mod bootstrap;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod endpoint;
 pub mod events;
 pub mod failpoint;

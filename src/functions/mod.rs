@@ -8,6 +8,7 @@
 
 mod chain;
 pub mod ingest;
+pub mod overview;
 pub mod poller;
 pub(crate) mod reads;
 mod retry;

@@ -35,12 +35,13 @@ pub async fn status(
 ) -> (u16, Value) {
     let allowed: &[&str] = match view {
         "" | "chains" => &["top", "after"],
+        "overview" => &["top", "after"],
         "chain" => &["key"],
         "readiness" | "lineage" => &["restorePoint"],
         other => {
             return bad(format!(
-                "unknown view {other:?}; use chains, chain, readiness or lineage"
-            ))
+            "unknown view {other:?}; use chains, chain, readiness, lineage, overview or dashboard"
+        ))
         }
     };
     // `code` is the function key; the host consumes it, but it may be forwarded.
@@ -53,6 +54,10 @@ pub async fn status(
     let result = match view {
         "" | "chains" => match page(query) {
             Ok((top, after)) => chains(app, top, after, now).await,
+            Err(e) => return bad(e),
+        },
+        "overview" => match page(query) {
+            Ok((top, after)) => super::overview::overview(app, top, after, now).await,
             Err(e) => return bad(e),
         },
         "chain" => match query.get("key") {
@@ -138,7 +143,12 @@ async fn all_chains(app: &App) -> Result<Vec<Chain>, FnError> {
         .collect()
 }
 
-fn chain_json(app: &App, c: &Chain, copies: &[CopyRecord], now: OffsetDateTime) -> Value {
+pub(crate) fn chain_json(
+    app: &App,
+    c: &Chain,
+    copies: &[CopyRecord],
+    now: OffsetDateTime,
+) -> Value {
     let mut counts: BTreeMap<&str, usize> =
         CopyState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for cp in copies {
