@@ -109,6 +109,7 @@ async fn seed_chain(ledger: &MemoryLedger, i: usize) -> String {
         target_ready: true,
         history: Default::default(),
         etag: None,
+        rpo_objective: None,
     };
     let copy = CopyRecord {
         source_vm: None,

@@ -219,6 +219,7 @@ mod tests {
             target_ready: true,
             history: Default::default(),
             etag: None,
+            rpo_objective: None,
         }
     }
 

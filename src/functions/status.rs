@@ -158,7 +158,8 @@ pub(crate) fn chain_json(
         .policy
         .find_target(&c.source_collection, &c.target_region)
         .map(|(r, _)| r);
-    let objective = rule.map(|r| r.rpo_objective);
+    // Without the policy (a ledger-only reader) the objective the ledger kept.
+    let objective = rule.map(|r| r.rpo_objective).or(c.rpo_objective);
     let rpo = objective.map(|o| rules::rpo(c.last_success_source_time, c.created_at, now, o));
     let in_flight = c
         .in_flight

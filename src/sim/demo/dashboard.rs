@@ -64,6 +64,7 @@ pub(super) async fn plant_hostile_chain(
         target_ready: true,
         history: Default::default(),
         etag: None,
+        rpo_objective: None,
     };
     let mut copy = CopyRecord::pending(
         &chain,
