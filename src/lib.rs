@@ -42,6 +42,7 @@ pub mod arm;
 pub mod auth;
 pub mod bootstrap;
 pub mod bus;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dashboard;

@@ -34,12 +34,13 @@ enum Command {
     /// Run the whole pipeline on the built-in ARM emulator and Functions host stand-in.
     #[cfg(feature = "sim")]
     Demo(ferry::sim::demo::DemoArgs),
-    /// Print chains, copies and RPO from the ledger (same JSON as the status function).
-    Status {
-        /// One chain (its key) with every copy; default: every chain.
-        #[arg(long)]
-        chain: Option<String>,
-    },
+    /// Chains with their RPO against the objective and the copy in flight (the status
+    /// function's JSON, or a table). Needs only FERRY_LEDGER and a credential.
+    Status(ferry::cli::StatusArgs),
+    /// One chain's copies, oldest first. Needs only FERRY_LEDGER and a credential.
+    Copies(ferry::cli::CopiesArgs),
+    /// The alerts the ledger records, newest first. Needs only FERRY_LEDGER and a credential.
+    Alerts(ferry::cli::AlertsArgs),
     /// Whether a copied restore point can be restored from now (every disk at 100 % and
     /// succeeded), with its lineage.
     Readiness {
@@ -301,10 +302,9 @@ async fn run(command: Command) -> ExitCode {
         Command::Serve { .. } => ExitCode::from(2), // handled by main
         #[cfg(feature = "sim")]
         Command::Demo(args) => ferry::sim::demo::run_cli(args).await,
-        Command::Status { chain } => match chain {
-            Some(k) => operator("chain", [("key".to_string(), k)].into()).await,
-            None => operator("chains", Default::default()).await,
-        },
+        Command::Status(args) => ferry::cli::status(args).await,
+        Command::Copies(args) => ferry::cli::copies(args).await,
+        Command::Alerts(args) => ferry::cli::alerts(args).await,
         Command::Readiness { restore_point } => {
             operator(
                 "readiness",

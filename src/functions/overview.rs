@@ -18,6 +18,11 @@ use time::OffsetDateTime;
 /// Copies per chain on the timeline: the newest ones (a daily chain's three weeks).
 pub const TIMELINE_KEEP: usize = 30;
 
+/// A time as the views write it (RFC 3339).
+pub fn rfc3339(t: OffsetDateTime) -> Value {
+    ts(Some(t))
+}
+
 fn ts(t: Option<OffsetDateTime>) -> Value {
     t.and_then(|t| t.format(&Rfc3339).ok())
         .map(Value::String)
@@ -83,6 +88,39 @@ pub(crate) async fn overview(
         200,
         json!({"chains": chains, "alerts": alerts, "at": ts(Some(now)), "next": next}),
     ))
+}
+
+/// Every alert the ledger records at or after `since`, newest first, of one chain (by key)
+/// or of all: what `ferry alerts` lists. One ledger query per chain.
+pub async fn alerts_since(
+    app: &App,
+    since: OffsetDateTime,
+    chain: Option<&str>,
+) -> Result<Vec<Value>, FnError> {
+    let chains = match chain {
+        Some(key) => super::chain::load_chain(app, key)
+            .await?
+            .into_iter()
+            .collect(),
+        None => super::status::all_chains(app).await?,
+    };
+    let mut out = Vec::new();
+    for c in &chains {
+        let cps = copies(app, &c.key, None).await?;
+        out.extend(ledger_alerts(c, &cps).into_iter().filter(|a| {
+            a["at"]
+                .as_str()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+                .is_some_and(|t| t >= since)
+        }));
+    }
+    out.sort_by(|a, b| b["at"].as_str().cmp(&a["at"].as_str()));
+    Ok(out)
+}
+
+/// Every chain in the ledger (one query over the chain rows).
+pub async fn all_chains(app: &App) -> Result<Vec<Chain>, FnError> {
+    super::status::all_chains(app).await
 }
 
 /// The newest `keep` copies of a chain as bars, oldest first: one bar per attempt (a

@@ -131,7 +131,7 @@ fn hours(d: time::Duration) -> f64 {
     (d.as_seconds_f64() / 36.0).round() / 100.0
 }
 
-async fn all_chains(app: &App) -> Result<Vec<Chain>, FnError> {
+pub(crate) async fn all_chains(app: &App) -> Result<Vec<Chain>, FnError> {
     let q = Query {
         row_key_from: Some(CHAIN_ROW.into()),
         row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
