@@ -11,6 +11,7 @@
 
 pub mod chain_name;
 mod commands;
+pub mod plan;
 pub mod table;
 
 pub use commands::{alerts, copies, status, AlertsArgs, CopiesArgs, StatusArgs};

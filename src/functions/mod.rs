@@ -9,6 +9,7 @@
 mod chain;
 pub mod ingest;
 pub mod overview;
+pub mod plan;
 pub mod poller;
 pub(crate) mod reads;
 mod retry;
