@@ -90,10 +90,10 @@ pub fn plan_table(p: &Value) -> String {
         } else {
             let tag = &c["rule"]["tag"];
             match tag.is_null() {
-                true => s(&c["rule"]["scope"]),
+                true => last(&c["rule"]["scope"]),
                 false => format!(
                     "{} [{}={}]",
-                    s(&c["rule"]["scope"]),
+                    last(&c["rule"]["scope"]),
                     s(&tag["name"]),
                     s(&tag["value"])
                 ),
