@@ -98,6 +98,10 @@ try {
     const alertText = await page.textContent('#alerts');
     check(alertText.includes('<script>alert(2)</script>'), 'the hostile failure text is shown as text in the alerts');
     check(await page.locator('#rows img, #alerts img, #rows script, #alerts script').count() === 0, 'no element was made from the hostile text');
+    const flying = await page.textContent('tr.chain-row td:nth-child(3)');
+    check(flying.includes('rp-hostile-2') && flying.includes('40 %') && flying.includes('read 30 min ago') && flying.includes('started 3.0 h ago'),
+      `the copy in flight shows its last reading and its age (${flying})`);
+    check(await page.locator('tr.chain-row .bar[data-outcome="inflight"]').count() === 1, 'the copy in flight is an open bar on the timeline');
     await page.hover('tr.chain-row .name');
     await page.fill('#filter', '');
   }

@@ -26,7 +26,8 @@ const HOSTILE_COLLECTION: &str = "rpc-hostile'onmouseover=alert(3)'";
 /// send its (status, body).
 type Forward = (String, oneshot::Sender<(u16, serde_json::Value)>);
 
-/// Writes the hostile chain: one failed copy, in breach of any RPO objective.
+/// Writes the hostile chain: one failed copy (in breach of any RPO objective) and one in
+/// flight.
 pub(super) async fn plant_hostile_chain(
     ledger: &Arc<dyn Ledger>,
     subscription: &str,
@@ -79,10 +80,29 @@ pub(super) async fn plant_hostile_chain(
     copy.last_status = Some(HOSTILE_REASON.into());
     copy.last_percent = Some(12.0);
     copy.alerts.insert(crate::alerts::AlertKind::CopyFailed);
+    // And a copy in flight: 40 % read half an hour ago, started three hours ago.
+    let mut flying = CopyRecord::pending(
+        &chain,
+        &source.restore_point("rp-hostile-2"),
+        now - Duration::hours(4),
+        now - Duration::hours(4),
+    );
+    flying.state = CopyState::InFlight;
+    flying.started_at = Some(now - Duration::hours(3));
+    flying.last_reading_at = Some(now - Duration::minutes(30));
+    flying.last_percent = Some(40.0);
+    flying.readings = 1;
+    let mut chain = chain;
+    chain.in_flight = Some(flying.row_key());
+    chain.active = true;
     ledger
         .batch(
             &chain.key,
-            vec![Op::Insert(chain.to_entity()), Op::Insert(copy.to_entity())],
+            vec![
+                Op::Insert(chain.to_entity()),
+                Op::Insert(copy.to_entity()),
+                Op::Insert(flying.to_entity()),
+            ],
         )
         .await
         .map_err(|e| bad(e.to_string()))?;
