@@ -92,7 +92,7 @@ fn errors_name_the_setting_or_argument() {
 
 #[test]
 fn ledger_commands_need_only_the_ledger_and_a_credential() {
-    let Some(ledger) = common::azurite_ledger("clireadsdemo") else {
+    let Some(ledger) = common::azurite_ledger(&common::unique_table("clidemo")) else {
         return;
     };
     // The demo fills the ledger (with its own policy, RPO objective 36 h).
@@ -108,7 +108,14 @@ fn ledger_commands_need_only_the_ledger_and_a_credential() {
         ],
         &[("FERRY_LEDGER", &ledger)],
     );
-    assert!(o.status.success(), "demo: {}", text(&o.stderr));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert!(
+        o.status.success(),
+        "demo: {:?}\nbroken: {}\n{}",
+        o.status,
+        report["broken_invariants"],
+        text(&o.stderr)
+    );
     let only = [
         ("FERRY_LEDGER", ledger.as_str()),
         ("FERRY_CREDENTIAL", "dev-token:x"),

@@ -21,19 +21,39 @@ pub struct PlanArgs {
     pub output: Option<OutputArg>,
 }
 
-/// A progress bar on stderr (drawn only when stderr is a terminal).
-struct Bar(indicatif::ProgressBar);
+/// A progress line on stderr, redrawn in place, only when stderr is a terminal (the
+/// deployable build carries no progress-bar crate: this is all `plan` needs).
+struct Bar {
+    on: bool,
+}
+
+impl Bar {
+    fn draw(&self, text: String) {
+        if self.on {
+            use std::io::Write;
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r\x1b[2K{text}");
+            let _ = e.flush();
+        }
+    }
+
+    fn clear(&self) {
+        self.draw(String::new());
+    }
+}
 
 impl PlanProgress for Bar {
     fn listed(&self, n: usize) {
-        self.0.set_message(format!("listing collections: {n}"));
-        self.0.tick();
+        self.draw(format!("listing restore point collections: {n}"));
     }
     fn examined(&self, done: usize, of: usize) {
-        self.0.set_length(of as u64);
-        self.0.set_position(done as u64);
-        self.0
-            .set_message("reading covered collections".to_string());
+        const WIDTH: usize = 30;
+        let filled = (done * WIDTH).checked_div(of).unwrap_or(WIDTH);
+        self.draw(format!(
+            "reading covered collections [{}{}] {done}/{of}",
+            "#".repeat(filled),
+            "-".repeat(WIDTH - filled)
+        ));
     }
 }
 
@@ -148,14 +168,11 @@ pub fn plan_table(p: &Value) -> String {
 /// `ferry plan` from the command line.
 pub async fn run(args: PlanArgs) -> std::process::ExitCode {
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let bar = Bar(bar);
+    let bar = Bar {
+        on: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
     let result = plan_report(&env, &args.scope, &bar).await;
-    bar.0.finish_and_clear();
+    bar.clear();
     match result {
         Ok(p) => {
             print(Output::resolve(args.output), &p, || plan_table(&p));
