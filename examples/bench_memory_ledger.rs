@@ -52,6 +52,7 @@ fn records(i: usize) -> (Chain, CopyRecord) {
         target_ready: true,
         history: Default::default(),
         etag: None,
+        rpo_objective: None,
     };
     let copy = CopyRecord {
         source_vm: Some(vm),

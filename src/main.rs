@@ -34,24 +34,23 @@ enum Command {
     /// Run the whole pipeline on the built-in ARM emulator and Functions host stand-in.
     #[cfg(feature = "sim")]
     Demo(ferry::sim::demo::DemoArgs),
-    /// Print chains, copies and RPO from the ledger (same JSON as the status function).
-    Status {
-        /// One chain (its key) with every copy; default: every chain.
-        #[arg(long)]
-        chain: Option<String>,
-    },
+    /// Chains with their RPO against the objective and the copy in flight (the status
+    /// function's JSON, or a table). Needs only FERRY_LEDGER and a credential.
+    Status(ferry::cli::StatusArgs),
+    /// One chain's copies, oldest first. Needs only FERRY_LEDGER and a credential.
+    Copies(ferry::cli::CopiesArgs),
+    /// The alerts the ledger records, newest first. Needs only FERRY_LEDGER and a credential.
+    Alerts(ferry::cli::AlertsArgs),
     /// Whether a copied restore point can be restored from now (every disk at 100 % and
     /// succeeded), with its lineage.
     Readiness {
         /// Target restore point id.
         restore_point: String,
     },
-    /// Show what the policy does with a source restore point collection: the rule, the
-    /// chains, the target collections and disk encryption set mappings.
-    Plan {
-        /// Source restore point collection id.
-        collection: String,
-    },
+    /// What the pipeline would do with the estate as it is (read through ARM): for each
+    /// collection in scope the rule and chains, target collections to create, missing key
+    /// mappings, rejections, and what onboarding copies first. Needs FERRY_POLICY.
+    Plan(ferry::cli::plan::PlanArgs),
     /// What ferry's identity must be allowed to do: every Service Bus entity it sends to or
     /// is triggered by, its ledger table, and the ARM actions on the source and target
     /// sides, each with the reason. Needs no settings and no network.
@@ -208,65 +207,6 @@ async fn operator(view: &str, query: std::collections::BTreeMap<String, String>)
     }
 }
 
-fn plan(collection: &str) -> ExitCode {
-    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    let Some(text) = env.get("FERRY_POLICY") else {
-        eprintln!("ferry plan: FERRY_POLICY is not set");
-        return ExitCode::from(2);
-    };
-    let text = if text.trim_start().starts_with('{') {
-        text.clone()
-    } else {
-        std::fs::read_to_string(text).unwrap_or_default()
-    };
-    let policy = match ferry::policy::Policy::parse(&text) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ferry plan: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let id: ferry::ids::CollectionId = match collection.parse() {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("ferry plan: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let rules: Vec<serde_json::Value> = policy
-        .candidates(&id)
-        .map(|r| {
-            serde_json::json!({
-                "scope": r.scope,
-                "tag": r.tag.as_ref().map(|(n, v)| serde_json::json!({"name": n, "value": v})),
-                "maxCopyDurationHours": r.max_copy_duration.whole_hours(),
-                "rpoObjectiveHours": r.rpo_objective.whole_hours(),
-                "minConsistency": r.min_consistency.to_string(),
-                "createTargetCollections": r.create_target_collections,
-                "chains": r.targets.iter().map(|t| serde_json::json!({
-                    "targetRegion": t.region,
-                    "chain": ferry::ledger::records::chain_key(&id, &t.region),
-                    "targetCollection": t.collection_for(&id).map(|c| c.to_string()).unwrap_or_else(|e| e),
-                    "diskEncryptionSets": t.disk_encryption_sets,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let note = if rules.is_empty() {
-        "no rule covers this collection: its restore points are not copied"
-    } else {
-        "the first rule whose tag matches the collection applies"
-    };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(
-            &serde_json::json!({"collection": id.to_string(), "rules": rules, "note": note})
-        )
-        .unwrap_or_default()
-    );
-    ExitCode::SUCCESS
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -304,10 +244,9 @@ async fn run(command: Command) -> ExitCode {
         Command::Serve { .. } => ExitCode::from(2), // handled by main
         #[cfg(feature = "sim")]
         Command::Demo(args) => ferry::sim::demo::run_cli(args).await,
-        Command::Status { chain } => match chain {
-            Some(k) => operator("chain", [("key".to_string(), k)].into()).await,
-            None => operator("chains", Default::default()).await,
-        },
+        Command::Status(args) => ferry::cli::status(args).await,
+        Command::Copies(args) => ferry::cli::copies(args).await,
+        Command::Alerts(args) => ferry::cli::alerts(args).await,
         Command::Readiness { restore_point } => {
             operator(
                 "readiness",
@@ -315,7 +254,6 @@ async fn run(command: Command) -> ExitCode {
             )
             .await
         }
-        Command::Plan { collection } => plan(&collection),
         Command::Metrics => {
             println!(
                 "{}",
@@ -324,6 +262,7 @@ async fn run(command: Command) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Plan(args) => ferry::cli::plan::run(args).await,
         Command::Permissions { output } => match output.as_str() {
             "json" => {
                 println!(

@@ -259,7 +259,10 @@ pub const ARM_NEEDS: &[ArmNeed] = &[
 /// [`crate::arm::ArmClient`] operations that ferry's functions never perform in Azure, so
 /// no role grants them: the client can wait on an `Azure-AsyncOperation` URL, but the
 /// functions read the restore point itself instead (the poller, every 10 minutes).
-pub const UNGRANTED_OPERATIONS: &[&str] = &["get operation status"];
+/// Listing collections is `ferry plan`'s, run by an operator with their own identity
+/// (Reader on the scope), never by the functions.
+pub const UNGRANTED_OPERATIONS: &[&str] =
+    &["get operation status", "list restore point collections"];
 
 /// Everything above, for `ferry permissions --output json`.
 pub fn report() -> Value {

@@ -266,6 +266,25 @@ impl InvocationResponse {
         self
     }
 
+    /// An `http` output with a body that is not JSON (the dashboard's HTML) and the
+    /// headers it needs.
+    pub fn http_with_headers(
+        mut self,
+        status: u16,
+        body: Value,
+        headers: &[(&str, String)],
+    ) -> Self {
+        let headers: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+            .collect();
+        self.outputs.insert(
+            "res".to_string(),
+            serde_json::json!({"statusCode": status, "body": body, "headers": headers}),
+        );
+        self
+    }
+
     pub fn to_json(&self) -> Value {
         // Serializing a struct of Maps/Vecs/Values cannot fail.
         serde_json::to_value(self).unwrap_or(Value::Null)
@@ -577,6 +596,21 @@ mod tests {
         let i = inv(json!({"Data": {"req": {"Method": "GET"}}, "Metadata": {}}));
         let e = i.http_request("req").unwrap_err();
         assert!(e.to_string().contains("`Url` is missing"), "{e}");
+    }
+
+    #[test]
+    fn http_output_with_headers_carries_them() {
+        let r = InvocationResponse::new().http_with_headers(
+            200,
+            json!("<!doctype html>"),
+            &[("Content-Type", "text/html".to_string())],
+        );
+        let v = r.to_json();
+        assert_eq!(v["Outputs"]["res"]["body"], json!("<!doctype html>"));
+        assert_eq!(
+            v["Outputs"]["res"]["headers"],
+            json!({"Content-Type": "text/html"})
+        );
     }
 
     #[test]

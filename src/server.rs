@@ -273,6 +273,16 @@ pub async fn invoke(
             .await
             .map(|(o, _)| (o, None)),
         functions::STATUS => match inv.http_request("req") {
+            // The dashboard page is HTML, not a JSON view: answered here with its headers.
+            Ok(req) if req.params.get("view").is_some_and(|v| v == "dashboard") => {
+                let page = crate::dashboard::page();
+                let resp = InvocationResponse::new().http_with_headers(
+                    200,
+                    Value::String(page.html.clone()),
+                    &crate::dashboard::headers(),
+                );
+                return json_bytes_reply(StatusCode::OK, resp.to_vec());
+            }
             Ok(req) => {
                 let view = req.params.get("view").cloned().unwrap_or_default();
                 let (status, body) =

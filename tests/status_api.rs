@@ -111,6 +111,7 @@ async fn seed_chain(ledger: &MemoryLedger, i: usize) -> String {
         target_ready: true,
         history: Default::default(),
         etag: None,
+        rpo_objective: None,
     };
     let copy = CopyRecord {
         source_vm: None,
@@ -228,4 +229,37 @@ async fn chains_are_paged() {
         let (code, body) = status(&app, "chains", &q(&[bad]), NOW).await;
         assert_eq!(code, 400, "{bad:?}: {body}");
     }
+}
+
+/// The dashboard's data: pages like `chains`, and each chain carries its timeline.
+#[tokio::test]
+async fn overview_pages_chains_with_their_timelines() {
+    let ledger = Arc::new(MemoryLedger::new());
+    for i in 0..5 {
+        seed_chain(&ledger, i).await;
+    }
+    let app = app("http://127.0.0.1:9", ledger);
+    let (code, first) = status(&app, "overview", &q(&[("top", "3")]), NOW).await;
+    assert_eq!(code, 200, "{first}");
+    let chains = first["chains"].as_array().unwrap();
+    assert_eq!(chains.len(), 3);
+    for c in chains {
+        let bars = c["timeline"].as_array().unwrap();
+        assert_eq!(bars.len(), 1, "{c}");
+        assert_eq!(bars[0]["outcome"], "Succeeded");
+        assert_eq!(bars[0]["restorePoint"], "rp1");
+        assert!(c["sourceCollectionName"]
+            .as_str()
+            .unwrap()
+            .starts_with("rpc-"));
+        assert_eq!(c["rpo"]["breached"], false);
+    }
+    let after = first["next"].as_str().unwrap();
+    let (code, rest) = status(&app, "overview", &q(&[("top", "3"), ("after", after)]), NOW).await;
+    assert_eq!(code, 200, "{rest}");
+    assert_eq!(rest["chains"].as_array().unwrap().len(), 2);
+    assert_eq!(rest["next"], Value::Null);
+    assert_eq!(rest["alerts"], json!([]));
+    let (code, _) = status(&app, "overview", &q(&[("key", "x")]), NOW).await;
+    assert_eq!(code, 400);
 }

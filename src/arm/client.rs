@@ -16,7 +16,7 @@ use url::Url;
 use super::error::ArmError;
 use super::model::{
     CopyRequest, CreateCollectionRequest, DiskRestorePoint, DiskRestorePointList, RestorePoint,
-    RestorePointCollection, RestorePointOrigin, RestorePointProgress,
+    RestorePointCollection, RestorePointCollectionList, RestorePointOrigin, RestorePointProgress,
 };
 use super::ratelimit::{Budget, RateLimit, SubscriptionLimiter};
 use super::transport::{api_error, decode};
@@ -351,6 +351,60 @@ impl ArmClient {
             }
             let page: DiskRestorePointList = decode(OP, &raw.body)?;
             out.extend(page.value);
+            match page.next_link.as_deref().map(str::trim) {
+                None | Some("") => return Ok(out),
+                Some(link) => {
+                    let next = self
+                        .config
+                        .endpoint
+                        .join(link)
+                        .map_err(|e| ArmError::Decode {
+                            what: OP.to_string(),
+                            message: format!("bad nextLink {link:?}: {e}"),
+                        })?;
+                    self.check_link(OP, &next)?;
+                    if next == url {
+                        return Err(ArmError::Decode {
+                            what: OP.to_string(),
+                            message: "nextLink points at the page just read".into(),
+                        });
+                    }
+                    url = next;
+                }
+            }
+        }
+        Err(ArmError::Decode {
+            what: OP.to_string(),
+            message: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+
+    /// Every restore point collection under `scope` (`/subscriptions/{id}` or
+    /// `/subscriptions/{id}/resourceGroups/{rg}`, already validated), following `nextLink`;
+    /// `on_page` hears the running count after each page (one read each).
+    pub async fn list_collections(
+        &self,
+        scope: &str,
+        mut on_page: impl FnMut(usize),
+    ) -> Result<Vec<RestorePointCollection>, ArmError> {
+        const OP: &str = "list restore point collections";
+        let mut url = self.url(
+            &format!(
+                "{}/providers/Microsoft.Compute/restorePointCollections",
+                scope.trim_end_matches('/')
+            ),
+            &self.config.compute_api_version,
+            None,
+        );
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
+            if raw.status != 200 {
+                return Err(api_error(&raw));
+            }
+            let page: RestorePointCollectionList = decode(OP, &raw.body)?;
+            out.extend(page.value);
+            on_page(out.len());
             match page.next_link.as_deref().map(str::trim) {
                 None | Some("") => return Ok(out),
                 Some(link) => {

@@ -10,6 +10,8 @@ pub mod alert_webhook;
 mod chain;
 pub mod ingest;
 mod observe;
+pub mod overview;
+pub mod plan;
 pub mod poller;
 pub(crate) mod reads;
 mod retry;

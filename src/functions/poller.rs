@@ -338,6 +338,15 @@ async fn check_rpo(
     now: OffsetDateTime,
     out: &mut Outcome,
 ) -> Result<(), FnError> {
+    // The ledger keeps the objective for readers without the policy (`ferry status`):
+    // written once per chain, and again when the policy changes it.
+    if chain.rpo_objective != Some(rule.rpo_objective) {
+        let mut c = chain.clone();
+        c.rpo_objective = Some(rule.rpo_objective);
+        if commit_chain(app, &mut c).await? {
+            *chain = c;
+        }
+    }
     let rpo = rules::rpo(
         chain.last_success_source_time,
         chain.created_at,

@@ -35,12 +35,13 @@ pub async fn status(
 ) -> (u16, Value) {
     let allowed: &[&str] = match view {
         "" | "chains" => &["top", "after"],
+        "overview" => &["top", "after"],
         "chain" => &["key"],
         "readiness" | "lineage" => &["restorePoint"],
         other => {
             return bad(format!(
-                "unknown view {other:?}; use chains, chain, readiness or lineage"
-            ))
+            "unknown view {other:?}; use chains, chain, readiness, lineage, overview or dashboard"
+        ))
         }
     };
     // `code` is the function key; the host consumes it, but it may be forwarded.
@@ -53,6 +54,10 @@ pub async fn status(
     let result = match view {
         "" | "chains" => match page(query) {
             Ok((top, after)) => chains(app, top, after, now).await,
+            Err(e) => return bad(e),
+        },
+        "overview" => match page(query) {
+            Ok((top, after)) => super::overview::overview(app, top, after, now).await,
             Err(e) => return bad(e),
         },
         "chain" => match query.get("key") {
@@ -126,7 +131,7 @@ fn hours(d: time::Duration) -> f64 {
     (d.as_seconds_f64() / 36.0).round() / 100.0
 }
 
-async fn all_chains(app: &App) -> Result<Vec<Chain>, FnError> {
+pub(crate) async fn all_chains(app: &App) -> Result<Vec<Chain>, FnError> {
     let q = Query {
         row_key_from: Some(CHAIN_ROW.into()),
         row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
@@ -138,7 +143,12 @@ async fn all_chains(app: &App) -> Result<Vec<Chain>, FnError> {
         .collect()
 }
 
-fn chain_json(app: &App, c: &Chain, copies: &[CopyRecord], now: OffsetDateTime) -> Value {
+pub(crate) fn chain_json(
+    app: &App,
+    c: &Chain,
+    copies: &[CopyRecord],
+    now: OffsetDateTime,
+) -> Value {
     let mut counts: BTreeMap<&str, usize> =
         CopyState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for cp in copies {
@@ -148,7 +158,8 @@ fn chain_json(app: &App, c: &Chain, copies: &[CopyRecord], now: OffsetDateTime) 
         .policy
         .find_target(&c.source_collection, &c.target_region)
         .map(|(r, _)| r);
-    let objective = rule.map(|r| r.rpo_objective);
+    // Without the policy (a ledger-only reader) the objective the ledger kept.
+    let objective = rule.map(|r| r.rpo_objective).or(c.rpo_objective);
     let rpo = objective.map(|o| rules::rpo(c.last_success_source_time, c.created_at, now, o));
     let in_flight = c
         .in_flight

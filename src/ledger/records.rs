@@ -100,6 +100,10 @@ pub struct Chain {
     /// What the chain's finished copies showed about its pace (catch-up and stall rules).
     pub history: ChainHistory,
     pub etag: Option<ETag>,
+    /// The RPO objective of the policy rule covering the chain, as last written (at
+    /// creation, and by the poller when the policy changes it): lets the ledger alone say
+    /// whether a chain is behind (`ferry status` without the policy). Absent in older rows.
+    pub rpo_objective: Option<time::Duration>,
 }
 
 /// How long a chain's recent copies took, and the longest any of them went without a
@@ -422,6 +426,12 @@ impl Chain {
         );
         opt_time(&mut e, "LastSuccessAt", self.last_success_at);
         opt_str(&mut e, "RpoAlerted", &self.rpo_alerted);
+        if let Some(o) = self.rpo_objective {
+            e.properties.insert(
+                "RpoObjectiveMinutes".into(),
+                Value::Int64(o.whole_minutes()),
+            );
+        }
         e
     }
 
@@ -452,6 +462,10 @@ impl Chain {
                     .map(|g| g.clamp(0, u32::MAX as i64) as u32),
             },
             etag: e.etag.clone(),
+            rpo_objective: e
+                .i64("RpoObjectiveMinutes")
+                .filter(|m| *m > 0)
+                .map(time::Duration::minutes),
         })
     }
 }
@@ -627,6 +641,7 @@ mod tests {
             target_ready: true,
             history: Default::default(),
             etag: None,
+            rpo_objective: Some(time::Duration::hours(36)),
         }
     }
 

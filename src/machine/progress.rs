@@ -550,6 +550,7 @@ mod tests {
             target_ready: true,
             history: Default::default(),
             etag: None,
+            rpo_objective: None,
         };
         let copy = CopyRecord {
             state: CopyState::InFlight,

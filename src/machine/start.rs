@@ -235,6 +235,7 @@ mod tests {
             target_ready: true,
             history: Default::default(),
             etag: None,
+            rpo_objective: None,
         };
         let copy = CopyRecord::pending(&chain, &source.restore_point("rp2"), T0, T0);
         (chain, copy)

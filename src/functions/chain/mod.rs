@@ -16,7 +16,7 @@ pub(crate) mod repo;
 pub(crate) mod source;
 mod starting;
 
-pub(crate) use discover::discover;
+pub(crate) use discover::{discover, discovery_floor};
 pub(crate) use repo::{
     commit, copies, copy_row_of, ensure_chain, load_chain, load_copy, replace_chain, replace_copy,
     MAX_RACES,

@@ -143,6 +143,10 @@ pub(crate) async fn ensure_chain(
         target_ready: false,
         history: Default::default(),
         etag: None,
+        rpo_objective: app
+            .policy
+            .find_target(source, &target.region)
+            .map(|(r, _)| r.rpo_objective),
     };
     match app
         .ledger

@@ -5,6 +5,7 @@
 //! at a DR tool (see [`Scenario`]); the report says what happened, and the exit code says
 //! whether every invariant held.
 
+mod dashboard;
 mod report;
 mod rpo;
 mod scenario;
@@ -91,6 +92,13 @@ pub struct DemoArgs {
     /// when unset). For tests, like `ledger`.
     #[arg(skip)]
     pub app_insights: Option<String>,
+    /// After the run, serve the dashboard at http://ADDR/ (e.g. 127.0.0.1:8080) until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    pub dashboard: Option<std::net::SocketAddr>,
+    /// With --dashboard: first plant a chain whose texts carry HTML and script (the browser
+    /// test checks they are shown as text).
+    #[arg(long, hide = true)]
+    pub plant_hostile_chain: bool,
 }
 
 /// The ledger setting can be a connection string with an account key: shown redacted.
@@ -113,6 +121,8 @@ impl std::fmt::Debug for DemoArgs {
             .field("rp_interval", &self.rp_interval)
             .field("bandwidth_mbps", &self.bandwidth_mbps)
             .field("app_insights", &self.app_insights.is_some())
+            .field("dashboard", &self.dashboard)
+            .field("plant_hostile_chain", &self.plant_hostile_chain)
             .finish()
     }
 }
@@ -133,6 +143,8 @@ impl Default for DemoArgs {
             rp_interval: "P1D".into(),
             bandwidth_mbps: 200.0,
             app_insights: None,
+            dashboard: None,
+            plant_hostile_chain: false,
         }
     }
 }
@@ -647,6 +659,16 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         .extend(hook.broken(report.handler_kills > 0));
     report.invariants_held = report.broken_invariants.is_empty();
     report.webhook = Some(hook);
+    if let Some(addr) = args.dashboard {
+        if args.plant_hostile_chain {
+            dashboard::plant_hostile_chain(&report_ledger, SUBSCRIPTION, clock.now()).await?;
+        }
+        dashboard::serve(&host, addr, |local| {
+            print_report(args, &report);
+            eprintln!("ferry demo: dashboard at http://{local}/ (Ctrl-C to stop)");
+        })
+        .await?;
+    }
     host.shutdown().await;
     if let Some((stop_tx, handler_task)) = in_process {
         let _ = stop_tx.send(());
@@ -712,16 +734,23 @@ async fn kill_handler(
     }
 }
 
+fn print_report(args: &DemoArgs, r: &DemoReport) {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+    } else {
+        print_human(r);
+    }
+}
+
 /// `ferry demo` from the command line.
 pub async fn run_cli(args: DemoArgs) -> ExitCode {
     let show =
         !args.json && !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     match run(&args, show).await {
         Ok(r) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-            } else {
-                print_human(&r);
+            // With --dashboard the report was printed before the dashboard was served.
+            if args.dashboard.is_none() {
+                print_report(&args, &r);
             }
             if r.invariants_held {
                 ExitCode::SUCCESS
