@@ -7,6 +7,7 @@
 //! here knows about it, so the same code runs under the real host, the stand-in and tests.
 
 mod chain;
+pub mod drill;
 pub mod ingest;
 pub mod poller;
 pub(crate) mod reads;
@@ -31,6 +32,7 @@ pub const INGEST_EVENTGRID: &str = "ingest-eventgrid";
 pub const SEQUENCER: &str = "sequencer";
 pub const POLLER: &str = "poller";
 pub const STATUS: &str = "status";
+pub const DRILL: &str = "drill";
 
 /// What every function needs.
 pub struct App {

@@ -32,11 +32,17 @@ pub enum Sample {
     Count(u32),
 }
 
-/// Policy `drill: {"every": "P7D", "sample": "all" | N}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The drill resource group's name unless policy names one: `{region}` is the target region.
+pub const DEFAULT_DRILL_RESOURCE_GROUP: &str = "ferry-drill-{region}";
+
+/// Policy `drill: {"every": "P7D", "sample": "all" | N, "resourceGroup": "ferry-drill-{region}"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrillPolicy {
     pub every: Duration,
     pub sample: Sample,
+    /// The drill resource group's name in each target subscription; `{region}` stands for
+    /// the target region.
+    pub resource_group: String,
 }
 
 impl Default for DrillPolicy {
@@ -44,6 +50,7 @@ impl Default for DrillPolicy {
         DrillPolicy {
             every: DEFAULT_DRILL_EVERY,
             sample: Sample::All,
+            resource_group: DEFAULT_DRILL_RESOURCE_GROUP.into(),
         }
     }
 }
@@ -58,8 +65,10 @@ impl DrillPolicy {
             ]);
         };
         for k in obj.keys() {
-            if k != "every" && k != "sample" {
-                problems.push(format!("drill.{k}: unknown field (every, sample)"));
+            if !["every", "sample", "resourceGroup"].contains(&k.as_str()) {
+                problems.push(format!(
+                    "drill.{k}: unknown field (every, sample, resourceGroup)"
+                ));
             }
         }
         let mut p = DrillPolicy::default();
@@ -81,11 +90,35 @@ impl DrillPolicy {
             },
             Some(_) => problems.push("drill.sample: \"all\" or a whole number of chains".into()),
         }
+        match obj.get("resourceGroup") {
+            None => {}
+            Some(Value::String(t)) if p_valid_rg(t) => p.resource_group = t.clone(),
+            Some(_) => problems.push(
+                "drill.resourceGroup: a resource group name (letters, digits, - _ . ( ), at most 90), {region} allowed".into(),
+            ),
+        }
         if problems.is_empty() {
             Ok(p)
         } else {
             Err(problems)
         }
+    }
+}
+
+fn p_valid_rg(template: &str) -> bool {
+    let name = template.replace("{region}", "westus");
+    !name.is_empty()
+        && name.len() <= 90
+        && !name.ends_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c))
+}
+
+impl DrillPolicy {
+    /// The drill resource group's name for a target region.
+    pub fn resource_group_for(&self, region: &str) -> String {
+        self.resource_group.replace("{region}", region)
     }
 }
 
@@ -456,6 +489,8 @@ mod tests {
             json!({"sample": -1}),
             json!({"sample": "some"}),
             json!({"often": "P7D"}),
+            json!({"resourceGroup": "a/b"}),
+            json!({"resourceGroup": 5}),
         ] {
             let e = DrillPolicy::from_json(&bad).unwrap_err();
             assert!(e.iter().all(|m| m.starts_with("drill")), "{bad}: {e:?}");
@@ -527,13 +562,13 @@ mod tests {
         assert_eq!(plan(&chains, &all, T), vec!["b", "c", "a"]);
         let two = DrillPolicy {
             sample: Sample::Count(2),
-            ..all
+            ..all.clone()
         };
         // One drill ("d") already started this period: one more.
         assert_eq!(plan(&chains, &two, T), vec!["b"]);
         let five = DrillPolicy {
             sample: Sample::Count(5),
-            ..all
+            ..all.clone()
         };
         assert_eq!(plan(&chains, &five, T), vec!["b", "c", "a"]);
         assert!(plan(&[], &all, T).is_empty());
