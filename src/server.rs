@@ -263,6 +263,18 @@ pub async fn invoke(
         functions::POLLER => Box::pin(functions::poller::poller(app, now))
             .await
             .map(|(o, _)| (o, None)),
+        functions::DRILL => {
+            // The host's "now", moving on with this machine's clock while the drill waits.
+            let clock = functions::drill::HostClock::new(now);
+            Box::pin(functions::drill::drill(
+                app,
+                &clock,
+                &functions::drill::DrillSettings::default(),
+                None,
+            ))
+            .await
+            .map(|r| (r.outcome, None))
+        }
         functions::STATUS => match inv.http_request("req") {
             Ok(req) => {
                 let view = req.params.get("view").cloned().unwrap_or_default();

@@ -165,6 +165,21 @@ async fn every_chain_with_a_ready_copy_is_drilled_timed_and_cleaned_up() {
         .unwrap()
         .is_empty());
 
+    // Status shows the last drill per chain and the restore times; no alert was raised.
+    let (code, body) =
+        ferry::functions::status::status(&app, "drills", &Default::default(), world.clock.now())
+            .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        (body["run"].as_u64(), body["succeeded"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(body["chains"].as_array().unwrap().len(), 2);
+    let p50 = body["restoreSecondsP50"].as_f64().unwrap();
+    let max = body["restoreSecondsMax"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 <= max, "{body}");
+    assert_eq!(body["chains"][0]["lastDrill"]["state"], "Succeeded");
+
     // Within the period nothing is due.
     let again = run_drills(&world, &app).await;
     assert!(again.started.is_empty());

@@ -8,6 +8,7 @@
 
 mod chain;
 pub mod drill;
+mod drill_status;
 pub mod ingest;
 pub mod poller;
 pub(crate) mod reads;

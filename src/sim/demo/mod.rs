@@ -375,6 +375,8 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         ("FERRY_COPY_QUEUE", config.copy_queue.clone()),
         ("FERRY_EVENTS_QUEUE", config.events_queue.clone()),
         ("FERRY_ALERTS_TOPIC", config.alerts_topic.clone()),
+        // Weekly, as deployed: the demo's policy has no `drill`, so a run does nothing.
+        ("FERRY_DRILL_SCHEDULE", "0 0 3 * * 0".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
