@@ -537,6 +537,20 @@ mod tests {
         assert!(all.contains("restartFailed: at most 10"), "{all}");
         assert!(all.contains("restartStalledAfter: at least PT30M"), "{all}");
         assert!(Policy::parse(&text(r#","restartFailed":-1"#)).is_err());
+        // Restore drills: off unless asked for; every problem named under the rule.
+        assert_eq!(Policy::parse(&text("")).unwrap().rules[0].drill, None);
+        let d = Policy::parse(&text(r#","drill":{"every":"P1D","sample":2}"#)).unwrap();
+        let d = d.rules[0].drill.clone().unwrap();
+        assert_eq!(
+            (d.every, d.sample),
+            (Duration::days(1), crate::rules::drill::Sample::Count(2))
+        );
+        let e = Policy::parse(&text(r#","drill":{"every":"PT5M"}"#)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("rules[0].drill.every: at least PT1H"),
+            "{e}"
+        );
         assert_eq!(
             Policy::parse(&text("")).unwrap().rules[0].onboarding,
             Onboarding::Latest

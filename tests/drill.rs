@@ -147,6 +147,12 @@ async fn every_chain_with_a_ready_copy_is_drilled_timed_and_cleaned_up() {
     assert_eq!(run.still_running, 0);
     assert!(run.outcome.alerts.is_empty());
     for d in &run.succeeded {
+        println!(
+            "drill {} restored {} disk(s) in {:?} s",
+            d.id,
+            d.disks.len(),
+            d.restore_seconds
+        );
         assert!(keys.contains(&d.chain));
         // OS disk 64 GB, data disk 128 GB: the emulator restores in 2-3 minutes.
         let s = d.restore_seconds.unwrap();
