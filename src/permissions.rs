@@ -260,8 +260,8 @@ pub const ARM_NEEDS: &[ArmNeed] = &[
     ArmNeed {
         side: Side::Target,
         action: "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/read",
-        operations: &["list disk restore points"],
-        why: "restore drills: list the copy's disk restore points to restore one disk from each; ARM also checks this read when a disk PUT names one as its sourceResourceId",
+        operations: &[],
+        why: "no call of its own: ARM checks that the caller can read the copied disk restore point a restore drill's disk PUT names as its sourceResourceId",
     },
     ArmNeed {
         side: Side::Drill,
