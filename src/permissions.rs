@@ -281,6 +281,12 @@ pub const ARM_NEEDS: &[ArmNeed] = &[
         operations: &["delete disk"],
         why: "restore drills: delete a drill's disks once checked, and earlier drills' leftovers",
     },
+    ArmNeed {
+        side: Side::Drill,
+        action: "Microsoft.Compute/locations/DiskOperations/read",
+        operations: &["get disk operation"],
+        why: "restore drills: read a drill disk's restore operation (its Azure-AsyncOperation URL) for its endTime, the exact time the disk was ready",
+    },
 ];
 
 /// [`crate::arm::ArmClient`] operations that ferry's functions never perform in Azure, so

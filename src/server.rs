@@ -264,12 +264,13 @@ pub async fn invoke(
             .await
             .map(|(o, _)| (o, None)),
         functions::DRILL => {
-            // The host's "now", moving on with this machine's clock while the drill waits.
+            // The host's "now", moving on with this machine's clock during the run. One step
+            // per run: an invocation never waits for disks (see `DrillSettings::STEP`).
             let clock = functions::drill::HostClock::new(now);
             Box::pin(functions::drill::drill(
                 app,
                 &clock,
-                &functions::drill::DrillSettings::default(),
+                &functions::drill::DrillSettings::STEP,
                 None,
             ))
             .await

@@ -234,6 +234,24 @@ async fn a_drill_arm_refuses_fails_once_with_an_alert_and_leaves_no_disk() {
     let proxy = ArmProxy::start(world.url.clone()).await;
     let app = app(&world, &proxy.url).await;
     copied_chains(&world, &app).await;
+
+    // ARM sheds the disk PUTs (503) for one run: the drills stay running, their PUTs pending,
+    // and the next run (ARM answering again) restores and finishes them.
+    proxy.fail_puts.store(true, Ordering::SeqCst);
+    let step = drill(&app, &world.clock, &DrillSettings::STEP, None)
+        .await
+        .unwrap();
+    assert_eq!((step.started.len(), step.still_running), (2, 2));
+    assert!(step.failed.is_empty() && step.outcome.alerts.is_empty());
+    assert_eq!(world.emu.disks_present(), 0);
+    proxy.fail_puts.store(false, Ordering::SeqCst);
+    let recovered = run_drills(&world, &app).await;
+    assert_eq!(recovered.succeeded.len(), 2, "{:?}", recovered.failed);
+    assert!(recovered.started.is_empty());
+
+    // A period later ARM refuses every PUT for good: each drill fails once, at its time
+    // limit, with one alert, and leaves no disk.
+    world.clock.advance(Duration::days(1));
     proxy.fail_puts.store(true, Ordering::SeqCst);
     let run = run_drills(&world, &app).await;
     proxy.fail_puts.store(false, Ordering::SeqCst);
@@ -243,7 +261,7 @@ async fn a_drill_arm_refuses_fails_once_with_an_alert_and_leaves_no_disk() {
     assert_eq!(alerts.len(), 2, "one alert per failed drill");
     for a in &run.outcome.alerts {
         assert_eq!(a.kind, AlertKind::DrillFailed);
-        assert!(a.message.contains("restore refused"), "{}", a.message);
+        assert!(a.message.contains("not ready 6 hours"), "{}", a.message);
     }
     for d in &run.failed {
         assert_eq!(d.state, DrillState::Failed);

@@ -141,6 +141,8 @@ resource drillOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.Compute/disks/read'
           // Delete a drill's disks once checked, and leftovers.
           'Microsoft.Compute/disks/delete'
+          // Read a drill disk's restore operation for its endTime (the exact ready time).
+          'Microsoft.Compute/locations/DiskOperations/read'
         ]
         notActions: []
         dataActions: []

@@ -7,7 +7,7 @@ use url::Url;
 
 use super::client::{ArmClient, Deleted};
 use super::error::ArmError;
-use super::model::{Disk, DiskList};
+use super::model::{Disk, DiskList, OperationStatus};
 use super::ratelimit::Budget;
 use super::transport::{api_error, decode};
 use crate::ids::{ManagedDiskId, ResourceGroupId};
@@ -57,6 +57,20 @@ impl ArmClient {
                     status: raw.status,
                 })
             }
+            _ => Err(api_error(&raw)),
+        }
+    }
+
+    /// GET a disk write's `Azure-AsyncOperation` URL (the Disk RP's `DiskOperations`) once: its
+    /// `endTime` is when the restore finished, which a drill reports as the disk's ready time.
+    /// `None` when the operation is no longer known (ARM keeps them for a limited time).
+    pub async fn get_disk_operation(&self, url: &Url) -> Result<Option<OperationStatus>, ArmError> {
+        const OP: &str = "get disk operation";
+        self.check_link(OP, url)?;
+        let raw = self.send(OP, Method::GET, url, Budget::Read, None).await?;
+        match raw.status {
+            200 => decode(OP, &raw.body).map(Some),
+            404 => Ok(None),
             _ => Err(api_error(&raw)),
         }
     }

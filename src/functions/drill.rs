@@ -41,6 +41,17 @@ pub struct DrillSettings {
     pub wait_budget: StdDuration,
 }
 
+impl DrillSettings {
+    /// What the timer-triggered function uses: one step per run, never waiting. A drill is a
+    /// state machine across runs (leftovers deleted and disks PUT in one run; disks read, and
+    /// once ready checked and deleted, in a later one), so an invocation stays far inside the
+    /// Functions timeout and the restore time still comes from ARM's own operation end time.
+    pub const STEP: DrillSettings = DrillSettings {
+        poll_every: StdDuration::from_secs(15),
+        wait_budget: StdDuration::ZERO,
+    };
+}
+
 impl Default for DrillSettings {
     fn default() -> Self {
         DrillSettings {
@@ -110,6 +121,7 @@ pub async fn drill(
     let now = clock.now();
     let mut run = DrillRun::default();
     let drills = all_drills(app.ledger.as_ref()).await?;
+    clean_up(app, &drills).await?;
     let mut latest: BTreeMap<String, DrillRecord> = BTreeMap::new();
     for d in drills {
         let newer = latest
@@ -270,6 +282,9 @@ async fn start(
                 disk_restore_point: d.disk_restore_point_id?.to_string(),
                 size_gb: d.disk_size_gb,
                 disk_encryption_set: d.disk_encryption_set_id.map(str::to_string),
+                operation: None,
+                // Until ARM accepts its PUT (a crash before then: a later run PUTs it).
+                put_pending: true,
             })
         })
         .collect();
@@ -295,30 +310,22 @@ async fn start(
     };
     // Recorded before the first PUT: a crash after it leaves tagged disks a later drill finds.
     insert_drill(app.ledger.as_ref(), &rec).await?;
-    let tags = BTreeMap::from([
-        (DRILL_TAG.to_string(), id.clone()),
-        ("ferry-chain".to_string(), chain.key.clone()),
-    ]);
-    for d in &rec.disks {
-        let disk_id =
-            ManagedDiskId::new(&rg, &d.name).map_err(|e| FnError::Other(e.to_string()))?;
-        let body = Disk::restore_request(
-            &chain.target_region,
-            &d.disk_restore_point,
-            tags.clone(),
-            d.disk_encryption_set.as_deref(),
-        );
-        if let Err(e) = app.arm.restore_disk(&disk_id, &body).await {
-            rec.problems
-                .push(format!("disk {}: restore refused: {e}", d.name));
+    let operations = put_disks(app, &mut rec).await?;
+    let reread = |rec: &DrillRecord| {
+        let (chain, row) = (rec.chain.clone(), rec.row_key());
+        async move { app.ledger.get(&chain, &row).await }
+    };
+    // Re-read for its ETag (the next write replaces it).
+    rec.etag = reread(&rec).await?.and_then(|e| e.etag);
+    if operations {
+        // The accepted PUTs and their operations' URLs, for a later run to read each
+        // restore's end time. A crash before this write: a later run PUTs them again (the
+        // same body; ARM answers the disk as it is), and only the end time's precision is
+        // lost (the run's time is used instead).
+        if save(app, &mut rec).await? {
+            rec.etag = reread(&rec).await?.and_then(|e| e.etag);
         }
     }
-    // Re-read for its ETag (the next write replaces it).
-    rec.etag = app
-        .ledger
-        .get(&rec.chain, &rec.row_key())
-        .await?
-        .and_then(|e| e.etag);
     run.outcome.log(format!(
         "drill {id} of chain {} started: {} disk(s) from {}",
         chain.key,
@@ -326,6 +333,45 @@ async fn start(
         rec.copy
     ));
     Ok(Ok(rec))
+}
+
+/// PUTs the drill's disks whose PUT is pending; a transient refusal leaves it pending for the
+/// next run (ARM throttles and sheds load; a drill should not fail for that), a definitive
+/// one is a problem that fails the drill. `true` when a PUT was accepted (the record changed).
+async fn put_disks(app: &App, rec: &mut DrillRecord) -> Result<bool, FnError> {
+    let rg: ResourceGroupId = rec
+        .resource_group
+        .parse()
+        .map_err(|e: crate::ids::IdError| FnError::Other(e.to_string()))?;
+    let tags = BTreeMap::from([
+        (DRILL_TAG.to_string(), rec.id.clone()),
+        ("ferry-chain".to_string(), rec.chain.clone()),
+    ]);
+    let mut accepted = false;
+    for d in rec.disks.iter_mut().filter(|d| d.put_pending) {
+        let disk_id =
+            ManagedDiskId::new(&rg, &d.name).map_err(|e| FnError::Other(e.to_string()))?;
+        let body = Disk::restore_request(
+            &rec.target_region,
+            &d.disk_restore_point,
+            tags.clone(),
+            d.disk_encryption_set.as_deref(),
+        );
+        match app.arm.restore_disk(&disk_id, &body).await {
+            Ok(started) => {
+                d.operation = started.async_operation.map(|u| u.to_string());
+                d.put_pending = false;
+                accepted = true;
+            }
+            Err(e) if e.is_transient() => {}
+            Err(e) => {
+                d.put_pending = false;
+                rec.problems
+                    .push(format!("disk {}: restore refused: {e}", d.name));
+            }
+        }
+    }
+    Ok(accepted)
 }
 
 /// Waits (within the budget) for the running drills, finishing each whose disks all ended.
@@ -337,21 +383,38 @@ async fn wait(
     run: &mut DrillRun,
 ) -> Result<(), FnError> {
     let deadline = tokio::time::Instant::now() + settings.wait_budget;
-    // Per drill: when each disk was first seen ended.
-    let mut ended: BTreeMap<String, BTreeMap<String, OffsetDateTime>> = BTreeMap::new();
+    // Per drill and disk: what its restore operation said (start, end) and when this run
+    // first saw the disk ended.
+    let mut ended: BTreeMap<String, BTreeMap<String, EndedDisk>> = BTreeMap::new();
     loop {
         let mut still = Vec::new();
-        for rec in running {
+        for mut rec in running {
             let rg: ResourceGroupId = rec
                 .resource_group
                 .parse()
                 .map_err(|e: crate::ids::IdError| FnError::Other(e.to_string()))?;
+            if rec.disks.iter().any(|d| d.put_pending) && put_disks(app, &mut rec).await? {
+                if !save(app, &mut rec).await? {
+                    continue;
+                }
+                rec.etag = app
+                    .ledger
+                    .get(&rec.chain, &rec.row_key())
+                    .await?
+                    .and_then(|e| e.etag);
+            }
             let mut waits = Vec::new();
             let mut seen: Vec<Option<Disk>> = Vec::new();
             let ends = ended.entry(rec.id.clone()).or_default();
             for d in &rec.disks {
                 let id =
                     ManagedDiskId::new(&rg, &d.name).map_err(|e| FnError::Other(e.to_string()))?;
+                if d.put_pending {
+                    // Not created yet: a later run PUTs it (the drill's time limit applies).
+                    waits.push(DiskWait::Pending);
+                    seen.push(None);
+                    continue;
+                }
                 let disk = app.arm.get_disk(&id).await?;
                 let w = match disk.as_ref().and_then(|x| x.provisioning_state()) {
                     None if disk.is_none() => DiskWait::Missing,
@@ -359,14 +422,32 @@ async fn wait(
                         if ["succeeded", "failed", "canceled"]
                             .contains(&s.to_ascii_lowercase().as_str()) =>
                     {
-                        DiskWait::Ended(*ends.entry(d.name.clone()).or_insert_with(|| clock.now()))
+                        if !ends.contains_key(&d.name) {
+                            if let Some(e) = operation_times(app, clock, &rec, d).await {
+                                ends.insert(d.name.clone(), e);
+                            }
+                        }
+                        if ends.contains_key(&d.name) {
+                            // Filled in below, once the restore's start is known.
+                            DiskWait::Ended(rec.started)
+                        } else {
+                            // ARM briefly refused the operation read: the next run reads it.
+                            DiskWait::Pending
+                        }
                     }
                     _ => DiskWait::Pending,
                 };
                 waits.push(w);
                 seen.push(disk);
             }
-            match stage(rec.started, &waits, clock.now()) {
+            let starts: Vec<OffsetDateTime> = ends.values().filter_map(|e| e.start).collect();
+            let first_put = rules::restore_started(rec.started, &starts);
+            for (w, d) in waits.iter_mut().zip(&rec.disks) {
+                if let (DiskWait::Ended(at), Some(e)) = (w, ends.get(&d.name)) {
+                    *at = rules::ready_at(first_put, e.end, e.seen);
+                }
+            }
+            match stage(first_put, &waits, clock.now()) {
                 DrillStage::Waiting if rec.problems.is_empty() => still.push(rec),
                 st => finish(app, clock, rec, st, &seen, run).await?,
             }
@@ -379,6 +460,100 @@ async fn wait(
     }
     run.still_running = running.len();
     Ok(())
+}
+
+/// Deletes a drill's disks (a missing one counts as deleted); `false` when ARM refused a
+/// delete, which a later run tries again.
+async fn delete_disks(app: &App, rec: &DrillRecord) -> Result<bool, FnError> {
+    let rg: ResourceGroupId = rec
+        .resource_group
+        .parse()
+        .map_err(|e: crate::ids::IdError| FnError::Other(e.to_string()))?;
+    let mut all = true;
+    for d in &rec.disks {
+        let id = ManagedDiskId::new(&rg, &d.name).map_err(|e| FnError::Other(e.to_string()))?;
+        if let Err(e) = app.arm.delete_disk(&id).await {
+            tracing::warn!(drill = %rec.id, disk = %d.name, error = %e, "deleting a drill disk failed; a later run deletes it");
+            all = false;
+        }
+    }
+    Ok(all)
+}
+
+/// The cleanup step: deletes the disks of ended drills whose deletes ARM refused earlier.
+async fn clean_up(app: &App, drills: &[DrillRecord]) -> Result<(), FnError> {
+    for rec in drills
+        .iter()
+        .filter(|d| d.state != DrillState::Running && !d.cleaned)
+    {
+        let mut rec = rec.clone();
+        if delete_disks(app, &rec).await? {
+            rec.cleaned = true;
+            save(app, &mut rec).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a drill record; when another writer changed it since it was read (a lost race),
+/// re-reads it and writes again if it is still running. `false`: another run ended it, and
+/// its record stands.
+async fn save(app: &App, rec: &mut DrillRecord) -> Result<bool, FnError> {
+    match save_drill(app.ledger.as_ref(), rec).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_race() => {
+            let current = app.ledger.get(&rec.chain, &rec.row_key()).await?;
+            let Some(current) = current else {
+                return Err(e.into());
+            };
+            let state = DrillRecord::from_entity(&current)
+                .map_err(|e| FnError::Other(e.to_string()))?
+                .state;
+            if state != DrillState::Running {
+                return Ok(false);
+            }
+            rec.etag = current.etag;
+            save_drill(app.ledger.as_ref(), rec).await?;
+            Ok(true)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A drill disk seen ended: its restore operation's start and end as ARM reported them, and
+/// when this run saw it.
+struct EndedDisk {
+    start: Option<OffsetDateTime>,
+    end: Option<OffsetDateTime>,
+    seen: OffsetDateTime,
+}
+
+/// Reads (once) the restore operation of a disk this run sees ended, for ARM's own start and
+/// end times. Only for precision: a read ARM refuses for good leaves the times to the run's
+/// clock; `None` when it was refused for now (throttled, unavailable) and is worth another
+/// run's read.
+async fn operation_times(
+    app: &App,
+    clock: &dyn Clock,
+    rec: &DrillRecord,
+    d: &DrillDisk,
+) -> Option<EndedDisk> {
+    let op = match d.operation.as_deref().map(url::Url::parse) {
+        Some(Ok(url)) => match app.arm.get_disk_operation(&url).await {
+            Ok(op) => op,
+            Err(e) if e.is_transient() => return None,
+            Err(e) => {
+                tracing::warn!(drill = %rec.id, disk = %d.name, error = %e, "reading the disk's restore operation failed; its ready time is this run's");
+                None
+            }
+        },
+        _ => None,
+    };
+    Some(EndedDisk {
+        start: op.as_ref().and_then(|o| o.start_time),
+        end: op.and_then(|o| o.end_time),
+        seen: clock.now(),
+    })
 }
 
 /// Checks a drill's disks, records the result, deletes the disks, alerts on failure.
@@ -432,15 +607,9 @@ async fn finish(
             rec.problems.push(format!("disk {}: {problem}", d.name));
         }
     }
-    let rg: ResourceGroupId = rec
-        .resource_group
-        .parse()
-        .map_err(|e: crate::ids::IdError| FnError::Other(e.to_string()))?;
-    for d in &rec.disks {
-        let id = ManagedDiskId::new(&rg, &d.name).map_err(|e| FnError::Other(e.to_string()))?;
-        app.arm.delete_disk(&id).await?;
-    }
-    rec.cleaned = true;
+    // The result is recorded whether or not every delete went through: one ARM refused is
+    // deleted by a later run (`clean_up`).
+    rec.cleaned = delete_disks(app, &rec).await?;
     rec.ended = Some(clock.now());
     rec.state = if rec.problems.is_empty() {
         DrillState::Succeeded
@@ -469,7 +638,10 @@ async fn finish(
         app.raise(std::slice::from_ref(&a)).await?;
         run.outcome.alerts.push(a);
     }
-    save_drill(app.ledger.as_ref(), &rec).await?;
+    if !save(app, &mut rec).await? {
+        // Another run (an overlapping timer run, or `ferry drill`) finished it first.
+        return Ok(());
+    }
     run.outcome.log(format!(
         "drill {} of chain {} {}{}",
         rec.id,

@@ -53,6 +53,12 @@ pub struct DrillDisk {
     pub size_gb: Option<i64>,
     /// The target disk encryption set (CMK disks).
     pub disk_encryption_set: Option<String>,
+    /// The PUT's `Azure-AsyncOperation` URL: its `endTime` is when the disk was ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// ARM refused its PUT for now (throttled, unavailable): a later run PUTs it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub put_pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +226,8 @@ mod tests {
                 disk_restore_point: "/x/diskRestorePoints/d".into(),
                 size_gb: Some(64),
                 disk_encryption_set: None,
+                operation: Some("https://management.azure.com/subscriptions/s/providers/Microsoft.Compute/locations/westus2/DiskOperations/o1?api-version=2025-01-02".into()),
+                put_pending: false,
             }],
             restore_seconds: Some(180.0),
             problems: vec!["disk x: size 1 GB".into()],

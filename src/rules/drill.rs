@@ -23,6 +23,12 @@ pub const DRILL_TAG: &str = "ferry-drill";
 /// A drill whose disks are not all ready after this long has failed (Azure restores a disk
 /// from a disk restore point in minutes; hours mean something is wrong).
 pub const DRILL_TIMEOUT: Duration = Duration::hours(6);
+/// A drill due this soon counts as due now. A timer lands on its schedule give or take a
+/// little, and a run records its start a few milliseconds into the run: without this, the
+/// run exactly one period after the last drill would find it "not yet due" by those
+/// milliseconds, and each period would slip by a whole timer interval (a week, with a weekly
+/// schedule).
+pub const DUE_EARLY: Duration = Duration::minutes(5);
 
 /// How many of a rule's chains are drilled per period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,9 +180,11 @@ pub fn due(
         return Err(NotDue::CopyFirst);
     }
     match chain.last {
-        Some(last) if now < last.started + policy.every => Err(NotDue::DrilledRecently {
-            next: last.started + policy.every,
-        }),
+        Some(last) if now + DUE_EARLY < last.started + policy.every => {
+            Err(NotDue::DrilledRecently {
+                next: last.started + policy.every,
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -199,7 +207,10 @@ pub fn plan<'a>(
         Sample::Count(n) => {
             let started_in_period = chains
                 .iter()
-                .filter(|c| c.last.is_some_and(|l| now - l.started < policy.every))
+                .filter(|c| {
+                    c.last
+                        .is_some_and(|l| now + DUE_EARLY - l.started < policy.every)
+                })
                 .count();
             (n as usize).saturating_sub(started_in_period)
         }
@@ -398,6 +409,36 @@ pub fn stage(first_put: OffsetDateTime, disks: &[DiskWait], now: OffsetDateTime)
     DrillStage::Restored {
         restore_time: (last - first_put).max(Duration::ZERO),
     }
+}
+
+/// When a disk was ready: its restore operation's `endTime` when ARM reported one that lies
+/// between the drill's first PUT and the run that saw the disk ended (anything else is not
+/// believable), else the time that run saw it (as fine as the timer's schedule).
+pub fn ready_at(
+    first_put: OffsetDateTime,
+    operation_end: Option<OffsetDateTime>,
+    seen_at: OffsetDateTime,
+) -> OffsetDateTime {
+    match operation_end {
+        Some(end) if end >= first_put && end <= seen_at => end,
+        _ => seen_at,
+    }
+}
+
+/// When a drill's restore started: the earliest start ARM reported for its disks' restore
+/// operations when that is believable (at most [`DUE_EARLY`] before the time the drill
+/// recorded just before its first PUT; ARM's clock is then the one both ends come from),
+/// else the recorded time.
+pub fn restore_started(
+    recorded: OffsetDateTime,
+    operation_starts: &[OffsetDateTime],
+) -> OffsetDateTime {
+    operation_starts
+        .iter()
+        .copied()
+        .filter(|s| *s >= recorded - DUE_EARLY)
+        .min()
+        .map_or(recorded, |s| s.min(recorded))
 }
 
 /// The name of a drill's disk for the `index`-th disk restore point: unique per drill, short
@@ -837,5 +878,54 @@ mod tests {
             Some((2.5, 4.0))
         );
         assert_eq!(restore_time_summary(&[f64::NAN, 2.0]), Some((2.0, 2.0)));
+    }
+
+    #[test]
+    fn ready_at_is_the_operation_end_when_believable() {
+        let put = datetime!(2026-11-10 03:00 UTC);
+        let seen = datetime!(2026-11-10 03:10 UTC);
+        let end = datetime!(2026-11-10 03:03:20 UTC);
+        assert_eq!(ready_at(put, Some(end), seen), end);
+        // Exactly at either bound still counts.
+        assert_eq!(ready_at(put, Some(put), seen), put);
+        assert_eq!(ready_at(put, Some(seen), seen), seen);
+        // No endTime, one before the PUT, or one after the run saw it: the run's time.
+        assert_eq!(ready_at(put, None, seen), seen);
+        assert_eq!(ready_at(put, Some(put - Duration::seconds(1)), seen), seen);
+        assert_eq!(ready_at(put, Some(seen + Duration::seconds(1)), seen), seen);
+    }
+
+    #[test]
+    fn a_run_a_little_early_finds_the_drill_due() {
+        let policy = DrillPolicy::from_json(&json!({"every": "P7D"})).unwrap();
+        let last = datetime!(2026-11-01 03:00:00.004 UTC);
+        let view = ChainDrillView {
+            chain: "c".into(),
+            last: Some(LastDrill {
+                started: last,
+                succeeded: Some(true),
+            }),
+            copy_due: false,
+            has_ready_copy: true,
+        };
+        // The weekly run, a few milliseconds earlier in its second than the last one: due.
+        assert_eq!(
+            due(&view, &policy, datetime!(2026-11-08 03:00:00.001 UTC)),
+            Ok(())
+        );
+        // An hour early: not yet.
+        assert!(due(&view, &policy, datetime!(2026-11-08 02:00 UTC)).is_err());
+    }
+
+    #[test]
+    fn restore_started_prefers_arm_s_operation_start() {
+        let rec = datetime!(2026-11-10 03:00:00.005 UTC);
+        let op = datetime!(2026-11-10 03:00 UTC);
+        assert_eq!(restore_started(rec, &[op, op + Duration::seconds(1)]), op);
+        assert_eq!(restore_started(rec, &[]), rec);
+        // A start long before the drill began is not this drill's: the recorded time.
+        assert_eq!(restore_started(rec, &[rec - Duration::hours(1)]), rec);
+        // A start after the recorded one (ARM's clock ahead): the recorded one.
+        assert_eq!(restore_started(rec, &[rec + Duration::seconds(2)]), rec);
     }
 }

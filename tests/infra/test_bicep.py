@@ -544,9 +544,10 @@ def test_optional_roles_are_defined_only_when_on(parsed):
     assert roles["baseLockerRoleId"] == ("protectBaseRestorePoints", {
         "Microsoft.Authorization/locks/read", "Microsoft.Authorization/locks/write"})
     assert roles["sourceReaderRoleId"][0] is None and roles["targetWriterRoleId"][0] is None
-    # The drill role touches disks only: write, read, delete, nothing else.
+    # The drill role touches disks only: write, read, delete, and reading their operations.
     assert roles["drillOperatorRoleId"] == (None, {
-        "Microsoft.Compute/disks/write", "Microsoft.Compute/disks/read", "Microsoft.Compute/disks/delete"})
+        "Microsoft.Compute/disks/write", "Microsoft.Compute/disks/read", "Microsoft.Compute/disks/delete",
+        "Microsoft.Compute/locations/DiskOperations/read"})
     # The source role never writes or deletes.
     assert all(a.endswith("/read") for a in roles["sourceReaderRoleId"][1])
 

@@ -132,6 +132,8 @@ pub struct DemoReport {
     pub invariants_held: bool,
     pub broken_invariants: Vec<String>,
     pub wall_seconds: f64,
+    /// Restore drills (see `drills.rs`).
+    pub drills: super::DrillsReport,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -471,6 +473,7 @@ pub(super) async fn build_report(
         invariants_held: broken.is_empty(),
         broken_invariants: broken,
         wall_seconds: (wall.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        drills: super::DrillsReport::default(),
     })
 }
 
@@ -568,6 +571,7 @@ pub(super) fn print_human(r: &DemoReport) {
     );
     println!("ARM: {}", r.arm);
     println!("host: {}", r.host);
+    super::drills::print_human(&r.drills);
     println!();
     println!("invariants: rule_violations {}, duplicate_copies {}, duplicate_alerts {}, missing_alerts {}, lost_requests {}, stuck_chains {}, needless_restarts {} → {}", r.rule_violations, r.duplicate_copies, r.duplicate_alerts, r.missing_alerts, r.lost_requests, r.stuck_chains, r.needless_restarts, if r.invariants_held { "all held" } else { "BROKEN" });
     for b in &r.broken_invariants {
