@@ -24,11 +24,11 @@ pub const DRILL_TAG: &str = "ferry-drill";
 /// from a disk restore point in minutes; hours mean something is wrong).
 pub const DRILL_TIMEOUT: Duration = Duration::hours(6);
 /// A drill due this soon counts as due now. A timer lands on its schedule give or take a
-/// little, and a run records its start a few milliseconds into the run: without this, the
-/// run exactly one period after the last drill would find it "not yet due" by those
-/// milliseconds, and each period would slip by a whole timer interval (a week, with a weekly
-/// schedule).
-pub const DUE_EARLY: Duration = Duration::minutes(5);
+/// little, a run records its start a few milliseconds into the run, and a chain whose copy
+/// is due waits for it (copies first) for a tick or more: without this margin the run one
+/// period after the last drill would find it "not yet due", and each period would slip by
+/// a timer interval (a week, with a weekly schedule) or by the copy's wait, past the period.
+pub const DUE_EARLY: Duration = Duration::hours(1);
 
 /// How many of a rule's chains are drilled per period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,8 +425,11 @@ pub fn ready_at(
     }
 }
 
+/// How far ARM's clock may be behind the one a drill records its start with.
+const CLOCK_SKEW: Duration = Duration::minutes(5);
+
 /// When a drill's restore started: the earliest start ARM reported for its disks' restore
-/// operations when that is believable (at most [`DUE_EARLY`] before the time the drill
+/// operations when that is believable (at most [`CLOCK_SKEW`] before the time the drill
 /// recorded just before its first PUT; ARM's clock is then the one both ends come from),
 /// else the recorded time.
 pub fn restore_started(
@@ -436,7 +439,7 @@ pub fn restore_started(
     operation_starts
         .iter()
         .copied()
-        .filter(|s| *s >= recorded - DUE_EARLY)
+        .filter(|s| *s >= recorded - CLOCK_SKEW)
         .min()
         .map_or(recorded, |s| s.min(recorded))
 }
@@ -913,8 +916,11 @@ mod tests {
             due(&view, &policy, datetime!(2026-11-08 03:00:00.001 UTC)),
             Ok(())
         );
-        // An hour early: not yet.
-        assert!(due(&view, &policy, datetime!(2026-11-08 02:00 UTC)).is_err());
+        // Within the margin (an hour) before the period ends: due, so a copy's wait or the
+        // timer's interval does not push the drill past the period.
+        assert_eq!(due(&view, &policy, datetime!(2026-11-08 02:10 UTC)), Ok(()));
+        // Earlier: not yet.
+        assert!(due(&view, &policy, datetime!(2026-11-08 01:50 UTC)).is_err());
     }
 
     #[test]

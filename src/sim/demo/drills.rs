@@ -151,16 +151,6 @@ pub(super) async fn build(
             .filter(|d| d.state == DrillState::Succeeded)
             .map(|d| d.started)
             .collect();
-        if std::env::var("FERRY_DEBUG_DRILLS").is_ok() {
-            eprintln!(
-                "{} ready {:?} drills {:?}",
-                chain.key,
-                ready_from,
-                ds.iter()
-                    .map(|d| (d.started, d.state.as_str(), d.restore_seconds))
-                    .collect::<Vec<_>>()
-            );
-        }
         let gap = ready_from
             .filter(|f| *f < end)
             .map(|f| longest_gap(f, &ok, end));
