@@ -176,11 +176,15 @@ pub async fn drill(
         .filter(|d| d.state == DrillState::Running)
         .cloned()
         .collect();
+    let mut stop_starting = false;
     for (idx, views) in &groups {
         let Some(policy) = app.policy.rules[*idx].drill.as_ref() else {
             continue;
         };
         for key in rules::plan(views, policy, now) {
+            if stop_starting {
+                break;
+            }
             let Some(chain) = by_key.get(key) else {
                 continue;
             };
@@ -189,13 +193,21 @@ pub async fn drill(
                 .map(String::as_str)
                 .chain(running.iter().map(|d| d.id.as_str()))
                 .collect();
-            match start(app, clock, chain, policy, &running_now, &mut run).await? {
-                Ok(rec) => {
+            match start(app, clock, chain, policy, &running_now, &mut run).await {
+                Ok(Ok(rec)) => {
                     run.started.push(rec.id.clone());
                     running.push(rec);
                 }
-                Err(why) => {
+                Ok(Err(why)) => {
                     run.skipped.insert(key.to_string(), why);
+                }
+                // ARM or the ledger refusing for now: no more drills start in this run (one
+                // recorded before the trouble is unknown to this run, and a later start's
+                // leftover cleanup would take its disks); running ones still go on.
+                Err(e) => {
+                    run.skipped
+                        .insert(key.to_string(), format!("not started this run: {e}"));
+                    stop_starting = true;
                 }
             }
         }
@@ -388,68 +400,16 @@ async fn wait(
     let mut ended: BTreeMap<String, BTreeMap<String, EndedDisk>> = BTreeMap::new();
     loop {
         let mut still = Vec::new();
-        for mut rec in running {
-            let rg: ResourceGroupId = rec
-                .resource_group
-                .parse()
-                .map_err(|e: crate::ids::IdError| FnError::Other(e.to_string()))?;
-            if rec.disks.iter().any(|d| d.put_pending) && put_disks(app, &mut rec).await? {
-                if !save(app, &mut rec).await? {
-                    continue;
-                }
-                rec.etag = app
-                    .ledger
-                    .get(&rec.chain, &rec.row_key())
-                    .await?
-                    .and_then(|e| e.etag);
-            }
-            let mut waits = Vec::new();
-            let mut seen: Vec<Option<Disk>> = Vec::new();
-            let ends = ended.entry(rec.id.clone()).or_default();
-            for d in &rec.disks {
-                let id =
-                    ManagedDiskId::new(&rg, &d.name).map_err(|e| FnError::Other(e.to_string()))?;
-                if d.put_pending {
-                    // Not created yet: a later run PUTs it (the drill's time limit applies).
-                    waits.push(DiskWait::Pending);
-                    seen.push(None);
-                    continue;
-                }
-                let disk = app.arm.get_disk(&id).await?;
-                let w = match disk.as_ref().and_then(|x| x.provisioning_state()) {
-                    None if disk.is_none() => DiskWait::Missing,
-                    Some(s)
-                        if ["succeeded", "failed", "canceled"]
-                            .contains(&s.to_ascii_lowercase().as_str()) =>
-                    {
-                        if !ends.contains_key(&d.name) {
-                            if let Some(e) = operation_times(app, clock, &rec, d).await {
-                                ends.insert(d.name.clone(), e);
-                            }
-                        }
-                        if ends.contains_key(&d.name) {
-                            // Filled in below, once the restore's start is known.
-                            DiskWait::Ended(rec.started)
-                        } else {
-                            // ARM briefly refused the operation read: the next run reads it.
-                            DiskWait::Pending
-                        }
-                    }
-                    _ => DiskWait::Pending,
-                };
-                waits.push(w);
-                seen.push(disk);
-            }
-            let starts: Vec<OffsetDateTime> = ends.values().filter_map(|e| e.start).collect();
-            let first_put = rules::restore_started(rec.started, &starts);
-            for (w, d) in waits.iter_mut().zip(&rec.disks) {
-                if let (DiskWait::Ended(at), Some(e)) = (w, ends.get(&d.name)) {
-                    *at = rules::ready_at(first_put, e.end, e.seen);
-                }
-            }
-            match stage(first_put, &waits, clock.now()) {
-                DrillStage::Waiting if rec.problems.is_empty() => still.push(rec),
-                st => finish(app, clock, rec, st, &seen, run).await?,
+        for rec in running {
+            let id = rec.id.clone();
+            match step(app, clock, rec, ended.entry(id.clone()).or_default(), run).await {
+                Ok(Some(rec)) => still.push(rec),
+                Ok(None) => {}
+                // One drill's trouble (ARM or the ledger refusing for now) does not hold up
+                // the others: the drill stays running in the ledger, a later run continues it.
+                Err(e) => run
+                    .outcome
+                    .log(format!("drill {id}: {e}; a later run continues it")),
             }
         }
         running = still;
@@ -460,6 +420,77 @@ async fn wait(
     }
     run.still_running = running.len();
     Ok(())
+}
+
+/// One step of one running drill: PUT its pending disks, read its disks, and once every disk
+/// ended, check, record and clean it up (`None`); `Some` while it waits.
+async fn step(
+    app: &App,
+    clock: &dyn Clock,
+    mut rec: DrillRecord,
+    ends: &mut BTreeMap<String, EndedDisk>,
+    run: &mut DrillRun,
+) -> Result<Option<DrillRecord>, FnError> {
+    let rg: ResourceGroupId = rec
+        .resource_group
+        .parse()
+        .map_err(|e: crate::ids::IdError| FnError::Other(e.to_string()))?;
+    if rec.disks.iter().any(|d| d.put_pending) && put_disks(app, &mut rec).await? {
+        if !save(app, &mut rec).await? {
+            return Ok(None);
+        }
+        rec.etag = app
+            .ledger
+            .get(&rec.chain, &rec.row_key())
+            .await?
+            .and_then(|e| e.etag);
+    }
+    let mut waits = Vec::new();
+    let mut seen: Vec<Option<Disk>> = Vec::new();
+    for d in &rec.disks {
+        let id = ManagedDiskId::new(&rg, &d.name).map_err(|e| FnError::Other(e.to_string()))?;
+        if d.put_pending {
+            // Not created yet: a later run PUTs it (the drill's time limit applies).
+            waits.push(DiskWait::Pending);
+            seen.push(None);
+            continue;
+        }
+        let disk = app.arm.get_disk(&id).await?;
+        let w = match disk.as_ref().and_then(|x| x.provisioning_state()) {
+            None if disk.is_none() => DiskWait::Missing,
+            Some(s)
+                if ["succeeded", "failed", "canceled"]
+                    .contains(&s.to_ascii_lowercase().as_str()) =>
+            {
+                if !ends.contains_key(&d.name) {
+                    if let Some(e) = operation_times(app, clock, &rec, d).await {
+                        ends.insert(d.name.clone(), e);
+                    }
+                }
+                if ends.contains_key(&d.name) {
+                    // Filled in below, once the restore's start is known.
+                    DiskWait::Ended(rec.started)
+                } else {
+                    // ARM briefly refused the operation read: the next run reads it.
+                    DiskWait::Pending
+                }
+            }
+            _ => DiskWait::Pending,
+        };
+        waits.push(w);
+        seen.push(disk);
+    }
+    let starts: Vec<OffsetDateTime> = ends.values().filter_map(|e| e.start).collect();
+    let first_put = rules::restore_started(rec.started, &starts);
+    for (w, d) in waits.iter_mut().zip(&rec.disks) {
+        if let (DiskWait::Ended(at), Some(e)) = (w, ends.get(&d.name)) {
+            *at = rules::ready_at(first_put, e.end, e.seen);
+        }
+    }
+    match stage(first_put, &waits, clock.now()) {
+        DrillStage::Waiting if rec.problems.is_empty() => Ok(Some(rec)),
+        st => finish(app, clock, rec, st, &seen, run).await.map(|()| None),
+    }
 }
 
 /// Deletes a drill's disks (a missing one counts as deleted); `false` when ARM refused a
