@@ -31,6 +31,9 @@ param sourceScopes array
 @description('Where the ferry creates target collections and copies: every target resource group of the policy, as {subscriptionId, resourceGroup}. The target role is assigned on each.')
 param targetResourceGroups array
 
+@description('Where restore drills create their disks, one per target region: {subscriptionId, resourceGroup, location, create?}. With create (default true) the deployment creates the resource group; with false it must exist. Names must match the policy drill.resourceGroup (default ferry-drill-{region}). The drill role (disk write, read, delete) is assigned on each and nowhere else.')
+param drillResourceGroups array = []
+
 @description('Let the ferry delete source restore points (pruning of copied incrementals, never the base): a separate delete-only role at each source scope. Off: the ferry\'s identity cannot delete anything on the source side.')
 param allowSourcePruning bool = false
 
@@ -104,7 +107,7 @@ var normalizedSources = [for s in sourceScopes: {
 }]
 var sourceSubscriptions = filter(normalizedSources, s => empty(s.resourceGroup))
 var sourceResourceGroups = filter(normalizedSources, s => !empty(s.resourceGroup))
-var roleSubscriptionIds = union(map(sourceScopes, s => s.subscriptionId), map(targetResourceGroups, t => t.subscriptionId))
+var roleSubscriptionIds = union(map(sourceScopes, s => s.subscriptionId), map(targetResourceGroups, t => t.subscriptionId), map(drillResourceGroups, d => d.subscriptionId))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: resourceGroupName
@@ -274,6 +277,31 @@ module targetAssignments 'modules/role-assignment-resource-group.bicep' = [for (
   }
 }]
 
+// Drill resource groups: created (or taken as they are), then the drill role on each alone.
+module drillGroups 'modules/drill-resource-group.bicep' = [for (d, i) in drillResourceGroups: {
+  name: 'ferry-drill-rg-${i}'
+  scope: subscription(d.subscriptionId)
+  params: {
+    name: d.resourceGroup
+    location: d.location
+    create: contains(d, 'create') ? d.create : true
+    tags: tags
+  }
+}]
+
+module drillAssignments 'modules/role-assignment-resource-group.bicep' = [for (d, i) in drillResourceGroups: {
+  name: 'ferry-role-drill-rg-${i}'
+  scope: resourceGroup(d.subscriptionId, d.resourceGroup)
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionId: customRole.outputs.drillOperatorRoleId
+    purpose: 'restore drills: create, check and delete drill disks'
+  }
+  dependsOn: [
+    drillGroups[i]
+  ]
+}]
+
 // Opt-in, each its own assignment at the source scopes: deleting source restore points...
 module pruneSubscriptionAssignments 'modules/role-assignment-subscription.bicep' = [for (s, i) in (allowSourcePruning ? sourceSubscriptions : []): {
   name: 'ferry-role-prune-sub-${i}'
@@ -328,5 +356,6 @@ output alertsSubscriptionName string = serviceBus.outputs.alertsSubscriptionName
 output systemTopicName string = eventGrid.outputs.systemTopicName
 output sourceRoleDefinitionId string = customRole.outputs.sourceReaderRoleId
 output targetRoleDefinitionId string = customRole.outputs.targetWriterRoleId
+output drillRoleDefinitionId string = customRole.outputs.drillOperatorRoleId
 output sourcePrunerRoleDefinitionId string = customRole.outputs.sourcePrunerRoleId
 output baseLockerRoleDefinitionId string = customRole.outputs.baseLockerRoleId

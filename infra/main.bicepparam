@@ -51,6 +51,16 @@ param targetResourceGroups = [
   }
 ]
 
+// Restore drills' disks: one resource group per target region, created by the deployment
+// (create: false takes an existing one). Names match the policy drill.resourceGroup.
+param drillResourceGroups = [
+  {
+    subscriptionId: '00000000-0000-0000-0000-000000000000'
+    resourceGroup: 'ferry-drill-westus2'
+    location: 'westus2'
+  }
+]
+
 // Opt-in source-side rights, off by default (see docs/deploy.md).
 param allowSourcePruning = false
 param protectBaseRestorePoints = false

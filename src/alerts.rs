@@ -15,10 +15,12 @@ pub enum AlertKind {
     RpoBreached,
     BaseRestorePointDeleted,
     EventRejected,
+    /// A restore drill could not restore, or restored wrongly, a chain's copy.
+    DrillFailed,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 8] = [
+    pub const ALL: [AlertKind; 9] = [
         AlertKind::CopyFailed,
         AlertKind::CopyExpired,
         AlertKind::CopyRejected,
@@ -27,6 +29,7 @@ impl AlertKind {
         AlertKind::RpoBreached,
         AlertKind::BaseRestorePointDeleted,
         AlertKind::EventRejected,
+        AlertKind::DrillFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl AlertKind {
             AlertKind::RpoBreached => "RpoBreached",
             AlertKind::BaseRestorePointDeleted => "BaseRestorePointDeleted",
             AlertKind::EventRejected => "EventRejected",
+            AlertKind::DrillFailed => "DrillFailed",
         }
     }
 
@@ -48,9 +52,10 @@ impl AlertKind {
 
     pub fn severity(self) -> Severity {
         match self {
-            AlertKind::CopyFailed | AlertKind::CopyExpired | AlertKind::RpoBreached => {
-                Severity::Error
-            }
+            AlertKind::CopyFailed
+            | AlertKind::CopyExpired
+            | AlertKind::RpoBreached
+            | AlertKind::DrillFailed => Severity::Error,
             AlertKind::CopyRejected
             | AlertKind::BaseRestorePointDeleted
             | AlertKind::EventRejected => Severity::Warning,
@@ -250,6 +255,7 @@ fn default_action(kind: AlertKind) -> &'static str {
         AlertKind::RpoBreached => "The newest restore point safely in the target region is older than the RPO objective. Check the chain's copies and the source's restore point schedule.",
         AlertKind::BaseRestorePointDeleted => "The chain's base (full) restore point was deleted: the next copy will be a full copy and slow. Keep the first restore point of each collection.",
         AlertKind::EventRejected => "An input could not be understood and was dropped; see the reason. Check the Event Grid subscription and the message producer.",
+        AlertKind::DrillFailed => "A restore drill of this chain's newest ready copy failed; see the reason. The copy may not restore: check the target region's disk restore points and the drill resource group. ferry deleted the drill's disks and drills the chain again next period.",
     }
 }
 

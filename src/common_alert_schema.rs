@@ -26,7 +26,9 @@ pub fn severity(kind: AlertKind) -> &'static str {
         AlertKind::CopyRejected
         | AlertKind::CopyStalled
         | AlertKind::ExpiryApproaching
-        | AlertKind::BaseRestorePointDeleted => "Sev2",
+        | AlertKind::BaseRestorePointDeleted
+        // A copy that did not restore in a drill: recovery is unproven, the copy still exists.
+        | AlertKind::DrillFailed => "Sev2",
         // An input ferry could not read: dropped, nothing at risk yet.
         AlertKind::EventRejected => "Sev3",
     }

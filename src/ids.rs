@@ -454,6 +454,61 @@ impl VmId {
     }
 }
 
+/// `Microsoft.Compute/disks`: a managed disk (a restore drill's disk).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ManagedDiskId {
+    pub resource_group: ResourceGroupId,
+    pub name: String,
+}
+
+impl ManagedDiskId {
+    /// The disk `name` in `resource_group`; an error if `name` is not a valid path segment.
+    pub fn new(resource_group: &ResourceGroupId, name: &str) -> Result<Self, IdError> {
+        if !valid_segment(name) {
+            return Err(IdError {
+                expected: "managed disk",
+                reason: "invalid disk name",
+                input: name.chars().take(300).collect(),
+            });
+        }
+        Ok(ManagedDiskId {
+            resource_group: resource_group.clone(),
+            name: name.to_string(),
+        })
+    }
+}
+
+impl std::str::FromStr for ManagedDiskId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let p = split(s, "managed disk")?;
+        if !p.compute(&["disks"]) {
+            return Err(IdError {
+                expected: "managed disk",
+                reason: "not a Microsoft.Compute/disks id",
+                input: s.chars().take(300).collect(),
+            });
+        }
+        Ok(ManagedDiskId {
+            resource_group: ResourceGroupId {
+                subscription: p.subscription().to_string(),
+                resource_group: p.resource_group().unwrap_or_default().to_string(),
+            },
+            name: p.name(0).to_string(),
+        })
+    }
+}
+
+impl fmt::Display for ManagedDiskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/providers/Microsoft.Compute/disks/{}",
+            self.resource_group, self.name
+        )
+    }
+}
+
 /// Azure region names are lower-case letters and digits (`westus2`, `norwayeast`).
 /// Accepts display forms such as `West US 2` and returns the canonical name.
 pub fn normalize_region(s: &str) -> Option<String> {

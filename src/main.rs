@@ -62,6 +62,14 @@ enum Command {
     /// Every metric and dimension name ferry sends to Application Insights, as JSON (what
     /// the Workbook and the alert rules may use). Needs no settings and no network.
     Metrics,
+    /// Run the restore drills due now (as the `drill` timer does) and wait for them: the
+    /// chains' newest ready copies restored to disks in the drill resource group, checked,
+    /// timed and deleted. Needs the same settings as `serve`.
+    Drill {
+        /// Only these chains (keys, as `ferry status` shows them); repeatable.
+        #[arg(long)]
+        chain: Vec<String>,
+    },
     /// Run the ARM emulator as a standalone server.
     #[cfg(feature = "sim")]
     Emulate(ferry::sim::emulator::EmulateArgs),
@@ -207,6 +215,65 @@ async fn operator(view: &str, query: std::collections::BTreeMap<String, String>)
     }
 }
 
+/// `ferry drill`: the drill function run by hand, its result as JSON.
+async fn drill(chains: Vec<String>) -> ExitCode {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let config = match Config::from_env(&env, Mode::Serve) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ferry drill: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(LogFormat::Text);
+    let app = match ferry::bootstrap::build(&config).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("ferry drill: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let only: std::collections::BTreeSet<String> = chains.into_iter().collect();
+    let settings = ferry::functions::drill::DrillSettings::default();
+    let run = ferry::functions::drill::drill(
+        &app,
+        &ferry::clock::SystemClock,
+        &settings,
+        (!only.is_empty()).then_some(&only),
+    )
+    .await;
+    match run {
+        Ok(r) => {
+            let drills = |v: &[ferry::ledger::drills::DrillRecord]| {
+                v.iter()
+                    .map(|d| {
+                        serde_json::json!({"drill": d.id, "chain": d.chain, "copy": d.copy.to_string(),
+                            "restoreSeconds": d.restore_seconds, "problems": d.problems})
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let out = serde_json::json!({
+                "started": r.started,
+                "succeeded": drills(&r.succeeded),
+                "failed": drills(&r.failed),
+                "stillRunning": r.still_running,
+                "leftoverDisksDeleted": r.leftovers_deleted,
+                "skipped": r.skipped,
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            if r.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("ferry drill: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -263,6 +330,7 @@ async fn run(command: Command) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Plan(args) => ferry::cli::plan::run(args).await,
+        Command::Drill { chain } => drill(chain).await,
         Command::Permissions { output } => match output.as_str() {
             "json" => {
                 println!(

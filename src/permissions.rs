@@ -177,6 +177,9 @@ pub enum Side {
     Source,
     /// The target resource groups: where target collections and copies are created.
     Target,
+    /// The drill resource group of each target region: where restore drills create, read and
+    /// delete their disks, and nothing else.
+    Drill,
 }
 
 impl Side {
@@ -184,6 +187,7 @@ impl Side {
         match self {
             Side::Source => "source",
             Side::Target => "target",
+            Side::Drill => "drill",
         }
     }
 }
@@ -253,6 +257,36 @@ pub const ARM_NEEDS: &[ArmNeed] = &[
         action: "Microsoft.Compute/diskEncryptionSets/read",
         operations: &[],
         why: "no call of its own: ARM checks that the caller can read the target disk encryption set a CMK copy request names",
+    },
+    ArmNeed {
+        side: Side::Target,
+        action: "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/read",
+        operations: &[],
+        why: "no call of its own: ARM checks that the caller can read the copied disk restore point a restore drill's disk PUT names as its sourceResourceId",
+    },
+    ArmNeed {
+        side: Side::Drill,
+        action: "Microsoft.Compute/disks/write",
+        operations: &["restore disk"],
+        why: "restore drills: create a disk from a copied disk restore point (createOption Restore) in the drill resource group",
+    },
+    ArmNeed {
+        side: Side::Drill,
+        action: "Microsoft.Compute/disks/read",
+        operations: &["get disk", "list disks"],
+        why: "restore drills: wait for a drill disk and check it; list the drill resource group to find earlier drills' leftovers by tag",
+    },
+    ArmNeed {
+        side: Side::Drill,
+        action: "Microsoft.Compute/disks/delete",
+        operations: &["delete disk"],
+        why: "restore drills: delete a drill's disks once checked, and earlier drills' leftovers",
+    },
+    ArmNeed {
+        side: Side::Drill,
+        action: "Microsoft.Compute/locations/DiskOperations/read",
+        operations: &["get disk operation"],
+        why: "restore drills: read a drill disk's restore operation (its Azure-AsyncOperation URL) for its endTime, the exact time the disk was ready",
     },
 ];
 
@@ -327,7 +361,7 @@ pub fn report_text() -> String {
             row["why"].as_str().unwrap_or(""),
         ));
     }
-    for side in [Side::Source, Side::Target] {
+    for side in [Side::Source, Side::Target, Side::Drill] {
         out.push_str(&format!("ARM actions on the {} side:\n", side.as_str()));
         for n in ARM_NEEDS.iter().filter(|n| n.side == side) {
             out.push_str(&format!("  {}: {}\n", n.action, n.why));

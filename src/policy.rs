@@ -59,6 +59,8 @@ pub struct Rule {
     pub restart_stalled_after: Duration,
     /// What a chain copies of the restore points that existed when ferry first met it.
     pub onboarding: Onboarding,
+    /// Restore drills of this rule's chains (`drill`); none when absent.
+    pub drill: Option<crate::rules::drill::DrillPolicy>,
 }
 
 /// `onboarding`: what a new chain does with the restore points its collection already has.
@@ -106,6 +108,7 @@ struct RawRule {
     restart_failed: Option<u32>,
     restart_stalled_after: Option<String>,
     onboarding: Option<String>,
+    drill: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -297,6 +300,11 @@ impl Policy {
                     problems.push(format!("{at}.tag.name: must not be empty"));
                 }
             }
+            let drill = r.drill.as_ref().and_then(|v| {
+                crate::rules::drill::DrillPolicy::from_json(v)
+                    .map_err(|e| problems.extend(e.into_iter().map(|m| format!("{at}.{m}"))))
+                    .ok()
+            });
             rules.push(Rule {
                 scope,
                 tag,
@@ -309,6 +317,7 @@ impl Policy {
                 restart_failed,
                 restart_stalled_after,
                 onboarding,
+                drill,
             });
         }
         if problems.is_empty() {
@@ -528,6 +537,20 @@ mod tests {
         assert!(all.contains("restartFailed: at most 10"), "{all}");
         assert!(all.contains("restartStalledAfter: at least PT30M"), "{all}");
         assert!(Policy::parse(&text(r#","restartFailed":-1"#)).is_err());
+        // Restore drills: off unless asked for; every problem named under the rule.
+        assert_eq!(Policy::parse(&text("")).unwrap().rules[0].drill, None);
+        let d = Policy::parse(&text(r#","drill":{"every":"P1D","sample":2}"#)).unwrap();
+        let d = d.rules[0].drill.clone().unwrap();
+        assert_eq!(
+            (d.every, d.sample),
+            (Duration::days(1), crate::rules::drill::Sample::Count(2))
+        );
+        let e = Policy::parse(&text(r#","drill":{"every":"PT5M"}"#)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("rules[0].drill.every: at least PT1H"),
+            "{e}"
+        );
         assert_eq!(
             Policy::parse(&text("")).unwrap().rules[0].onboarding,
             Onboarding::Latest

@@ -272,6 +272,19 @@ pub async fn invoke(
         functions::POLLER => Box::pin(functions::poller::poller(app, now))
             .await
             .map(|(o, _)| (o, None)),
+        functions::DRILL => {
+            // The host's "now", moving on with this machine's clock during the run. One step
+            // per run: an invocation never waits for disks (see `DrillSettings::STEP`).
+            let clock = functions::drill::HostClock::new(now);
+            Box::pin(functions::drill::drill(
+                app,
+                &clock,
+                &functions::drill::DrillSettings::STEP,
+                None,
+            ))
+            .await
+            .map(|r| (r.outcome, None))
+        }
         functions::STATUS => match inv.http_request("req") {
             // The dashboard page is HTML, not a JSON view: answered here with its headers.
             Ok(req) if req.params.get("view").is_some_and(|v| v == "dashboard") => {

@@ -1963,18 +1963,44 @@ try:
     raise SystemExit("expected 404")
 except Exception as e:
     assert "ResourceNotFound" in str(e), e
+# A restore drill's disk: restored from the copy's disk restore point, waited for, deleted.
+from azure.mgmt.compute.models import Disk, CreationData
+os_drp = [d for d in drps if d.os_type][0]
+disk = c.disks.begin_create_or_update("rg", "drill-os", Disk(location="westus",
+    tags={"ferry-drill": "sdk"}, creation_data=CreationData(create_option="Restore",
+    source_resource_id=os_drp.id)), **kw).result()
+assert disk.provisioning_state == "Succeeded", disk
+assert disk.creation_data.source_resource_id.lower() == os_drp.id.lower(), disk
+got = c.disks.get("rg", "drill-os", **kw)
+assert got.disk_size_gb == 30 and got.location == "westus" and got.tags["ferry-drill"] == "sdk", got
+assert [x.name for x in c.disks.list_by_resource_group("rg", **kw)] == ["drill-os"]
+c.disks.begin_delete("rg", "drill-os", **kw).result()
+try:
+    c.disks.get("rg", "drill-os", **kw)
+    raise SystemExit("expected 404 after delete")
+except Exception as e:
+    assert "ResourceNotFound" in str(e), e
 print("ok")
 "#;
     let file = std::env::temp_dir().join(format!("ferry-sdk-{}.py", std::process::id()));
     std::fs::write(&file, script).unwrap();
-    let out = tokio::process::Command::new(python)
+    let run = tokio::process::Command::new(python)
         .arg(&file)
         .arg(&h.base)
         .arg(SUB)
         .arg(&rp1)
-        .output()
-        .await
-        .unwrap();
+        .output();
+    // The SDK's pollers wait for the disk's long-running operations: the emulator's clock
+    // moves a minute every 100 ms of real time while the script runs (bounded).
+    let clock = h.clock.clone();
+    let ticker = tokio::spawn(async move {
+        for _ in 0..3000 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            clock.advance(Duration::minutes(1));
+        }
+    });
+    let out = run.await.unwrap();
+    ticker.abort();
     let _ = std::fs::remove_file(&file);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -1983,6 +2009,8 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(h.emu.stats().copies_started, 1);
+    assert_eq!(h.emu.stats().disks_restored, 1);
+    assert_eq!(h.emu.disks_present(), 0);
 }
 
 #[tokio::test]

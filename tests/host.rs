@@ -143,6 +143,7 @@ fn settings() -> BTreeMap<String, String> {
     s.insert("FERRY_EVENTS_QUEUE".into(), "events".into());
     s.insert("FERRY_COPY_QUEUE".into(), "copies".into());
     s.insert("FERRY_ALERTS_TOPIC".into(), "alerts".into());
+    s.insert("FERRY_DRILL_SCHEDULE".into(), "0 0 3 * * 0".into());
     s
 }
 

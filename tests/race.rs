@@ -30,6 +30,7 @@ fn env(arm: &str, ledger: &str) -> BTreeMap<String, String> {
         ("FERRY_COPY_QUEUE", "copy-requests".into()),
         ("FERRY_EVENTS_QUEUE", "restore-point-events".into()),
         ("FERRY_ALERTS_TOPIC", "alerts".into()),
+        ("FERRY_DRILL_SCHEDULE", "0 0 3 * * 0".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

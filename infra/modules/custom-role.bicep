@@ -5,7 +5,8 @@
 //  - target writer: assigned on each target resource group; creates target collections and
 //    copies, reads their progress, deletes expired copies;
 //  - source pruner (only with allowSourcePruning): delete source restore points;
-//  - base locker (only with protectBaseRestorePoints): put a delete lock on a base restore point.
+//  - base locker (only with protectBaseRestorePoints): put a delete lock on a base restore point;
+//  - drill operator: assigned on each drill resource group only; restore drill disks.
 targetScope = 'subscription'
 
 @description('Role name prefix shown in the portal; role names are unique per tenant.')
@@ -70,6 +71,9 @@ resource targetWriter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.Compute/restorePointCollections/restorePoints/delete'
           // ARM checks that the caller can read the target disk encryption set a CMK copy names.
           'Microsoft.Compute/diskEncryptionSets/read'
+          // Restore drills: list a copy's disk restore points; ARM checks this read when a
+          // drill disk names one as its sourceResourceId.
+          'Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/read'
         ]
         notActions: []
         dataActions: []
@@ -121,7 +125,36 @@ resource baseLocker 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (p
   }
 }
 
+// Restore drills: disks in the drill resource groups only (assigned there, nowhere else).
+resource drillOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'restore-point-ferry', roleName, 'drill-operator')
+  properties: {
+    roleName: '${roleName} drill operator'
+    description: 'restore-point-ferry: restore drills create a disk from a copied disk restore point, read it and delete it, in the drill resource group.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          // Restore a disk from a copied disk restore point (createOption Restore).
+          'Microsoft.Compute/disks/write'
+          // Wait for and check a drill disk; list the group for earlier drills' leftovers.
+          'Microsoft.Compute/disks/read'
+          // Delete a drill's disks once checked, and leftovers.
+          'Microsoft.Compute/disks/delete'
+          // Read a drill disk's restore operation for its endTime (the exact ready time).
+          'Microsoft.Compute/locations/DiskOperations/read'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: assignableScopes
+  }
+}
+
 output sourceReaderRoleId string = sourceReader.id
 output targetWriterRoleId string = targetWriter.id
+output drillOperatorRoleId string = drillOperator.id
 output sourcePrunerRoleId string = allowSourcePruning ? sourcePruner.id : ''
 output baseLockerRoleId string = protectBaseRestorePoints ? baseLocker.id : ''

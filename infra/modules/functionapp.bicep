@@ -64,6 +64,9 @@ param stallAfter string = 'PT6H'
 @description('ISO 8601 duration before the two-week termination at which the app warns.')
 param expiryWarning string = 'P2D'
 
+@description('NCRONTAB schedule of the restore drill timer (weekly by default: Sunday 03:00 UTC). Policy `drill` decides which chains a run drills.')
+param drillSchedule string = '0 0 3 * * 0'
+
 @description('Optional ARM request pacing overrides (requests per second); empty means the app default.')
 param armReadRate string = ''
 param armWriteRate string = ''
@@ -144,6 +147,10 @@ var commonSettings = [
   {
     name: 'FERRY_STALL_AFTER'
     value: stallAfter
+  }
+  {
+    name: 'FERRY_DRILL_SCHEDULE'
+    value: drillSchedule
   }
   {
     name: 'FERRY_EXPIRY_WARNING'

@@ -7,6 +7,7 @@
 //! adds later without losing them.
 
 pub mod client;
+mod disks;
 pub mod error;
 mod lro;
 pub mod model;
@@ -14,6 +15,7 @@ pub mod ratelimit;
 mod transport;
 
 pub use client::{ArmClient, ArmConfig, Deleted, StartedCopy};
+pub use disks::StartedDisk;
 pub use error::ArmError;
 pub use model::*;
 pub use ratelimit::RateLimit;

@@ -8,6 +8,8 @@
 
 pub mod alert_webhook;
 mod chain;
+pub mod drill;
+mod drill_status;
 pub mod ingest;
 mod observe;
 pub mod overview;
@@ -36,6 +38,7 @@ pub const SEQUENCER: &str = "sequencer";
 pub const POLLER: &str = "poller";
 pub const STATUS: &str = "status";
 pub const ALERT_WEBHOOK: &str = "alert-webhook";
+pub const DRILL: &str = "drill";
 
 /// What every function needs.
 pub struct App {

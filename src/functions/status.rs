@@ -13,6 +13,8 @@
 //! identity's object id or resource names the caller may not see.
 //! - `status/lineage?restorePoint=<target restore point id>`: target → source restore point
 //!   → source VM, from the ledger (copies lose the link to the VM).
+//! - `status/drills`: the last restore drill per chain, restore time p50 and max
+//!   (`drill_status`).
 
 use super::chain::{copies, load_chain};
 use super::poller::disk_progress;
@@ -38,9 +40,10 @@ pub async fn status(
         "overview" => &["top", "after"],
         "chain" => &["key"],
         "readiness" | "lineage" => &["restorePoint"],
+        "drills" => &[],
         other => {
             return bad(format!(
-            "unknown view {other:?}; use chains, chain, readiness, lineage, overview or dashboard"
+            "unknown view {other:?}; use chains, chain, readiness, lineage, drills, overview or dashboard"
         ))
         }
     };
@@ -64,6 +67,7 @@ pub async fn status(
             Some(k) if uuid::Uuid::parse_str(k).is_ok() => chain(app, k, now).await,
             _ => return bad("chain needs ?key=<chain key (a UUID)>".into()),
         },
+        "drills" => super::drill_status::drills(app).await,
         _ => match query
             .get("restorePoint")
             .map(|s| s.parse::<RestorePointId>())

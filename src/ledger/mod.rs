@@ -7,6 +7,7 @@
 //! (`tests/support/ledger_conformance/`).
 //! Typed records (chain, copy, reading) live in [`records`] and map onto [`Entity`].
 
+pub mod drills;
 mod limits;
 pub mod memory;
 pub mod records;

@@ -9,8 +9,10 @@
 //! - `order`: strictly oldest first, one at a time, three starts per hour, back-off.
 //! - `progress`: what a progress reading means; readiness to restore.
 //! - `rpo`: the recovery point objective.
+//! - `drill`: restore drills: which chains are due, which copy, what to check, leftovers.
 
 pub mod catch_up;
+pub mod drill;
 mod eligibility;
 mod order;
 mod progress;

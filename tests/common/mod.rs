@@ -242,6 +242,7 @@ pub fn host_settings() -> std::collections::BTreeMap<String, String> {
         ("FERRY_COPY_QUEUE", "copy-requests"),
         ("FERRY_EVENTS_QUEUE", "restore-point-events"),
         ("FERRY_ALERTS_TOPIC", "alerts"),
+        ("FERRY_DRILL_SCHEDULE", "0 0 3 * * 0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

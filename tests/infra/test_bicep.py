@@ -391,6 +391,7 @@ FERRY_SETTINGS = {
     "FERRY_LOG_FORMAT",
     "FERRY_STALL_AFTER",
     "FERRY_EXPIRY_WARNING",
+    "FERRY_DRILL_SCHEDULE",
 }
 FERRY_OPTIONAL = {"FERRY_COMPUTE_API_VERSION", "FERRY_DISK_API_VERSION", "FERRY_ARM_READ_RATE", "FERRY_ARM_WRITE_RATE",
                   "FERRY_ALERT_WEBHOOK"}
@@ -484,6 +485,7 @@ def test_each_role_is_assigned_only_on_its_side(parsed):
         ("sourceResourceGroups", "allowSourcePruning", "resource_group", "sourcePrunerRoleId"),
         ("sourceSubscriptions", "protectBaseRestorePoints", "subscription", "baseLockerRoleId"),
         ("sourceResourceGroups", "protectBaseRestorePoints", "resource_group", "baseLockerRoleId"),
+        ("drillResourceGroups", None, "resource_group", "drillOperatorRoleId"),
     }
     main = parsed["main.bicep"]
     params = main["parameters"]
@@ -503,6 +505,13 @@ def test_each_role_is_assigned_only_on_its_side(parsed):
     scope = body(target)["scope"]["function"]["parameters"]
     assert accessor_path(scope["resource_group_name"]) == "t.resourceGroup"
     assert accessor_path(scope["subscription_id"]) == "t.subscriptionId"
+    # The drill role goes on the listed drill groups alone, after each is created.
+    drill = next(m for m in main["modules"].values()
+                 if ROLE_ASSIGNMENT_MODULES.get(m["detail"]["path"]) and loop_array(m)[0] == "drillResourceGroups")
+    scope = body(drill)["scope"]["function"]["parameters"]
+    assert accessor_path(scope["resource_group_name"]) == "d.resourceGroup"
+    assert accessor_path(scope["subscription_id"]) == "d.subscriptionId"
+    assert params["drillResourceGroups"]["type"] == "array"
     custom = body(main["modules"]["customRole"])["params"]
     assert custom["allowSourcePruning"] == "allowSourcePruning"
     assert custom["protectBaseRestorePoints"] == "protectBaseRestorePoints"
@@ -539,6 +548,10 @@ def test_optional_roles_are_defined_only_when_on(parsed):
     assert roles["baseLockerRoleId"] == ("protectBaseRestorePoints", {
         "Microsoft.Authorization/locks/read", "Microsoft.Authorization/locks/write"})
     assert roles["sourceReaderRoleId"][0] is None and roles["targetWriterRoleId"][0] is None
+    # The drill role touches disks only: write, read, delete, and reading their operations.
+    assert roles["drillOperatorRoleId"] == (None, {
+        "Microsoft.Compute/disks/write", "Microsoft.Compute/disks/read", "Microsoft.Compute/disks/delete",
+        "Microsoft.Compute/locations/DiskOperations/read"})
     # The source role never writes or deletes.
     assert all(a.endswith("/read") for a in roles["sourceReaderRoleId"][1])
 
@@ -678,3 +691,18 @@ def test_api_versions_are_dated():
     for path in BICEP_FILES:
         for m in re.finditer(r"'([A-Za-z.]+/[A-Za-z/]+)@([^']+)'", path.read_text()):
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", m.group(2)), f"{path.name}: {m.group(1)} uses {m.group(2)}"
+
+
+def test_drill_resource_groups_are_created_or_taken(parsed):
+    # One module per listed drill group, at its subscription: it creates the group unless the
+    # entry says create: false (then the group must exist and is only named).
+    main = parsed["main.bicep"]
+    mods = [m for m in main["modules"].values() if m["detail"]["path"] == "modules/drill-resource-group.bicep"]
+    assert len(mods) == 1
+    (m,) = mods
+    assert loop_array(m)[0] == "drillResourceGroups"
+    doc = parsed["modules/drill-resource-group.bicep"]
+    assert doc["globals"]["scope"]["value"] == "subscription"
+    (rg,) = resources(doc, "Microsoft.Resources/resourceGroups").values()
+    assert condition(rg) == "create"
+    assert doc["parameters"]["create"]["default"] is True

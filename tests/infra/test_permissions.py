@@ -148,7 +148,8 @@ def test_custom_roles_hold_exactly_the_declared_arm_actions(parsed, declared):
     # The source role: what ferry reads on the source side; the target role: what it does
     # on the target side. Derived from the ARM client's calls (src/permissions.rs).
     roles = custom_roles(parsed)
-    for side, output in (("source", "sourceReaderRoleId"), ("target", "targetWriterRoleId")):
+    for side, output in (("source", "sourceReaderRoleId"), ("target", "targetWriterRoleId"),
+                         ("drill", "drillOperatorRoleId")):
         want = {n["action"] for n in declared["arm"] if n["side"] == side}
         assert want, f"ferry declares no {side} actions"
         assert roles[output][1] == want, f"{output}: extra {roles[output][1] - want}, missing {want - roles[output][1]}"

@@ -7,6 +7,7 @@
 //!   read-only views the poller and ingest decode;
 //! - `copy_request`: the PUT body that starts a cross-region copy;
 //! - `disk_restore_point`: disk restore points (Disk RP);
+//! - `disk`: managed disks restored from disk restore points (restore drills);
 //! - `operation` and `error_body`: long-running operation status and ARM's error envelope;
 //! - `common`: what they share.
 //!
@@ -19,6 +20,7 @@
 mod collection;
 mod common;
 mod copy_request;
+mod disk;
 mod disk_restore_point;
 mod error_body;
 mod operation;
@@ -27,6 +29,7 @@ mod restore_point;
 pub use collection::*;
 pub use common::ResourceRef;
 pub use copy_request::*;
+pub use disk::*;
 pub use disk_restore_point::*;
 pub use error_body::*;
 pub use operation::*;

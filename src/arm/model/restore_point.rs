@@ -346,6 +346,8 @@ pub struct DiskRef<'a> {
     pub disk_encryption_set_id: Option<&'a str>,
     pub encryption_type: Option<&'a str>,
     pub disk_restore_point_id: Option<&'a str>,
+    /// The source disk's size (`diskSizeGB`), when reported.
+    pub disk_size_gb: Option<i64>,
 }
 
 impl<'a> DiskRef<'a> {
@@ -367,6 +369,7 @@ impl<'a> DiskRef<'a> {
             disk_encryption_set_id: drp_des.or(md_des),
             encryption_type: drp_enc.and_then(|e| e.encryption_type.as_deref()),
             disk_restore_point_id: drp.and_then(|d| d.id.as_deref()),
+            disk_size_gb: disk.disk_size_gb,
         }
     }
 

@@ -6,11 +6,13 @@
 //! whether every invariant held.
 
 mod dashboard;
+mod drills;
 mod report;
 mod rpo;
 mod scenario;
 mod webhook;
 
+pub use drills::{ChainDrills, DrillsReport};
 pub use report::{ChainReport, CopyCounts, DemoReport, StuckCopy};
 pub use rpo::RpoSummary;
 pub use webhook::WebhookReport;
@@ -411,6 +413,8 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         ("FERRY_COPY_QUEUE", config.copy_queue.clone()),
         ("FERRY_EVENTS_QUEUE", config.events_queue.clone()),
         ("FERRY_ALERTS_TOPIC", config.alerts_topic.clone()),
+        // Compressed: every tick (deployed: weekly); the policy's `drill.every` is a day.
+        ("FERRY_DRILL_SCHEDULE", drills::DRILL_SCHEDULE.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -586,6 +590,19 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                 host.run_until_idle()
                     .await
                     .map_err(|e| DemoError::Host(e.to_string()))?;
+                // Restore drills, on the timer's own schedule: each run advances running drills
+                // one step and starts the due ones.
+                if host
+                    .timer_due(crate::functions::DRILL, now - TICK, now)
+                    .map_err(|e| DemoError::Host(e.to_string()))?
+                {
+                    host.fire_timer(crate::functions::DRILL)
+                        .await
+                        .map_err(|e| DemoError::Host(e.to_string()))?;
+                    host.run_until_idle()
+                        .await
+                        .map_err(|e| DemoError::Host(e.to_string()))?;
+                }
                 sampler.sample(&emu, now);
                 if let Err(e) = telemetry.flush().await {
                     tracing::warn!("demo: telemetry flush: {e}");
@@ -604,6 +621,27 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     let (ticks, kills) = tokio::join!(ticks, kill_handler(&host, args, &done));
     ticks?;
     kills?;
+    let scenario_end = clock.now();
+    // Wind-down: drills still running at the last tick finish on the drill timer's next runs
+    // (only it fires; a run may start a newly due drill too). Bounded: whatever disks are
+    // left after it are reported as leftovers.
+    for k in 1..=drills::WIND_DOWN_TICKS {
+        if emu.disks_present() == 0 {
+            break;
+        }
+        let at = scenario_end + TICK * k;
+        clock.set(at);
+        if host
+            .timer_due(crate::functions::DRILL, at - TICK, at)
+            .map_err(|e| DemoError::Host(e.to_string()))?
+        {
+            host.fire_timer(crate::functions::DRILL)
+                .await
+                .map_err(|e| DemoError::Host(e.to_string()))?;
+        }
+    }
+    // The deletes of the last drills complete (Azure: tens of seconds) before the count.
+    clock.set(clock.now() + drills::DELETE_SETTLE);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -630,7 +668,8 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     }
     let status_body = serde_json::json!({ "chains": chains_seen });
 
-    let report = build_report(
+    let drills_report = drills::build(report_ledger.as_ref(), &emu, scenario_end).await?;
+    let mut report = build_report(
         args,
         &sc,
         &emu,
@@ -642,11 +681,10 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         &created,
         &sampler,
         &status_body,
-        clock.now(),
+        scenario_end,
         wall,
     )
     .await?;
-    let mut report = report;
     let topic: Vec<Value> = host
         .peek(&config.alerts_topic)
         .iter()
@@ -657,8 +695,12 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     report
         .broken_invariants
         .extend(hook.broken(report.handler_kills > 0));
-    report.invariants_held = report.broken_invariants.is_empty();
     report.webhook = Some(hook);
+    report
+        .broken_invariants
+        .extend(drills::broken(&drills_report));
+    report.invariants_held = report.broken_invariants.is_empty();
+    report.drills = drills_report;
     if let Some(addr) = args.dashboard {
         if args.plant_hostile_chain {
             dashboard::plant_hostile_chain(&report_ledger, SUBSCRIPTION, clock.now()).await?;

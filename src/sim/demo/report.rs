@@ -135,6 +135,8 @@ pub struct DemoReport {
     /// What the alert webhook received (Common Alert Schema), against the alerts topic.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<super::WebhookReport>,
+    /// Restore drills (see `drills.rs`).
+    pub drills: super::DrillsReport,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -479,6 +481,7 @@ pub(super) async fn build_report(
         broken_invariants: broken,
         webhook: None,
         wall_seconds: (wall.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        drills: super::DrillsReport::default(),
     })
 }
 
@@ -576,6 +579,7 @@ pub(super) fn print_human(r: &DemoReport) {
     );
     println!("ARM: {}", r.arm);
     println!("host: {}", r.host);
+    super::drills::print_human(&r.drills);
     println!();
     if let Some(w) = &r.webhook {
         println!(

@@ -86,6 +86,7 @@ pub(super) fn policy_json(catch_up: Option<&str>) -> String {
         "maxCopyDuration": "P14D",
         "rpoObjective": format!("PT{RPO_OBJECTIVE_HOURS}H"),
         "minConsistency": "CrashConsistent",
+        "drill": super::drills::policy_drill(),
     });
     if let Some(c) = catch_up {
         source_rule["catchUp"] = json!(c);

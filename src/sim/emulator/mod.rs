@@ -11,6 +11,7 @@
 //! - [`model`]: JSON bodies after the official examples and swagger.
 //! - [`routes`]: paths, verbs, api-versions, auth, headers.
 
+mod disks;
 pub mod faults;
 pub mod ids;
 pub mod limits;
@@ -110,6 +111,16 @@ pub struct EmulatorStats {
     /// fail nor to stall, and within the platform's time limit): a restart that was not
     /// needed (must be 0).
     pub needless_restarts: u64,
+    /// Managed disks restored from a disk restore point (restore drills).
+    #[serde(default)]
+    pub disks_restored: u64,
+    /// Disks whose DELETE was accepted.
+    #[serde(default)]
+    pub disks_deleted: u64,
+    /// Disks restored from a copied disk restore point whose replication had not finished
+    /// (Azure allows it; ferry must never do it: must be 0).
+    #[serde(default)]
+    pub unsafe_restores: u64,
 }
 
 /// The emulator's own view of one copy (for tests and the demo report).
@@ -249,6 +260,15 @@ impl Emulator {
             .collect();
         let next = st.next_seq.saturating_sub(1).max(after);
         (evs, next)
+    }
+
+    /// Managed disks that exist now (those being deleted included): a restore drill's
+    /// leftovers, which must be 0 once drills are done.
+    pub fn disks_present(&self) -> usize {
+        let now = self.now();
+        let mut st = self.lock();
+        st.settle(now);
+        st.disks.present(now)
     }
 
     pub fn stats(&self) -> EmulatorStats {

@@ -217,6 +217,8 @@ pub(crate) struct State {
     chain_marks: HashMap<String, BTreeMap<String, ChainMarks>>,
     /// Deletes under way: (when done, restore point key).
     deletes: Vec<(OffsetDateTime, String)>,
+    /// Managed disks restored from disk restore points (restore drills).
+    pub disks: super::disks::Disks,
 }
 
 /// What of one source collection has reached one target region: the creation times of the
@@ -264,6 +266,7 @@ impl State {
             copies_by_source_collection: HashMap::new(),
             chain_marks: HashMap::new(),
             deletes: Vec::new(),
+            disks: Default::default(),
         }
     }
 
@@ -308,6 +311,7 @@ impl State {
     /// phase by `now` (counted once in stats).
     pub fn settle(&mut self, now: OffsetDateTime) {
         self.finish_deletes(now);
+        self.disks.settle(now);
         if self.settle_due.is_some_and(|due| now < due) {
             return;
         }

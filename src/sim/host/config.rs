@@ -477,6 +477,7 @@ mod tests {
         ] {
             s.insert(k.to_string(), k.to_ascii_lowercase().replace('_', "-"));
         }
+        s.insert("FERRY_DRILL_SCHEDULE".into(), "0 0 3 * * 0".into());
         let h = read_host_json(root, &s).unwrap();
         assert_eq!(h.function_timeout, Duration::from_secs(1800));
         assert_eq!(h.executable.as_deref(), Some("ferry"));

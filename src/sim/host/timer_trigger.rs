@@ -13,6 +13,23 @@ pub(super) struct TimerState {
 }
 
 impl Host {
+    /// Whether a timer function's schedule fires in `(after, until]`: what the host's timer
+    /// would do between two steps of a caller's simulated clock.
+    pub fn timer_due(
+        &self,
+        function: &str,
+        after: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, HostError> {
+        let f = self
+            .function(function)
+            .ok_or_else(|| HostError::UnknownFunction(function.to_string()))?;
+        let TriggerKind::Timer { schedule, .. } = &f.trigger.kind else {
+            return Err(HostError::UnknownFunction(function.to_string()));
+        };
+        Ok(schedule.next_after(after).is_some_and(|n| n <= until))
+    }
+
     /// Fires a timer function now (by the host clock). Failures are not retried.
     pub async fn fire_timer(&self, function: &str) -> Result<InvocationOutcome, HostError> {
         let f = self

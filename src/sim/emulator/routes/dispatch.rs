@@ -6,6 +6,7 @@ use super::collections::{
     delete_collection, get_collection, list_collections, patch_collection, put_collection,
 };
 use super::disk_restore_points::{get_disk_restore_point, list_disk_restore_points};
+use super::disks::{delete_disk, get_disk, get_disk_operation, list_disks, put_disk};
 use super::errors::method_not_allowed;
 use super::http::{Ctx, Reply};
 use super::operations::get_operation;
@@ -60,6 +61,24 @@ impl Emulator {
                 id,
             } => match *m {
                 Method::GET => get_operation(ctx, &st, &subscription, &region, &id),
+                _ => method_not_allowed(m),
+            },
+            Route::Disk(id) => match *m {
+                Method::PUT => put_disk(ctx, &mut st, id),
+                Method::GET => get_disk(ctx, &st, &id),
+                Method::DELETE => delete_disk(ctx, &mut st, &id),
+                _ => method_not_allowed(m),
+            },
+            Route::DisksInRg { subscription, rg } => match *m {
+                Method::GET => list_disks(ctx, &st, &subscription, &rg),
+                _ => method_not_allowed(m),
+            },
+            Route::DiskOperation {
+                subscription,
+                region,
+                id,
+            } => match *m {
+                Method::GET => get_disk_operation(ctx, &st, &subscription, &region, &id),
                 _ => method_not_allowed(m),
             },
         }

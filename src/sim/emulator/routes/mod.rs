@@ -9,7 +9,8 @@
 //!   common errors; body parsing).
 //! - One module per resource: [`vms`], [`collections`], [`restore_points`], [`copies`]
 //!   (the cross-region copy PUT), [`disk_restore_points`], [`operations`] (long-running
-//!   operations).
+//!   operations), [`disks`] (managed disks restored from disk restore points, and their
+//!   `DiskOperations`).
 //! - [`control`]: the emulator's own `/_emulator/` endpoints.
 
 mod api_version;
@@ -18,6 +19,7 @@ mod collections;
 mod control;
 mod copies;
 mod disk_restore_points;
+mod disks;
 mod dispatch;
 mod errors;
 mod http;

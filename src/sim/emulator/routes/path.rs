@@ -1,6 +1,7 @@
 //! Request paths matched like ARM matches them: fixed segments case-insensitively, names
 //! percent-decoded and checked segment by segment.
 
+use crate::sim::emulator::disks::DiskId;
 use crate::sim::emulator::ids::{
     normalize_region, valid_segment, CollectionId, RestorePointId, VmId,
 };
@@ -24,6 +25,30 @@ pub(super) enum Route {
         region: String,
         id: String,
     },
+    Disk(DiskId),
+    DisksInRg {
+        subscription: String,
+        rg: String,
+    },
+    DiskOperation {
+        subscription: String,
+        region: String,
+        id: String,
+    },
+}
+
+impl Route {
+    /// Served by the Disk RP (its own api-versions).
+    pub(super) fn is_disk_rp(&self) -> bool {
+        matches!(
+            self,
+            Route::DiskRestorePoint(..)
+                | Route::DiskRestorePoints(_)
+                | Route::Disk(_)
+                | Route::DisksInRg { .. }
+                | Route::DiskOperation { .. }
+        )
+    }
 }
 
 pub(super) enum RouteError {
@@ -61,6 +86,11 @@ pub(super) fn route(path: &str) -> Result<Route, RouteError> {
                 region: normalize_region(&segs[5]).ok_or(RouteError::NotFound)?,
                 id: name(7)?,
             }),
+            8 if is(4, "locations") && is(6, "DiskOperations") => Ok(Route::DiskOperation {
+                subscription,
+                region: normalize_region(&segs[5]).ok_or(RouteError::NotFound)?,
+                id: name(7)?,
+            }),
             _ => Err(RouteError::NotFound),
         };
     }
@@ -84,6 +114,15 @@ pub(super) fn route(path: &str) -> Result<Route, RouteError> {
             rg: rg.clone(),
         }),
         8 if is(6, "restorePointCollections") => Ok(Route::Collection(coll(name(7)?))),
+        7 if is(6, "disks") => Ok(Route::DisksInRg {
+            subscription: subscription.clone(),
+            rg: rg.clone(),
+        }),
+        8 if is(6, "disks") => Ok(Route::Disk(DiskId {
+            subscription: subscription.clone(),
+            resource_group: rg.clone(),
+            name: name(7)?,
+        })),
         10 if is(6, "restorePointCollections") && is(8, "restorePoints") => {
             Ok(Route::RestorePoint(coll(name(7)?).restore_point(&name(9)?)))
         }
@@ -113,7 +152,10 @@ pub(super) fn subscription_of(r: &Route) -> &str {
         Route::Vm(v) => &v.subscription,
         Route::CollectionsInRg { subscription, .. }
         | Route::CollectionsInSub { subscription }
-        | Route::Operation { subscription, .. } => subscription,
+        | Route::Operation { subscription, .. }
+        | Route::DisksInRg { subscription, .. }
+        | Route::DiskOperation { subscription, .. } => subscription,
+        Route::Disk(d) => &d.subscription,
         Route::Collection(c) => &c.subscription,
         Route::RestorePoint(p) | Route::DiskRestorePoints(p) | Route::DiskRestorePoint(p, _) => {
             &p.collection.subscription
@@ -155,8 +197,15 @@ mod tests {
     fn unknown_and_malformed_paths_are_refused() {
         assert!(matches!(route("/"), Err(RouteError::NotFound)));
         assert!(matches!(
-            route(&format!("{P}/disks/d")),
+            route(&format!("{P}/disks/d/x")),
             Err(RouteError::NotFound)
+        ));
+        assert!(matches!(route(&format!("{P}/Disks/d")), Ok(Route::Disk(d)) if d.name == "d"));
+        assert!(matches!(
+            route(
+                "/subscriptions/s1/providers/Microsoft.Compute/locations/westus/diskoperations/o"
+            ),
+            Ok(Route::DiskOperation { .. })
         ));
         assert!(matches!(
             route(

@@ -6,7 +6,7 @@ use warp::http::Method;
 use super::api_version::{api_version_check, COMPUTE_API_VERSIONS, DISK_API_VERSIONS};
 use super::errors::bad_request;
 use super::http::{Ctx, Reply, Req};
-use super::path::{route, subscription_of, Route, RouteError};
+use super::path::{route, subscription_of, RouteError};
 use super::server::{drop_connection, ConnKill};
 use crate::sim::emulator::faults::{roll_request, RequestFault};
 use crate::sim::emulator::limits::TokenBucket;
@@ -152,9 +152,10 @@ impl Emulator {
                 }
             }
         }
-        let versions = match route {
-            Route::DiskRestorePoint(..) | Route::DiskRestorePoints(_) => DISK_API_VERSIONS,
-            _ => COMPUTE_API_VERSIONS,
+        let versions = if route.is_disk_rp() {
+            DISK_API_VERSIONS
+        } else {
+            COMPUTE_API_VERSIONS
         };
         let reply = match api_version_check(req, versions) {
             Err(r) => r,
