@@ -41,6 +41,9 @@ enum Command {
     Copies(ferry::cli::CopiesArgs),
     /// The alerts the ledger records, newest first. Needs only FERRY_LEDGER and a credential.
     Alerts(ferry::cli::AlertsArgs),
+    /// The restore drills the ledger records: the last per chain and restore times. Needs
+    /// only FERRY_LEDGER and a credential.
+    Drills(ferry::cli::DrillsArgs),
     /// Whether a copied restore point can be restored from now (every disk at 100 % and
     /// succeeded), with its lineage.
     Readiness {
@@ -314,6 +317,7 @@ async fn run(command: Command) -> ExitCode {
         Command::Status(args) => ferry::cli::status(args).await,
         Command::Copies(args) => ferry::cli::copies(args).await,
         Command::Alerts(args) => ferry::cli::alerts(args).await,
+        Command::Drills(args) => ferry::cli::drills(args).await,
         Command::Readiness { restore_point } => {
             operator(
                 "readiness",

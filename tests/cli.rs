@@ -244,4 +244,23 @@ fn ledger_commands_need_only_the_ledger_and_a_credential() {
         t.starts_with("Raised") && t.contains("CopyRejected") && t.contains("rpc-vm-02:centralus"),
         "{t}"
     );
+
+    // The demo drills every chain with a ready copy daily: the ledger shows them by name.
+    let o = ferry(
+        &["drills", "--chain", "rpc-vm-03:westus2", "-o", "json"],
+        &only,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let drills: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(drills["succeeded"].as_u64().unwrap() >= 1, "{drills:#}");
+    assert_eq!(drills["chains"].as_array().unwrap().len(), 1, "{drills:#}");
+    assert_eq!(drills["chains"][0]["chain"], key.as_str());
+    let o = ferry(&["drills", "-o", "table"], &only);
+    let t = text(&o.stdout);
+    assert!(
+        t.starts_with("Chain") && t.contains("rpc-vm-03:westus2") && t.contains("Succeeded"),
+        "{t}"
+    );
+    // The confidential VM never has a ready copy: never drilled.
+    assert!(!t.contains("rpc-vm-02:"), "{t}");
 }

@@ -340,7 +340,7 @@ pub async fn alerts_report(
     })
 }
 
-async fn run(
+pub(super) async fn run(
     output: Option<OutputArg>,
     report: impl AsyncFnOnce(&App, OffsetDateTime) -> Result<Report, CliError>,
 ) -> std::process::ExitCode {

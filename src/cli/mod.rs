@@ -6,15 +6,16 @@
 //! e.g. `azure-cli` at a laptop): the ledger keeps what they show, including each chain's
 //! RPO objective. `FERRY_POLICY`, when set, is used (and must be valid).
 //!
-//! Extension point: `ferry drills` (restore drills) belongs here beside `copies`, over the
-//! drill records, with the same [`Output`] handling and `--chain` naming.
+//! `ferry drills` shows the restore drills the ledger records ([`drills`]).
 
 pub mod chain_name;
 mod commands;
+pub mod drills;
 pub mod plan;
 pub mod table;
 
 pub use commands::{alerts, copies, status, AlertsArgs, CopiesArgs, StatusArgs};
+pub use drills::{drills, DrillsArgs};
 
 use crate::config::{Config, Mode};
 use crate::functions::App;

@@ -213,6 +213,21 @@ pub async fn drill(
         }
     }
     wait(app, clock, settings, running, &mut run).await?;
+    // RTO evidence as a metric too: each drill that ended well this run, by its chain.
+    for rec in &run.succeeded {
+        let (Some(chain), Some(secs)) = (
+            chains.iter().find(|c| c.key == rec.chain),
+            rec.restore_seconds,
+        ) else {
+            continue;
+        };
+        let dims = crate::telemetry::ChainDims {
+            source_collection: chain.source_collection.to_string(),
+            target_region: chain.target_region.clone(),
+        };
+        app.telemetry
+            .drill_restore_time(&dims, time::Duration::seconds_f64(secs));
+    }
     Ok(run)
 }
 

@@ -9,7 +9,7 @@
 pub mod alert_webhook;
 mod chain;
 pub mod drill;
-mod drill_status;
+pub mod drill_status;
 pub mod ingest;
 mod observe;
 pub mod overview;

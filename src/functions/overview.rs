@@ -75,8 +75,11 @@ pub(crate) async fn overview(
         }
         v["sourceCollectionName"] = json!(c.source_collection.name);
         v["timeline"] = Value::Array(timeline(&cps, TIMELINE_KEEP));
-        // Filled by restore drills once they exist: the newest drill of the chain.
-        v["lastDrill"] = Value::Null;
+        // The chain's newest restore drill (rows are named by start time, oldest first).
+        v["lastDrill"] = crate::ledger::drills::chain_drills(app.ledger.as_ref(), &c.key)
+            .await?
+            .last()
+            .map_or(Value::Null, last_drill_json);
         alerts.extend(ledger_alerts(&c, &cps));
         chains.push(v);
         last = Some(c.key);
@@ -225,6 +228,17 @@ pub fn ledger_alerts(chain: &Chain, copies: &[CopyRecord]) -> Vec<Value> {
 pub fn in_flight_age_minutes(c: &CopyRecord, now: OffsetDateTime) -> Option<i64> {
     (!c.state.is_final() && c.state != CopyState::Pending)
         .then(|| (now - c.started_at.unwrap_or(c.requested_at)).whole_minutes())
+}
+
+/// What the dashboard's drill cell shows: `{outcome, at, restoreMinutes}`.
+fn last_drill_json(d: &crate::ledger::drills::DrillRecord) -> Value {
+    let at = d.ended.unwrap_or(d.started);
+    json!({
+        "outcome": d.state.as_str(),
+        "at": at.format(&time::format_description::well_known::Rfc3339).ok(),
+        "restoreMinutes": d.restore_seconds.map(|s| (s / 6.0).round() / 10.0),
+        "problems": d.problems,
+    })
 }
 
 #[cfg(test)]

@@ -157,6 +157,19 @@ mod erased {
     }
 }
 
+/// The drill records of one chain, oldest first.
+pub async fn chain_drills(
+    ledger: &dyn Ledger,
+    chain: &str,
+) -> Result<Vec<DrillRecord>, LedgerError> {
+    let q = Query::partition(chain).row_prefix(DRILL_PREFIX);
+    let rows = query_all(ledger, &q).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|e| DrillRecord::from_entity(e).ok())
+        .collect())
+}
+
 /// Every drill record, of every chain, oldest first within a chain.
 pub async fn all_drills(ledger: &dyn Ledger) -> Result<Vec<DrillRecord>, LedgerError> {
     let q = Query::default().row_prefix(DRILL_PREFIX);
