@@ -79,6 +79,8 @@ pub struct Target {
     pub collection_name: String,
     /// Lower-cased source DES id → target DES id.
     pub disk_encryption_sets: BTreeMap<String, String>,
+    /// Which copies the target collection keeps (`retention`; see `rules::retention`).
+    pub retention: crate::rules::retention::Retention,
 }
 
 /// Everything wrong with a policy document, one line per problem.
@@ -122,6 +124,7 @@ struct RawTarget {
     resource_group: Option<String>,
     collection_name: Option<String>,
     disk_encryption_sets: Option<BTreeMap<String, String>>,
+    retention: Option<serde_json::Value>,
 }
 
 /// Parses an ISO 8601 duration of days, hours, minutes, seconds or weeks (`P14D`, `PT36H`).
@@ -284,11 +287,17 @@ impl Policy {
                     }
                     des.insert(src.to_ascii_lowercase(), dst);
                 }
+                let retention = crate::rules::retention::parse(t.retention.as_ref())
+                    .unwrap_or_else(|e| {
+                        problems.push(format!("{tat}.{e}"));
+                        Default::default()
+                    });
                 targets.push(Target {
                     region,
                     resource_group: t.resource_group,
                     collection_name,
                     disk_encryption_sets: des,
+                    retention,
                 });
             }
             let tag = r.tag.map(|t| (t.name, t.value));

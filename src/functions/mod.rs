@@ -13,6 +13,7 @@ pub(crate) mod reads;
 mod retry;
 pub mod sequencer;
 pub mod status;
+mod upkeep;
 
 use crate::alerts::Alert;
 use crate::arm::{ArmClient, ArmError};

@@ -293,6 +293,12 @@ async fn poll_chain(
     if active && !still_in_flight {
         Box::pin(advance(app, &chain.key, &mut reads, now, out)).await?;
     }
+    // Target retention and the count limit's warning, only when the chain row says so.
+    if let Some((_, target)) = covered {
+        if super::upkeep::due(&chain, target.retention, now) {
+            Box::pin(super::upkeep::run(app, target, &chain.key, now, out)).await?;
+        }
+    }
     Ok(polled)
 }
 

@@ -85,6 +85,11 @@ pub struct DemoArgs {
     /// Inter-region copy bandwidth per disk in the emulator, megabits per second.
     #[arg(long, default_value_t = 200.0)]
     pub bandwidth_mbps: f64,
+    /// Every target's `retention` in the policy: a JSON policy such as
+    /// '{"maxAge":"P30D","maxCount":200}', or `none` (no retention, not even the default
+    /// cap). Unset: ferry's default cap.
+    #[arg(long)]
+    pub retention: Option<String>,
 }
 
 /// The ledger setting can be a connection string with an account key: shown redacted.
@@ -106,6 +111,7 @@ impl std::fmt::Debug for DemoArgs {
             .field("catch_up", &self.catch_up)
             .field("rp_interval", &self.rp_interval)
             .field("bandwidth_mbps", &self.bandwidth_mbps)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -125,6 +131,7 @@ impl Default for DemoArgs {
             catch_up: None,
             rp_interval: "P1D".into(),
             bandwidth_mbps: 200.0,
+            retention: None,
         }
     }
 }
@@ -201,14 +208,15 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     };
     let interval = crate::policy::parse_duration(&args.rp_interval)
         .map_err(|e| DemoError::Args(format!("--rp-interval: {e}")))?;
-    // Whole seconds keep slot arithmetic exact; at most one restore point per VM per tick
-    // keeps the schedule's names unique to the minute.
-    if interval < TICK || interval.subsec_nanoseconds() != 0 {
+    // Whole seconds keep slot arithmetic exact. The platform makes a VM's restore points at
+    // most hourly (crash-consistent), which the emulator enforces.
+    if interval < scenario::MIN_RP_INTERVAL || interval.subsec_nanoseconds() != 0 {
         return Err(DemoError::Args(format!(
-            "--rp-interval {}: must be at least PT10M (one demo tick) and whole seconds",
+            "--rp-interval {}: must be at least PT1H (the platform's minimum between a VM's restore points) and whole seconds",
             args.rp_interval
         )));
     }
+    let retention = scenario::retention_json(args.retention.as_deref())?;
     if !(args.bandwidth_mbps.is_finite() && args.bandwidth_mbps > 0.0) {
         return Err(DemoError::Args(format!(
             "--bandwidth-mbps {}: must be a positive number",
@@ -257,7 +265,10 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             "FERRY_SERVICEBUS_ENDPOINT",
             "http://127.0.0.1:9".to_string(),
         ),
-        ("FERRY_POLICY", policy_json(catch_up.as_deref())),
+        (
+            "FERRY_POLICY",
+            policy_json(catch_up.as_deref(), retention.as_ref()),
+        ),
         ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
         // Real ARM limits are per real second; the emulator enforces them on its simulated
         // clock, so client-side pacing would only slow the demo down.
@@ -425,6 +436,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             .map(move |r| (collection_id(i), collection_name(i), r.to_string()))
     }));
     let mut created: Vec<(usize, String)> = Vec::new();
+    let mut source_kept = scenario::SourceRetention::new(sc.vms);
     let mut held_back: Vec<(OffsetDateTime, Value)> = Vec::new();
     let vm00_rp = |day| {
         format!(
@@ -465,7 +477,14 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                         if let Some(outcome) = planted {
                             emu.plan_copy_outcome(&rp_id(i, &name), outcome);
                         }
-                        op.put(&rp_id(i, &name), json!({"properties": {}})).await?;
+                        // The estate's own retention, as a real schedule has: it keeps each
+                        // VM under the platform's 500 (never its first restore point).
+                        if let Some(oldest) = source_kept.make_room(i) {
+                            op.call(reqwest::Method::DELETE, &rp_id(i, &oldest), None)
+                                .await?;
+                        }
+                        op.put(&rp_id(i, &name), json!({"properties": {"consistencyMode": sc.consistency()}})).await?;
+                        source_kept.made(i, k, &name);
                         created.push((i, name.clone()));
                     }
                     // Day 7: an ad-hoc restore point ten minutes after vm-00's (first) one of
@@ -474,7 +493,9 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                     let adhoc_at = sc.rp_time(0, adhoc) + TICK;
                     if i == 0 && adhoc_at >= now && adhoc_at < window_end {
                         let extra = format!("{}-adhoc", sc.rp_name(adhoc));
-                        op.put(&rp_id(i, &extra), json!({"properties": {}})).await?;
+                        // Of the other consistency than the schedule's: the platform's
+                        // minimum interval holds between restore points of one kind.
+                        op.put(&rp_id(i, &extra), json!({"properties": {"consistencyMode": sc.adhoc_consistency()}})).await?;
                         created.push((i, extra));
                     }
                 }
