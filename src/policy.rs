@@ -59,6 +59,9 @@ pub struct Rule {
     pub restart_stalled_after: Duration,
     /// What a chain copies of the restore points that existed when ferry first met it.
     pub onboarding: Onboarding,
+    /// `pruneSource.keepLatest`: delete source restore points copied to every target,
+    /// keeping this many newest (and always the base); `None`: never (see `rules::pruning`).
+    pub prune_source: Option<u32>,
 }
 
 /// `onboarding`: what a new chain does with the restore points its collection already has.
@@ -108,6 +111,7 @@ struct RawRule {
     restart_failed: Option<u32>,
     restart_stalled_after: Option<String>,
     onboarding: Option<String>,
+    prune_source: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -306,7 +310,13 @@ impl Policy {
                     problems.push(format!("{at}.tag.name: must not be empty"));
                 }
             }
+            let prune_source = crate::rules::pruning::parse(r.prune_source.as_ref())
+                .unwrap_or_else(|e| {
+                    problems.push(format!("{at}.{e}"));
+                    None
+                });
             rules.push(Rule {
+                prune_source,
                 scope,
                 tag,
                 targets,

@@ -234,3 +234,23 @@ async fn retention_deletes_the_oldest_copies_and_keeps_every_record() {
     );
     assert_eq!(r.succeeded_per_day.len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_pruning_deletes_copied_restore_points_but_never_the_base() {
+    let args = DemoArgs {
+        vms: 2,
+        days: 3,
+        rp_interval: "PT4H".into(),
+        faults: "none".into(),
+        prune_source: true,
+        ..DemoArgs::default()
+    };
+    let r = run(&args, false).await.expect("demo runs");
+    assert_every_invariant_held(&r);
+    // 18 restore points per VM; the first and the newest three stay, and those copied to
+    // both regions go.
+    assert!(r.pruned_source >= 2 * 10, "{}", r.pruned_source);
+    assert_eq!(r.base_deleted, 0);
+    assert_eq!(r.alerts["BaseRestorePointDeleted"], 0);
+    assert_eq!(r.limit_refusals, 0);
+}

@@ -9,6 +9,7 @@
 mod chain;
 pub mod ingest;
 pub mod poller;
+mod prune;
 pub(crate) mod reads;
 mod retry;
 pub mod sequencer;

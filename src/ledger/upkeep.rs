@@ -25,6 +25,10 @@ pub struct Upkeep {
     pub approaching_alerted: bool,
     /// Why the last copy was refused for a platform limit (cleared by the next success).
     pub limit_reached: Option<String>,
+    /// When source pruning last looked (the chain of the rule's first target only).
+    pub pruned_at: Option<OffsetDateTime>,
+    /// Source restore points this chain pruned so far.
+    pub pruned: u32,
 }
 
 impl Upkeep {
@@ -57,6 +61,12 @@ impl Upkeep {
         if let Some(r) = &self.limit_reached {
             p.insert("LimitReached".into(), Value::String(r.clone()));
         }
+        if let Some(t) = self.pruned_at {
+            p.insert("PrunedAt".into(), Value::DateTime(t));
+        }
+        if self.pruned > 0 {
+            p.insert("SourcePruned".into(), Value::Int64(i64::from(self.pruned)));
+        }
     }
 
     pub(super) fn read(e: &Entity) -> Upkeep {
@@ -71,6 +81,8 @@ impl Upkeep {
             cap_alerted: e.bool("CapAlerted").unwrap_or(false),
             approaching_alerted: e.bool("LimitApproachingAlerted").unwrap_or(false),
             limit_reached: text("LimitReached"),
+            pruned_at: e.time("PrunedAt"),
+            pruned: count("SourcePruned").unwrap_or(0),
         }
     }
 }
@@ -91,6 +103,8 @@ mod tests {
             cap_alerted: true,
             approaching_alerted: true,
             limit_reached: Some("refused".into()),
+            pruned_at: Some(datetime!(2026-11-03 00:00 UTC)),
+            pruned: 4,
         };
         let mut e = Entity::new("k", "chain");
         u.write(&mut e);

@@ -14,6 +14,7 @@ pub mod catch_up;
 mod eligibility;
 mod order;
 mod progress;
+pub mod pruning;
 pub mod retention;
 mod rpo;
 

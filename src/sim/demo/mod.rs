@@ -90,6 +90,10 @@ pub struct DemoArgs {
     /// cap). Unset: ferry's default cap.
     #[arg(long)]
     pub retention: Option<String>,
+    /// The policy's source rule prunes copied source restore points
+    /// (`pruneSource: {"keepLatest": 3}`); the estate's own source retention is then off.
+    #[arg(long)]
+    pub prune_source: bool,
 }
 
 /// The ledger setting can be a connection string with an account key: shown redacted.
@@ -112,6 +116,7 @@ impl std::fmt::Debug for DemoArgs {
             .field("rp_interval", &self.rp_interval)
             .field("bandwidth_mbps", &self.bandwidth_mbps)
             .field("retention", &self.retention)
+            .field("prune_source", &self.prune_source)
             .finish()
     }
 }
@@ -132,6 +137,7 @@ impl Default for DemoArgs {
             rp_interval: "P1D".into(),
             bandwidth_mbps: 200.0,
             retention: None,
+            prune_source: false,
         }
     }
 }
@@ -267,7 +273,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         ),
         (
             "FERRY_POLICY",
-            policy_json(catch_up.as_deref(), retention.as_ref()),
+            policy_json(catch_up.as_deref(), retention.as_ref(), args.prune_source),
         ),
         ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
         // Real ARM limits are per real second; the emulator enforces them on its simulated
@@ -479,7 +485,10 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                         }
                         // The estate's own retention, as a real schedule has: it keeps each
                         // VM under the platform's 500 (never its first restore point).
-                        if let Some(oldest) = source_kept.make_room(i) {
+                        if let Some(oldest) = source_kept
+                            .make_room(i)
+                            .filter(|_| !args.prune_source)
+                        {
                             op.call(reqwest::Method::DELETE, &rp_id(i, &oldest), None)
                                 .await?;
                         }

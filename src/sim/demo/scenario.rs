@@ -70,7 +70,11 @@ pub(super) const RPO_OBJECTIVE_HOURS: i64 = 36;
 
 /// The demo's policy; `catch_up` (all | latest | auto) sets the source rule's `catchUp`,
 /// absent leaves the policy's default.
-pub(super) fn policy_json(catch_up: Option<&str>, retention: Option<&Value>) -> String {
+pub(super) fn policy_json(
+    catch_up: Option<&str>,
+    retention: Option<&Value>,
+    prune_source: bool,
+) -> String {
     let targets: Vec<Value> = TARGET_REGIONS
         .iter()
         .map(|r| {
@@ -95,6 +99,9 @@ pub(super) fn policy_json(catch_up: Option<&str>, retention: Option<&Value>) -> 
     });
     if let Some(c) = catch_up {
         source_rule["catchUp"] = json!(c);
+    }
+    if prune_source {
+        source_rule["pruneSource"] = json!({"keepLatest": 3});
     }
     json!({"rules": [source_rule, {
         // DR collections live in their own resource group: copies made there must never be
