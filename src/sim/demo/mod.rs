@@ -522,7 +522,18 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                         rg_path(SOURCE_RG)
                     );
                     op.put(&manual, json!({"location": "northeurope", "properties": {"source": {"id": collection_id(0)}}})).await?;
-                    let day5 = sc.rp_name(sc.first_slot_of_day(5));
+                    // Day 5's restore point; under --prune-source ferry has pruned it by
+                    // now (short intervals), so the newest restore point vm-00 made instead.
+                    let day5 = if args.prune_source {
+                        created
+                            .iter()
+                            .rev()
+                            .find(|(i, _)| *i == 0)
+                            .map(|(_, n)| n.clone())
+                            .unwrap_or_else(|| sc.rp_name(0))
+                    } else {
+                        sc.rp_name(sc.first_slot_of_day(5))
+                    };
                     op.put(&format!("{manual}/restorePoints/{day5}"), json!({"properties": {"sourceRestorePoint": {"id": rp_id(0, &day5)}}})).await?;
                 }
                 // Day 12: a burst of reads from another tool drains the subscription's ARM read
