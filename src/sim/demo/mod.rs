@@ -523,12 +523,14 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                     );
                     op.put(&manual, json!({"location": "northeurope", "properties": {"source": {"id": collection_id(0)}}})).await?;
                     // Day 5's restore point; under --prune-source ferry has pruned it by
-                    // now (short intervals), so the newest restore point vm-00 made instead.
+                    // now (short intervals), so vm-00's second newest instead (kept by
+                    // keepLatest; the newest may not have settled yet).
                     let day5 = if args.prune_source {
                         created
                             .iter()
                             .rev()
-                            .find(|(i, _)| *i == 0)
+                            .filter(|(i, _)| *i == 0)
+                            .nth(1)
                             .map(|(_, n)| n.clone())
                             .unwrap_or_else(|| sc.rp_name(0))
                     } else {
