@@ -91,7 +91,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub retention: Option<String>,
     /// The policy's source rule prunes copied source restore points
-    /// (`pruneSource: {"keepLatest": 3}`); the estate's own source retention is then off.
+    /// (`pruneSource: {"keepLatest": 3}`).
     #[arg(long)]
     pub prune_source: bool,
 }
@@ -485,10 +485,10 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                         }
                         // The estate's own retention, as a real schedule has: it keeps each
                         // VM under the platform's 500 (never its first restore point).
-                        if let Some(oldest) = source_kept
-                            .make_room(i)
-                            .filter(|_| !args.prune_source)
-                        {
+                        // It stays on under --prune-source: ferry never prunes a VM whose
+                        // copies cannot succeed (the confidential VM), which would otherwise
+                        // reach the platform's 500 (a DELETE of what ferry pruned is a 204).
+                        if let Some(oldest) = source_kept.make_room(i) {
                             op.call(reqwest::Method::DELETE, &rp_id(i, &oldest), None)
                                 .await?;
                         }
