@@ -193,6 +193,8 @@ fn main() {
         writes: None,
         ..LimitConfig::default()
     };
+    // Restore points are made back to back here, faster than the platform allows.
+    cfg.limits.min_restore_point_interval = false;
     let emu = Emulator::new(cfg);
     let broker = Arc::new(Broker::new(
         Arc::new(SystemClock),

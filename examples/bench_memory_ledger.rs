@@ -49,6 +49,7 @@ fn records(i: usize) -> (Chain, CopyRecord) {
         last_success_at: None,
         recent_starts: vec![datetime!(2026-11-01 01:00 UTC)],
         rpo_alerted: None,
+        upkeep: Default::default(),
         target_ready: true,
         history: Default::default(),
         etag: None,

@@ -17,10 +17,16 @@ pub enum AlertKind {
     EventRejected,
     /// A restore drill could not restore, or restored wrongly, a chain's copy.
     DrillFailed,
+    /// A chain's target nears the platform's restore point count limit and nothing prunes it.
+    RestorePointLimitApproaching,
+    /// A copy was refused for a platform count or frequency limit.
+    RestorePointLimitReached,
+    /// The default retention cap (no retention configured) started deleting old copies.
+    RetentionCapDeleting,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 9] = [
+    pub const ALL: [AlertKind; 12] = [
         AlertKind::CopyFailed,
         AlertKind::CopyExpired,
         AlertKind::CopyRejected,
@@ -30,6 +36,9 @@ impl AlertKind {
         AlertKind::BaseRestorePointDeleted,
         AlertKind::EventRejected,
         AlertKind::DrillFailed,
+        AlertKind::RestorePointLimitApproaching,
+        AlertKind::RestorePointLimitReached,
+        AlertKind::RetentionCapDeleting,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +52,9 @@ impl AlertKind {
             AlertKind::BaseRestorePointDeleted => "BaseRestorePointDeleted",
             AlertKind::EventRejected => "EventRejected",
             AlertKind::DrillFailed => "DrillFailed",
+            AlertKind::RestorePointLimitApproaching => "RestorePointLimitApproaching",
+            AlertKind::RestorePointLimitReached => "RestorePointLimitReached",
+            AlertKind::RetentionCapDeleting => "RetentionCapDeleting",
         }
     }
 
@@ -60,6 +72,10 @@ impl AlertKind {
             | AlertKind::BaseRestorePointDeleted
             | AlertKind::EventRejected => Severity::Warning,
             AlertKind::CopyStalled | AlertKind::ExpiryApproaching => Severity::Warning,
+            AlertKind::RestorePointLimitReached => Severity::Error,
+            AlertKind::RestorePointLimitApproaching | AlertKind::RetentionCapDeleting => {
+                Severity::Warning
+            }
         }
     }
 }
@@ -256,6 +272,9 @@ fn default_action(kind: AlertKind) -> &'static str {
         AlertKind::BaseRestorePointDeleted => "The chain's base (full) restore point was deleted: the next copy will be a full copy and slow. Keep the first restore point of each collection.",
         AlertKind::EventRejected => "An input could not be understood and was dropped; see the reason. Check the Event Grid subscription and the message producer.",
         AlertKind::DrillFailed => "A restore drill of this chain's newest ready copy failed; see the reason. The copy may not restore: check the target region's disk restore points and the drill resource group. ferry deleted the drill's disks and drills the chain again next period.",
+        AlertKind::RestorePointLimitApproaching => "The target collection nears the platform's 500 restore points and nothing deletes old copies: configure the target's retention (e.g. {\"maxAge\": \"P30D\"}) or delete old copies, or copies will be refused.",
+        AlertKind::RestorePointLimitReached => "The platform refused a copy for its restore point count limit: until old restore points are deleted (configure the target's retention, or delete them), this chain's copies fail and its RPO grows.",
+        AlertKind::RetentionCapDeleting => "No retention is configured for this target, so ferry keeps at most its default cap of copies and now deletes the oldest. Configure the target's retention to choose what is kept.",
     }
 }
 

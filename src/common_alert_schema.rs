@@ -21,14 +21,21 @@ pub const MONITORING_SERVICE: &str = "restore-point-ferry";
 pub fn severity(kind: AlertKind) -> &'static str {
     match kind {
         // The copy is not in the target region, or the objective is missed: DR at risk.
-        AlertKind::CopyFailed | AlertKind::CopyExpired | AlertKind::RpoBreached => "Sev1",
+        AlertKind::CopyFailed
+        | AlertKind::CopyExpired
+        | AlertKind::RpoBreached
+        // Every copy of the chain is refused until restore points are deleted.
+        | AlertKind::RestorePointLimitReached => "Sev1",
         // Something an operator should look at before it becomes a miss.
         AlertKind::CopyRejected
         | AlertKind::CopyStalled
         | AlertKind::ExpiryApproaching
         | AlertKind::BaseRestorePointDeleted
         // A copy that did not restore in a drill: recovery is unproven, the copy still exists.
-        | AlertKind::DrillFailed => "Sev2",
+        | AlertKind::DrillFailed
+        | AlertKind::RestorePointLimitApproaching => "Sev2",
+        // ferry doing what its default promises (deleting beyond the cap): worth knowing.
+        AlertKind::RetentionCapDeleting => "Sev3",
         // An input ferry could not read: dropped, nothing at risk yet.
         AlertKind::EventRejected => "Sev3",
     }

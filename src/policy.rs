@@ -61,6 +61,9 @@ pub struct Rule {
     pub onboarding: Onboarding,
     /// Restore drills of this rule's chains (`drill`); none when absent.
     pub drill: Option<crate::rules::drill::DrillPolicy>,
+    /// `pruneSource.keepLatest`: delete source restore points copied to every target,
+    /// keeping this many newest (and always the base); `None`: never (see `rules::pruning`).
+    pub prune_source: Option<u32>,
 }
 
 /// `onboarding`: what a new chain does with the restore points its collection already has.
@@ -81,6 +84,8 @@ pub struct Target {
     pub collection_name: String,
     /// Lower-cased source DES id → target DES id.
     pub disk_encryption_sets: BTreeMap<String, String>,
+    /// Which copies the target collection keeps (`retention`; see `rules::retention`).
+    pub retention: crate::rules::retention::Retention,
 }
 
 /// Everything wrong with a policy document, one line per problem.
@@ -109,6 +114,7 @@ struct RawRule {
     restart_stalled_after: Option<String>,
     onboarding: Option<String>,
     drill: Option<serde_json::Value>,
+    prune_source: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +131,7 @@ struct RawTarget {
     resource_group: Option<String>,
     collection_name: Option<String>,
     disk_encryption_sets: Option<BTreeMap<String, String>>,
+    retention: Option<serde_json::Value>,
 }
 
 /// Parses an ISO 8601 duration of days, hours, minutes, seconds or weeks (`P14D`, `PT36H`).
@@ -287,11 +294,17 @@ impl Policy {
                     }
                     des.insert(src.to_ascii_lowercase(), dst);
                 }
+                let retention = crate::rules::retention::parse(t.retention.as_ref())
+                    .unwrap_or_else(|e| {
+                        problems.push(format!("{tat}.{e}"));
+                        Default::default()
+                    });
                 targets.push(Target {
                     region,
                     resource_group: t.resource_group,
                     collection_name,
                     disk_encryption_sets: des,
+                    retention,
                 });
             }
             let tag = r.tag.map(|t| (t.name, t.value));
@@ -305,7 +318,13 @@ impl Policy {
                     .map_err(|e| problems.extend(e.into_iter().map(|m| format!("{at}.{m}"))))
                     .ok()
             });
+            let prune_source = crate::rules::pruning::parse(r.prune_source.as_ref())
+                .unwrap_or_else(|e| {
+                    problems.push(format!("{at}.{e}"));
+                    None
+                });
             rules.push(Rule {
+                prune_source,
                 scope,
                 tag,
                 targets,

@@ -221,7 +221,14 @@ async fn demo_flags_are_checked() {
                 rp_interval: "PT5M".into(),
                 ..DemoArgs::default()
             },
-            "at least PT10M",
+            "at least PT1H",
+        ),
+        (
+            DemoArgs {
+                retention: Some("forever".into()),
+                ..DemoArgs::default()
+            },
+            "--retention",
         ),
         (
             DemoArgs {
@@ -243,4 +250,62 @@ async fn demo_flags_are_checked() {
             other => panic!("{args:?}: expected a bad option, got {other:?}"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_the_oldest_copies_and_keeps_every_record() {
+    let args = DemoArgs {
+        vms: 2,
+        days: 3,
+        rp_interval: "PT4H".into(),
+        faults: "none".into(),
+        retention: Some(r#"{"maxCount": 4}"#.into()),
+        ..DemoArgs::default()
+    };
+    let r = run(&args, false).await.expect("demo runs");
+    assert_every_invariant_held(&r);
+    // 18 restore points per VM, copied to two regions each: all but the last few of each
+    // chain's copies are deleted, and every copy record is still there.
+    assert!(
+        r.deleted_by_retention >= 4 * 10,
+        "{}",
+        r.deleted_by_retention
+    );
+    assert!(
+        r.copies.succeeded >= 4 * 16,
+        "records stay when their copy is deleted: {:?}",
+        r.copies
+    );
+    // Four kept, one in flight, one being deleted at most.
+    assert!(
+        r.target_restore_points_max <= 6,
+        "{}",
+        r.target_restore_points_max
+    );
+    assert_eq!((r.limit_refusals, r.base_deleted), (0, 0));
+    assert_eq!(
+        r.alerts["RetentionCapDeleting"], 0,
+        "a configured retention is no default cap"
+    );
+    assert_eq!(r.succeeded_per_day.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_pruning_deletes_copied_restore_points_but_never_the_base() {
+    let args = DemoArgs {
+        vms: 2,
+        days: 3,
+        rp_interval: "PT4H".into(),
+        faults: "none".into(),
+        prune_source: true,
+        ..DemoArgs::default()
+    };
+    let r = run(&args, false).await.expect("demo runs");
+    assert_every_invariant_held(&r);
+    // 18 restore points per VM; the first and the newest three stay, and those copied to
+    // both regions go.
+    assert!(r.pruned_source >= 2 * 10, "{}", r.pruned_source);
+    assert_eq!(r.base_deleted, 0);
+    assert_eq!(r.alerts["BaseRestorePointDeleted"], 0);
+    assert_eq!(r.limit_refusals, 0);
 }

@@ -30,6 +30,8 @@ fn cfg(clock: &ManualClock) -> EmulatorConfig {
     c.seed = 7;
     // Fast links keep most copies inside one progress step unless a test wants otherwise.
     c.bandwidth_mbps = 10_000.0;
+    // Restore points minutes apart spend little simulated time (one test turns it on).
+    c.limits.min_restore_point_interval = false;
     c
 }
 
@@ -1021,6 +1023,8 @@ async fn token_bucket_throttles_with_retry_after() {
             reads: Some((3, 1.0)),
             writes: Some((200, 10.0)),
             copies_per_hour_per_target_collection: 3,
+            min_restore_point_interval: false,
+            ..LimitConfig::default()
         }
     })
     .await;
@@ -2052,4 +2056,124 @@ async fn standalone_runs_on_scaled_time() {
     assert_eq!(g.body["properties"]["provisioningState"], "Succeeded");
     let s = h.get_q("/_emulator/stats").await;
     assert_eq!(s.body["requests"], 4);
+}
+
+#[tokio::test]
+async fn restore_points_of_one_kind_keep_the_platforms_minimum_interval() {
+    let h = start_with(|c| c.limits.min_restore_point_interval = true).await;
+    chain(&h).await;
+    let put = |name: &'static str, mode: &'static str| {
+        let h = &h;
+        async move {
+            h.put(
+                &rp_path("rg", "rpc1", name),
+                json!({"properties": {"consistencyMode": mode}}),
+            )
+            .await
+        }
+    };
+    assert_eq!(put("a1", "ApplicationConsistent").await.status, 201);
+    h.clock.advance(Duration::hours(1));
+    // Application-consistent: 3 hours apart at least.
+    let r = put("a2", "ApplicationConsistent").await;
+    assert_eq!((r.status, r.code()), (409, "VMRestorePointClientError"));
+    // A crash-consistent one is of the other kind: hourly is fine.
+    assert_eq!(put("c1", "CrashConsistent").await.status, 201);
+    h.clock.advance(Duration::minutes(30));
+    let r = put("c2", "CrashConsistent").await;
+    assert_eq!((r.status, r.code()), (409, "VMRestorePointClientError"));
+    h.clock.advance(Duration::minutes(30));
+    assert_eq!(put("c2", "CrashConsistent").await.status, 201);
+    h.clock.advance(Duration::hours(1));
+    assert_eq!(put("a2", "ApplicationConsistent").await.status, 201);
+    let s = h.emu.stats();
+    assert_eq!(s.limit_refusals, 2);
+    assert_eq!(
+        s.rule_violations, 0,
+        "a limit refusal is not a rule violation"
+    );
+}
+
+#[tokio::test]
+async fn a_vm_holds_at_most_500_restore_points_across_its_collections() {
+    let h = start_with(|c| c.limits.writes = None).await;
+    h.vm("rg", "vm1", "eastus", json!({})).await;
+    h.local_rpc("rg", "rpc1", "vm1", "eastus").await;
+    h.local_rpc("rg", "rpc2", "vm1", "eastus").await;
+    for i in 0..500 {
+        let rpc = if i % 2 == 0 { "rpc1" } else { "rpc2" };
+        let r = h
+            .put(
+                &rp_path("rg", rpc, &format!("rp{i}")),
+                json!({"properties": {}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{i}: {:?}", r.body);
+    }
+    let r = h
+        .put(
+            &rp_path("rg", "rpc1", "one-more"),
+            json!({"properties": {}}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "VMRestorePointClientError"));
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("500"));
+    // A restore point being deleted still counts until it is gone.
+    assert_eq!(h.delete(&rp_path("rg", "rpc2", "rp1")).await.status, 202);
+    let r = h
+        .put(
+            &rp_path("rg", "rpc1", "one-more"),
+            json!({"properties": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    h.clock.advance(Duration::minutes(2));
+    let r = h
+        .put(
+            &rp_path("rg", "rpc1", "one-more"),
+            json!({"properties": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let s = h.emu.stats();
+    assert_eq!(s.limit_refusals_by_limit["restore-points-per-vm"], 2);
+    // Another VM has its own 500.
+    h.vm("rg", "vm2", "eastus", json!({})).await;
+    h.local_rpc("rg", "rpc3", "vm2", "eastus").await;
+    let r = h
+        .put(&rp_path("rg", "rpc3", "x"), json!({"properties": {}}))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn a_target_collection_holds_at_most_its_limit_of_copies() {
+    // 500 by default (modelled on the per-VM limit); lowered here to reach it quickly.
+    assert_eq!(LimitConfig::default().copies_per_target_collection, 500);
+    let h = start_with(|c| c.limits.copies_per_target_collection = 30).await;
+    let src = chain(&h).await;
+    let mut previous: Option<String> = None;
+    for i in 0..31 {
+        let rp = h.rp("rg", "rpc1", &format!("rp{i:03}")).await;
+        let r = h.copy("rg", "tgt", &format!("rp{i:03}"), &rp).await;
+        if i < 30 {
+            assert_eq!(r.status, 201, "{i}: {:?}", r.body);
+        } else {
+            assert_eq!((r.status, r.code()), (409, "VMRestorePointClientError"));
+        }
+        // Fast links: the copy completes within the step; three copies an hour at most.
+        h.clock.advance(Duration::minutes(20));
+        // The source keeps its first restore point and the newest (under its own 500).
+        if let Some(p) = previous.take() {
+            if !p.ends_with("rp000") {
+                assert_eq!(h.delete(&p).await.status, 202);
+            }
+        }
+        previous = Some(rp);
+    }
+    let s = h.emu.stats();
+    assert_eq!(s.target_restore_points_max, 30);
+    assert_eq!(s.limit_refusals_by_limit["copies-per-target-collection"], 1);
+    assert_eq!(s.rule_violations, 0, "{:?}", s.violations_by_rule);
+    let _ = src;
 }

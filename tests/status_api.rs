@@ -108,6 +108,7 @@ async fn seed_chain(ledger: &MemoryLedger, i: usize) -> String {
         last_success_at: Some(NOW),
         recent_starts: Vec::new(),
         rpo_alerted: None,
+        upkeep: Default::default(),
         target_ready: true,
         history: Default::default(),
         etag: None,

@@ -104,6 +104,8 @@ fn main() {
             ..LimitConfig::default()
         }
     };
+    // Restore points are made back to back here, faster than the platform allows.
+    cfg.limits.min_restore_point_interval = false;
     let emu = Emulator::new(cfg);
     // The emulator gets its own runtime and threads, so its CPU can be told apart.
     let emu_rt = match tokio::runtime::Builder::new_multi_thread()

@@ -114,6 +114,7 @@ mod tests {
             history: Default::default(),
             etag: None,
             rpo_objective: None,
+            upkeep: Default::default(),
         }
     }
 

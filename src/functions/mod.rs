@@ -15,10 +15,12 @@ mod observe;
 pub mod overview;
 pub mod plan;
 pub mod poller;
+mod prune;
 pub(crate) mod reads;
 mod retry;
 pub mod sequencer;
 pub mod status;
+mod upkeep;
 
 use crate::alerts::Alert;
 use crate::arm::{ArmClient, ArmError};

@@ -272,6 +272,7 @@ mod tests {
             history: Default::default(),
             etag: None,
             rpo_objective: None,
+            upkeep: Default::default(),
         }
     }
 

@@ -296,6 +296,16 @@ async fn poll_chain(
     if active && !still_in_flight {
         Box::pin(advance(app, &chain.key, &mut reads, now, out)).await?;
     }
+    // Target retention and the count limit's warning, only when the chain row says so.
+    if let Some((rule, target)) = covered {
+        if super::upkeep::due(&chain, target.retention, now) {
+            Box::pin(super::upkeep::run(app, target, &chain.key, now, out)).await?;
+        }
+        // Source pruning (opt-in), once per source collection.
+        if super::prune::due(&chain, rule) {
+            Box::pin(super::prune::run(app, rule, &chain.key, now, out)).await?;
+        }
+    }
     Ok(polled)
 }
 

@@ -203,6 +203,14 @@ pub(crate) fn chain_json(
             "objectiveHours": objective.map(hours),
             "breached": r.breached,
         })),
+        // Target upkeep: what the target holds, what retention deletes next, and why
+        // copies are refused when a platform limit is reached.
+        "target": {
+            "copiesHeld": copies.iter().filter(|cp| cp.deleted_at.is_none() && matches!(cp.state, CopyState::Succeeded | CopyState::InFlight | CopyState::Starting | CopyState::Restarting)).count(),
+            "deletedByRetention": copies.iter().filter(|cp| cp.deleted_at.is_some()).count(),
+            "nextDeletion": c.upkeep.next_deletion,
+            "limitReached": c.upkeep.limit_reached,
+        },
     })
 }
 
@@ -213,6 +221,8 @@ fn copy_json(c: &CopyRecord) -> Value {
         "sourceTimeCreated": ts(Some(c.source_time)),
         "targetRestorePoint": c.target_restore_point.to_string(),
         "state": c.state.as_str(),
+        "deletedAt": ts(c.deleted_at),
+        "deletedBy": c.deleted_by,
         "reason": c.reason,
         "requestedAt": ts(Some(c.requested_at)),
         "startedAt": ts(c.started_at),

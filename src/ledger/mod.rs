@@ -12,6 +12,7 @@ mod limits;
 pub mod memory;
 pub mod records;
 pub mod table;
+pub mod upkeep;
 
 use std::collections::BTreeMap;
 use time::OffsetDateTime;

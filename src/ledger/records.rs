@@ -99,6 +99,8 @@ pub struct Chain {
     pub target_ready: bool,
     /// What the chain's finished copies showed about its pace (catch-up and stall rules).
     pub history: ChainHistory,
+    /// Retention and the platform's count limits (absent on older rows: defaults).
+    pub upkeep: super::upkeep::Upkeep,
     pub etag: Option<ETag>,
     /// The RPO objective of the policy rule covering the chain, as last written (at
     /// creation, and by the poller when the policy changes it): lets the ledger alone say
@@ -246,6 +248,11 @@ pub struct CopyRecord {
     /// The longest stretch of the current attempt without visible progress so far, in
     /// minutes (measured from its start and between readings that moved).
     pub longest_gap_minutes: u32,
+    /// When ferry deleted the copy's target restore point for retention (absent on older
+    /// rows: never). The record stays, with its lineage, forever.
+    pub deleted_at: Option<OffsetDateTime>,
+    /// Why it was deleted (`retention`, `default cap`).
+    pub deleted_by: Option<String>,
     pub etag: Option<ETag>,
 }
 
@@ -283,6 +290,8 @@ impl CopyRecord {
             earlier_attempts: Vec::new(),
             superseded_by: None,
             longest_gap_minutes: 0,
+            deleted_at: None,
+            deleted_by: None,
             etag: None,
         }
     }
@@ -432,6 +441,7 @@ impl Chain {
                 Value::Int64(o.whole_minutes()),
             );
         }
+        self.upkeep.write(&mut e);
         e
     }
 
@@ -461,6 +471,7 @@ impl Chain {
                     .i64("SlowestGapMinutes")
                     .map(|g| g.clamp(0, u32::MAX as i64) as u32),
             },
+            upkeep: super::upkeep::Upkeep::read(e),
             etag: e.etag.clone(),
             rpo_objective: e
                 .i64("RpoObjectiveMinutes")
@@ -517,6 +528,8 @@ impl CopyRecord {
             );
         }
         opt_str(&mut e, "SupersededBy", &self.superseded_by);
+        opt_time(&mut e, "DeletedAt", self.deleted_at);
+        opt_str(&mut e, "DeletedBy", &self.deleted_by);
         if self.longest_gap_minutes > 0 {
             e.properties.insert(
                 "LongestGapMinutes".into(),
@@ -576,6 +589,8 @@ impl CopyRecord {
                 .i64("LongestGapMinutes")
                 .unwrap_or(0)
                 .clamp(0, u32::MAX as i64) as u32,
+            deleted_at: e.time("DeletedAt"),
+            deleted_by: r.opt_str("DeletedBy"),
             etag: e.etag.clone(),
         })
     }
@@ -638,6 +653,7 @@ mod tests {
             last_success_at: None,
             recent_starts: vec![datetime!(2026-11-01 01:00 UTC), datetime!(2026-11-01 01:30 UTC)],
             rpo_alerted: None,
+            upkeep: Default::default(),
             target_ready: true,
             history: Default::default(),
             etag: None,
@@ -713,6 +729,8 @@ mod tests {
             earlier_attempts: Vec::new(),
             superseded_by: None,
             longest_gap_minutes: 0,
+            deleted_at: Some(datetime!(2026-11-30 01:10 UTC)),
+            deleted_by: Some("retention".into()),
             etag: None,
         };
         assert_eq!(copy.row_key(), "rp|rp1");

@@ -166,6 +166,10 @@ pub fn after_reading(
                 chain.last_success_restore_point = Some(name);
             }
             chain.last_success_at = Some(now);
+            // One more copy held in the target (retention lists only when this warrants);
+            // a success also ends a refusal for a count limit.
+            chain.upkeep.target_copies = chain.upkeep.target_copies.map(|n| n.saturating_add(1));
+            chain.upkeep.limit_reached = None;
             chain_changed = true;
         }
         Assessment::Failed if restarts_left => {
@@ -547,6 +551,7 @@ mod tests {
             last_success_at: None,
             recent_starts: vec![T0],
             rpo_alerted: None,
+            upkeep: Default::default(),
             target_ready: true,
             history: Default::default(),
             etag: None,

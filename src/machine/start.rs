@@ -232,6 +232,7 @@ mod tests {
             last_success_at: Some(T0 - Duration::hours(20)),
             recent_starts: vec![NOW - Duration::minutes(90), NOW - Duration::minutes(30)],
             rpo_alerted: None,
+            upkeep: Default::default(),
             target_ready: true,
             history: Default::default(),
             etag: None,

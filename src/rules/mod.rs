@@ -16,6 +16,8 @@ pub mod drill;
 mod eligibility;
 mod order;
 mod progress;
+pub mod pruning;
+pub mod retention;
 mod rpo;
 
 pub use catch_up::CatchUp;

@@ -112,6 +112,8 @@ impl World {
         let mut cfg = EmulatorConfig::new(shared);
         cfg.seed = 1;
         configure(&mut cfg);
+        // These tests make restore points minutes apart to spend little simulated time.
+        cfg.limits.min_restore_point_interval = false;
         let emu = Emulator::new(cfg);
         let (addr, _task) = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
         World {

@@ -12,6 +12,7 @@
 //! - `discover`: restore points whose events were late or lost.
 
 mod discover;
+mod limits;
 pub(crate) mod repo;
 pub(crate) mod source;
 mod starting;

@@ -140,6 +140,7 @@ pub(crate) async fn ensure_chain(
         last_success_at: None,
         recent_starts: Vec::new(),
         rpo_alerted: None,
+        upkeep: Default::default(),
         target_ready: false,
         history: Default::default(),
         etag: None,

@@ -20,7 +20,7 @@ use crate::rules::{self, RejectReason};
 use time::OffsetDateTime;
 
 /// Settles a copy in a final state ([`start::settled`]), releasing the chain if it held it.
-async fn settle(
+pub(super) async fn settle(
     app: &App,
     chain: Chain,
     copy: CopyRecord,
@@ -279,6 +279,9 @@ pub(super) async fn resume_start(
                 copy.target_restore_point
             ));
             Ok(Flow::Done)
+        }
+        Err(e) if super::limits::is_count_limit(&e) => {
+            super::limits::refused_for_limit(app, chain, copy, e, now, out).await
         }
         Err(ArmError::Api { status: 409, .. }) => {
             // Maybe started by a concurrent attempt after our GET: look again.

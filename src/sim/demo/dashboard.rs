@@ -66,6 +66,7 @@ pub(super) async fn plant_hostile_chain(
         history: Default::default(),
         etag: None,
         rpo_objective: None,
+        upkeep: Default::default(),
     };
     let mut copy = CopyRecord::pending(
         &chain,

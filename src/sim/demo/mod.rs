@@ -101,6 +101,15 @@ pub struct DemoArgs {
     /// test checks they are shown as text).
     #[arg(long, hide = true)]
     pub plant_hostile_chain: bool,
+    /// Every target's `retention` in the policy: a JSON policy such as
+    /// '{"maxAge":"P30D","maxCount":200}', or `none` (no retention, not even the default
+    /// cap). Unset: ferry's default cap.
+    #[arg(long)]
+    pub retention: Option<String>,
+    /// The policy's source rule prunes copied source restore points
+    /// (`pruneSource: {"keepLatest": 3}`).
+    #[arg(long)]
+    pub prune_source: bool,
 }
 
 /// The ledger setting can be a connection string with an account key: shown redacted.
@@ -125,6 +134,8 @@ impl std::fmt::Debug for DemoArgs {
             .field("app_insights", &self.app_insights.is_some())
             .field("dashboard", &self.dashboard)
             .field("plant_hostile_chain", &self.plant_hostile_chain)
+            .field("retention", &self.retention)
+            .field("prune_source", &self.prune_source)
             .finish()
     }
 }
@@ -147,6 +158,8 @@ impl Default for DemoArgs {
             app_insights: None,
             dashboard: None,
             plant_hostile_chain: false,
+            retention: None,
+            prune_source: false,
         }
     }
 }
@@ -223,14 +236,15 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
     };
     let interval = crate::policy::parse_duration(&args.rp_interval)
         .map_err(|e| DemoError::Args(format!("--rp-interval: {e}")))?;
-    // Whole seconds keep slot arithmetic exact; at most one restore point per VM per tick
-    // keeps the schedule's names unique to the minute.
-    if interval < TICK || interval.subsec_nanoseconds() != 0 {
+    // Whole seconds keep slot arithmetic exact. The platform makes a VM's restore points at
+    // most hourly (crash-consistent), which the emulator enforces.
+    if interval < scenario::MIN_RP_INTERVAL || interval.subsec_nanoseconds() != 0 {
         return Err(DemoError::Args(format!(
-            "--rp-interval {}: must be at least PT10M (one demo tick) and whole seconds",
+            "--rp-interval {}: must be at least PT1H (the platform's minimum between a VM's restore points) and whole seconds",
             args.rp_interval
         )));
     }
+    let retention = scenario::retention_json(args.retention.as_deref())?;
     if !(args.bandwidth_mbps.is_finite() && args.bandwidth_mbps > 0.0) {
         return Err(DemoError::Args(format!(
             "--bandwidth-mbps {}: must be a positive number",
@@ -279,7 +293,10 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             "FERRY_SERVICEBUS_ENDPOINT",
             "http://127.0.0.1:9".to_string(),
         ),
-        ("FERRY_POLICY", policy_json(catch_up.as_deref())),
+        (
+            "FERRY_POLICY",
+            policy_json(catch_up.as_deref(), retention.as_ref(), args.prune_source),
+        ),
         ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
         // Real ARM limits are per real second; the emulator enforces them on its simulated
         // clock, so client-side pacing would only slow the demo down.
@@ -465,6 +482,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             .map(move |r| (collection_id(i), collection_name(i), r.to_string()))
     }));
     let mut created: Vec<(usize, String)> = Vec::new();
+    let mut source_kept = scenario::SourceRetention::new(sc.vms);
     let mut held_back: Vec<(OffsetDateTime, Value)> = Vec::new();
     let vm00_rp = |day| {
         format!(
@@ -505,7 +523,17 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                         if let Some(outcome) = planted {
                             emu.plan_copy_outcome(&rp_id(i, &name), outcome);
                         }
-                        op.put(&rp_id(i, &name), json!({"properties": {}})).await?;
+                        // The estate's own retention, as a real schedule has: it keeps each
+                        // VM under the platform's 500 (never its first restore point).
+                        // It stays on under --prune-source: ferry never prunes a VM whose
+                        // copies cannot succeed (the confidential VM), which would otherwise
+                        // reach the platform's 500 (a DELETE of what ferry pruned is a 204).
+                        if let Some(oldest) = source_kept.make_room(i) {
+                            op.call(reqwest::Method::DELETE, &rp_id(i, &oldest), None)
+                                .await?;
+                        }
+                        op.put(&rp_id(i, &name), json!({"properties": {"consistencyMode": sc.consistency()}})).await?;
+                        source_kept.made(i, k, &name);
                         created.push((i, name.clone()));
                     }
                     // Day 7: an ad-hoc restore point ten minutes after vm-00's (first) one of
@@ -514,7 +542,9 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                     let adhoc_at = sc.rp_time(0, adhoc) + TICK;
                     if i == 0 && adhoc_at >= now && adhoc_at < window_end {
                         let extra = format!("{}-adhoc", sc.rp_name(adhoc));
-                        op.put(&rp_id(i, &extra), json!({"properties": {}})).await?;
+                        // Of the other consistency than the schedule's: the platform's
+                        // minimum interval holds between restore points of one kind.
+                        op.put(&rp_id(i, &extra), json!({"properties": {"consistencyMode": sc.adhoc_consistency()}})).await?;
                         created.push((i, extra));
                     }
                 }
@@ -532,7 +562,20 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                         rg_path(SOURCE_RG)
                     );
                     op.put(&manual, json!({"location": "northeurope", "properties": {"source": {"id": collection_id(0)}}})).await?;
-                    let day5 = sc.rp_name(sc.first_slot_of_day(5));
+                    // Day 5's restore point; under --prune-source ferry has pruned it by
+                    // now (short intervals), so vm-00's second newest instead (kept by
+                    // keepLatest; the newest may not have settled yet).
+                    let day5 = if args.prune_source {
+                        created
+                            .iter()
+                            .rev()
+                            .filter(|(i, _)| *i == 0)
+                            .nth(1)
+                            .map(|(_, n)| n.clone())
+                            .unwrap_or_else(|| sc.rp_name(0))
+                    } else {
+                        sc.rp_name(sc.first_slot_of_day(5))
+                    };
                     op.put(&format!("{manual}/restorePoints/{day5}"), json!({"properties": {"sourceRestorePoint": {"id": rp_id(0, &day5)}}})).await?;
                 }
                 // Day 12: a burst of reads from another tool drains the subscription's ARM read

@@ -129,6 +129,20 @@ pub struct DemoReport {
     pub arm: Value,
     pub host: Value,
     pub per_chain: Vec<ChainReport>,
+    /// Requests the emulator refused for a platform count or frequency limit (restore
+    /// points per VM, copies per target collection, collections per region, minimum interval).
+    pub limit_refusals: u64,
+    pub limit_refusals_by_limit: BTreeMap<String, u64>,
+    /// The most restore points any target collection held during the run (emulator's count).
+    pub target_restore_points_max: u64,
+    /// Copies ferry deleted for retention (the ledger's records, marked deleted).
+    pub deleted_by_retention: usize,
+    /// Source restore points ferry deleted (the emulator's count of its DELETEs).
+    pub pruned_source: u64,
+    /// Base restore points ferry deleted (the emulator's count; must be 0).
+    pub base_deleted: u64,
+    /// Copies that succeeded on each simulated day (by ferry's record of the success).
+    pub succeeded_per_day: Vec<usize>,
     pub invariants_held: bool,
     pub broken_invariants: Vec<String>,
     pub wall_seconds: f64,
@@ -176,6 +190,8 @@ pub(super) async fn build_report(
     let mut unprotectable: BTreeSet<(String, String)> = BTreeSet::new();
     // (alert id, what it is about) of every alert the ledger says was sent for a copy.
     let mut recorded: Vec<(String, String)> = Vec::new();
+    let mut deleted_by_retention = 0;
+    let mut succeeded_per_day = vec![0usize; sc.days as usize];
     for row in &chain_rows {
         let chain = Chain::from_entity(row).map_err(|e| DemoError::Setup(e.to_string()))?;
         let rows = query_all(
@@ -199,6 +215,18 @@ pub(super) async fn build_report(
                 (c.state, alerted),
             );
             own_copies.insert(c.target_restore_point.key());
+            if c.deleted_at.is_some() {
+                deleted_by_retention += 1;
+            }
+            if let (CopyState::Succeeded, Some(end)) = (c.state, c.ended_at) {
+                let day = (end - super::START).whole_days();
+                if let Some(n) = usize::try_from(day)
+                    .ok()
+                    .and_then(|d| succeeded_per_day.get_mut(d))
+                {
+                    *n += 1;
+                }
+            }
             for kind in &c.alerts {
                 recorded.push((
                     Alert::id_for(*kind, &format!("{}|{}", chain.key, c.row_key())),
@@ -394,6 +422,12 @@ pub(super) async fn build_report(
     if stuck != 0 {
         broken.push(format!("stuck_chains = {stuck}"));
     }
+    if stats.base_deleted_by_ferry != 0 {
+        broken.push(format!(
+            "base_deleted = {} (ferry deleted a collection's base restore point)",
+            stats.base_deleted_by_ferry
+        ));
+    }
     let mut dead_letters: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for q in [
         queues.0.clone(),
@@ -477,6 +511,13 @@ pub(super) async fn build_report(
         arm: serde_json::to_value(&stats).unwrap_or(Value::Null),
         host: serde_json::to_value(&host_stats).unwrap_or(Value::Null),
         per_chain,
+        limit_refusals: stats.limit_refusals,
+        limit_refusals_by_limit: stats.limit_refusals_by_limit.clone(),
+        target_restore_points_max: stats.target_restore_points_max,
+        deleted_by_retention,
+        pruned_source: stats.source_deleted_by_ferry,
+        base_deleted: stats.base_deleted_by_ferry,
+        succeeded_per_day,
         invariants_held: broken.is_empty(),
         broken_invariants: broken,
         webhook: None,
@@ -537,6 +578,7 @@ pub(super) fn print_human(r: &DemoReport) {
     }
     println!();
     println!("copies: {} succeeded, {} in flight, {} pending, {} failed, {} expired, {} rejected ({} restore points created)", r.copies.succeeded, r.copies.in_flight, r.copies.pending, r.copies.failed, r.copies.expired, r.copies.rejected, r.restore_points_created);
+    println!("limits: {} refusals {:?}; largest target collection {} restore points; {} copies deleted by retention; {} source restore points pruned; {} bases deleted by ferry", r.limit_refusals, r.limit_refusals_by_limit, r.target_restore_points_max, r.deleted_by_retention, r.pruned_source, r.base_deleted);
     println!(
         "        {} superseded by a newer restore point (catch-up), not lost; {} restarted (a failed or stalled copy deleted and made again)",
         r.copies.superseded, r.copies.restarted

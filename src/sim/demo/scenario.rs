@@ -70,14 +70,24 @@ pub(super) const RPO_OBJECTIVE_HOURS: i64 = 36;
 
 /// The demo's policy; `catch_up` (all | latest | auto) sets the source rule's `catchUp`,
 /// absent leaves the policy's default.
-pub(super) fn policy_json(catch_up: Option<&str>) -> String {
+pub(super) fn policy_json(
+    catch_up: Option<&str>,
+    retention: Option<&Value>,
+    prune_source: bool,
+) -> String {
     let targets: Vec<Value> = TARGET_REGIONS
         .iter()
-        .map(|r| json!({
-            "region": r,
-            "resourceGroup": TARGET_RG,
-            "diskEncryptionSets": { des_id(SOURCE_RG, "des-app"): des_id(TARGET_RG, &format!("des-dr-{r}")) },
-        }))
+        .map(|r| {
+            let mut t = json!({
+                "region": r,
+                "resourceGroup": TARGET_RG,
+                "diskEncryptionSets": { des_id(SOURCE_RG, "des-app"): des_id(TARGET_RG, &format!("des-dr-{r}")) },
+            });
+            if let Some(ret) = retention {
+                t["retention"] = ret.clone();
+            }
+            t
+        })
         .collect();
     let mut source_rule = json!({
         "scope": format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{SOURCE_RG}"),
@@ -91,6 +101,9 @@ pub(super) fn policy_json(catch_up: Option<&str>) -> String {
     if let Some(c) = catch_up {
         source_rule["catchUp"] = json!(c);
     }
+    if prune_source {
+        source_rule["pruneSource"] = json!({"keepLatest": 3});
+    }
     json!({"rules": [source_rule, {
         // DR collections live in their own resource group: copies made there must never be
         // fed back in (they would be copies of copies).
@@ -98,6 +111,58 @@ pub(super) fn policy_json(catch_up: Option<&str>) -> String {
         "targets": [{"region": "northeurope"}],
     }]})
     .to_string()
+}
+
+/// `--retention`: a JSON policy, or `none`; the policy's own parser judges the content.
+pub(super) fn retention_json(arg: Option<&str>) -> Result<Option<Value>, DemoError> {
+    match arg.map(str::trim) {
+        None => Ok(None),
+        Some(n) if n.eq_ignore_ascii_case("none") => Ok(Some(json!("none"))),
+        Some(j) => serde_json::from_str::<Value>(j)
+            .map(Some)
+            .map_err(|e| DemoError::Args(format!("--retention {j:?}: not JSON nor `none`: {e}"))),
+    }
+}
+
+/// The platform's minimum interval between one VM's (crash-consistent) restore points.
+pub(super) const MIN_RP_INTERVAL: Duration = Duration::HOUR;
+/// Application-consistent restore points may be made at most every 3 hours.
+const MIN_APP_CONSISTENT_INTERVAL: Duration = Duration::hours(3);
+/// The estate's own retention: each VM keeps at most this many restore points (its first
+/// one included), well under the platform's 500, as a real schedule would.
+pub(super) const SOURCE_KEEP: usize = 400;
+
+/// The demo estate's own source retention: per VM, the restore points it made after its
+/// first, oldest first. The first (the base of every chain's copies) is never deleted.
+pub(super) struct SourceRetention {
+    kept: Vec<std::collections::VecDeque<String>>,
+}
+
+impl SourceRetention {
+    pub(super) fn new(vms: usize) -> Self {
+        SourceRetention {
+            kept: vec![Default::default(); vms],
+        }
+    }
+
+    /// The restore point of VM `i` to delete before it makes another, if it is at its keep.
+    pub(super) fn make_room(&mut self, i: usize) -> Option<String> {
+        let k = self.kept.get_mut(i)?;
+        if k.len() + 1 >= SOURCE_KEEP {
+            k.pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// VM `i` made restore point `name` of slot `k` (slot 0 is its first: never deleted).
+    pub(super) fn made(&mut self, i: usize, slot: i64, name: &str) {
+        if slot > 0 {
+            if let Some(k) = self.kept.get_mut(i) {
+                k.push_back(name.to_string());
+            }
+        }
+    }
 }
 
 /// The scenario's hands on ARM: what operators and Azure Backup would do (create VMs,
@@ -221,6 +286,26 @@ pub(super) struct Scenario {
 }
 
 impl Scenario {
+    /// The schedule's consistency: application-consistent when its interval allows it
+    /// (every 3 hours at most), else crash-consistent (hourly at most).
+    pub(super) fn consistency(&self) -> &'static str {
+        if self.interval >= MIN_APP_CONSISTENT_INTERVAL {
+            "ApplicationConsistent"
+        } else {
+            "CrashConsistent"
+        }
+    }
+
+    /// An ad-hoc restore point between two scheduled ones is of the other consistency: the
+    /// platform's minimum interval holds between restore points of one kind.
+    pub(super) fn adhoc_consistency(&self) -> &'static str {
+        if self.consistency() == "CrashConsistent" {
+            "ApplicationConsistent"
+        } else {
+            "CrashConsistent"
+        }
+    }
+
     fn daily(&self) -> bool {
         self.interval == Duration::DAY
     }

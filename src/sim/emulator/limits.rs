@@ -13,6 +13,13 @@ pub struct LimitConfig {
     pub writes: Option<(u32, f64)>,
     /// Copy PUTs accepted per rolling hour into one target collection.
     pub copies_per_hour_per_target_collection: u32,
+    /// Refuse a VM's restore point made sooner than the platform's minimum interval after
+    /// its previous one of the same kind (see `counts`). Tests that make restore points
+    /// minutes apart, to spend little simulated time, turn it off.
+    pub min_restore_point_interval: bool,
+    /// Restore points one cross-region target collection may hold (modelled on the per-VM
+    /// limit; see `counts`). Tests lower it to reach it quickly.
+    pub copies_per_target_collection: usize,
 }
 
 impl Default for LimitConfig {
@@ -21,6 +28,8 @@ impl Default for LimitConfig {
             reads: Some((250, 25.0)),
             writes: Some((200, 10.0)),
             copies_per_hour_per_target_collection: 3,
+            min_restore_point_interval: true,
+            copies_per_target_collection: super::counts::MAX_COPIES_PER_TARGET_COLLECTION,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`model`]: JSON bodies after the official examples and swagger.
 //! - [`routes`]: paths, verbs, api-versions, auth, headers.
 
+mod counts;
 mod disks;
 pub mod faults;
 pub mod ids;
@@ -121,6 +122,21 @@ pub struct EmulatorStats {
     /// (Azure allows it; ferry must never do it: must be 0).
     #[serde(default)]
     pub unsafe_restores: u64,
+    /// Requests refused for a count or frequency limit (restore points per VM, copies per
+    /// target collection, collections per region, minimum interval): see `counts`.
+    #[serde(default)]
+    pub limit_refusals: u64,
+    #[serde(default)]
+    pub limit_refusals_by_limit: BTreeMap<String, u64>,
+    /// The most restore points any cross-region target collection held.
+    #[serde(default)]
+    pub target_restore_points_max: u64,
+    /// Source (local) restore points deleted by ferry (User-Agent `restore-point-ferry/…`).
+    #[serde(default)]
+    pub source_deleted_by_ferry: u64,
+    /// Of those, the collection's base (oldest remaining) restore point (must be 0).
+    #[serde(default)]
+    pub base_deleted_by_ferry: u64,
 }
 
 /// The emulator's own view of one copy (for tests and the demo report).

@@ -425,6 +425,23 @@ impl State {
                 continue;
             };
             let rp = c.rps.remove(pos);
+            let region = c.location.clone();
+            // A copy gone is out of the copy indexes too: lookups skip stale keys anyway,
+            // but a chain that keeps deleting old copies (retention) would otherwise make
+            // each lookup walk every copy it ever made.
+            if let RpKind::Copy(cs) = &rp.kind {
+                for (map, source) in [
+                    (&mut self.copies_by_source, cs.source_id.key()),
+                    (
+                        &mut self.copies_by_source_collection,
+                        cs.source_collection_key.clone(),
+                    ),
+                ] {
+                    if let Some(keys) = map.get_mut(&(region.clone(), source)) {
+                        keys.retain(|k| *k != key);
+                    }
+                }
+            }
             if let Some(d) = rp.deleting {
                 self.push_event(d.event);
             }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use super::body::{parse_body, parse_location, parse_tags};
 use super::errors::{bad_request, not_found};
 use super::http::{Ctx, Reply};
+use crate::sim::emulator::counts;
 use crate::sim::emulator::ids::{eq_ignore_case, CollectionId, VmId};
 use crate::sim::emulator::model;
 use crate::sim::emulator::state::{Collection, CollectionKind, State};
@@ -126,6 +127,9 @@ pub(super) fn put_collection(ctx: &Ctx<'_>, st: &mut State, id: CollectionId) ->
             c.instant_access = instant_access;
         }
         return Reply::json(200, model::collection_json(c, ctx.now, false));
+    }
+    if let Err(r) = counts::check_collection_count(st, &id.subscription, &location) {
+        return r.into();
     }
     let uid = st.uuid();
     let c = Collection {

@@ -7,6 +7,7 @@ use super::errors::{bad_request, parent_not_found};
 use super::http::{Ctx, Reply};
 use super::operations::begin_operation;
 use super::restore_points::emit;
+use crate::sim::emulator::counts;
 use crate::sim::emulator::ids::{DiskEncryptionSetId, RestorePointId};
 use crate::sim::emulator::model;
 use crate::sim::emulator::rules::{self, check_copy, target_des_from_body, CopyRequest, Refusal};
@@ -79,6 +80,13 @@ pub(super) fn put_copy(
         .copies_per_hour_per_target_collection;
     if let Err(r) = check_copy(st, &tkey, &req, ctx.now, limit) {
         record_violation(st, &r);
+        return r.into();
+    }
+    if let Err(r) = counts::check_copy_count(
+        st,
+        &tkey,
+        ctx.emu.inner.cfg.limits.copies_per_target_collection,
+    ) {
         return r.into();
     }
     let Some(src) = st.find_rp(&source.key()).cloned() else {
@@ -178,6 +186,7 @@ pub(super) fn put_copy(
             t.base_source = Some(source.key());
         }
     }
+    counts::note_target_size(st, &tkey);
     st.copy_windows.entry(tkey).or_default().record(ctx.now);
     st.stats.copies_started += 1;
     emit(ctx, st, &id, true);

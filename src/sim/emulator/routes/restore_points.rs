@@ -9,6 +9,7 @@ use super::copies::{put_copy, record_violation};
 use super::errors::{bad_request, not_found, parent_not_found};
 use super::http::{Ctx, Reply};
 use super::operations::{begin_operation, op_headers};
+use crate::sim::emulator::counts;
 use crate::sim::emulator::ids::{eq_ignore_case, RestorePointId};
 use crate::sim::emulator::model::{self, EventArgs};
 use crate::sim::emulator::rules::{self, Refusal};
@@ -182,6 +183,15 @@ fn put_local(ctx: &Ctx<'_>, st: &mut State, id: RestorePointId, body: &Value) ->
             }
         }
     }
+    if let Err(r) = counts::check_local(
+        st,
+        &vm.id.key(),
+        &consistency,
+        ctx.now,
+        ctx.emu.inner.cfg.limits.min_restore_point_interval,
+    ) {
+        return r.into();
+    }
     let instant = props["instantAccessDurationMinutes"]
         .as_i64()
         .and_then(|m| i32::try_from(m).ok());
@@ -274,6 +284,7 @@ pub(super) fn delete_restore_point(ctx: &Ctx<'_>, st: &mut State, id: RestorePoi
     let op_id = st.uuid();
     let done_at = ctx.now + DELETE_DURATION;
     let ev = event(ctx, st, &id, false, done_at);
+    counts::note_delete(st, &key, ctx.req.header("user-agent"));
     st.begin_delete(&key, op_id.clone(), ev, ctx.now);
     begin_operation(
         ctx,
