@@ -122,6 +122,7 @@ async fn the_demo_reports_its_metrics_to_application_insights() {
     let declared: BTreeSet<&str> = names::METRICS.iter().map(|m| m.name).collect();
     let mut copies: BTreeMap<String, f64> = BTreeMap::new();
     let mut durations = 0usize;
+    let mut drill_restores = 0usize;
     let mut full_rpo_exports = 0usize;
     let mut chains_seen: BTreeSet<(String, String)> = BTreeSet::new();
     for u in &uploads {
@@ -188,6 +189,11 @@ async fn the_demo_reports_its_metrics_to_application_insights() {
                     assert!(*value > 0.0);
                     durations += 1;
                 }
+                // The demo drills every chain with a ready copy daily (restore time > 0).
+                names::DRILL_RESTORE_TIME => {
+                    assert!(*value > 0.0, "{value}");
+                    drill_restores += 1;
+                }
                 other => panic!("{other} is not expected from the demo"),
             }
         }
@@ -241,4 +247,5 @@ async fn the_demo_reports_its_metrics_to_application_insights() {
         "{copies:?}"
     );
     assert!(durations > 0);
+    assert!(drill_restores > 0, "no drill restore time reached Application Insights");
 }
