@@ -290,6 +290,40 @@ pub const ARM_NEEDS: &[ArmNeed] = &[
     },
 ];
 
+/// An ARM action needed only when an opt-in policy setting is on: granted by its own role,
+/// at the source scopes, only when the Bicep parameter is true.
+#[derive(Debug, Clone, Copy)]
+pub struct OptInNeed {
+    /// The policy setting (per rule) that makes ferry call it.
+    pub policy: &'static str,
+    /// The Bicep parameter (infra/main.bicep) that grants it.
+    pub bicep_parameter: &'static str,
+    pub side: Side,
+    pub action: &'static str,
+    pub operations: &'static [&'static str],
+    pub why: &'static str,
+}
+
+/// The opt-in ARM actions (each off by default: the source side then only reads).
+pub const OPT_IN_ARM_NEEDS: &[OptInNeed] = &[
+    OptInNeed {
+        policy: "pruneSource",
+        bicep_parameter: "allowSourcePruning",
+        side: Side::Source,
+        action: "Microsoft.Compute/restorePointCollections/restorePoints/delete",
+        operations: &["delete restore point"],
+        why: "source pruning: delete source restore points copied to every target (never a chain's base)",
+    },
+    OptInNeed {
+        policy: "protectBase",
+        bicep_parameter: "protectBaseRestorePoints",
+        side: Side::Source,
+        action: "Microsoft.Authorization/locks/write",
+        operations: &["lock restore point"],
+        why: "base protection: PUT a CanNotDelete management lock on each chain's base restore point (once; ferry never reads or deletes locks)",
+    },
+];
+
 /// [`crate::arm::ArmClient`] operations that ferry's functions never perform in Azure, so
 /// no role grants them: the client can wait on an `Azure-AsyncOperation` URL, but the
 /// functions read the restore point itself instead (the poller, every 10 minutes).
@@ -341,9 +375,23 @@ pub fn report() -> Value {
             })
         })
         .collect();
+    let opt_in: Vec<Value> = OPT_IN_ARM_NEEDS
+        .iter()
+        .map(|n| {
+            json!({
+                "policy": n.policy,
+                "bicepParameter": n.bicep_parameter,
+                "side": n.side.as_str(),
+                "action": n.action,
+                "operations": n.operations,
+                "why": n.why,
+            })
+        })
+        .collect();
     json!({
         "dataPlane": data_plane,
         "arm": arm,
+        "armOptIn": opt_in,
         "armOperationsNotGranted": UNGRANTED_OPERATIONS,
     })
 }
@@ -498,6 +546,11 @@ mod tests {
             .iter()
             .flat_map(|n| n.operations.iter().copied())
             .chain(UNGRANTED_OPERATIONS.iter().copied())
+            .chain(
+                OPT_IN_ARM_NEEDS
+                    .iter()
+                    .flat_map(|n| n.operations.iter().copied()),
+            )
             .collect();
         assert_eq!(ops, declared);
     }

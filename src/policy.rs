@@ -64,6 +64,8 @@ pub struct Rule {
     /// `pruneSource.keepLatest`: delete source restore points copied to every target,
     /// keeping this many newest (and always the base); `None`: never (see `rules::pruning`).
     pub prune_source: Option<u32>,
+    /// `protectBase`: a `CanNotDelete` lock on each chain's base (see `rules::base_lock`).
+    pub protect_base: bool,
 }
 
 /// `onboarding`: what a new chain does with the restore points its collection already has.
@@ -115,6 +117,7 @@ struct RawRule {
     onboarding: Option<String>,
     drill: Option<serde_json::Value>,
     prune_source: Option<serde_json::Value>,
+    protect_base: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -323,7 +326,13 @@ impl Policy {
                     problems.push(format!("{at}.{e}"));
                     None
                 });
+            let protect_base = crate::rules::base_lock::parse(r.protect_base.as_ref())
+                .unwrap_or_else(|e| {
+                    problems.push(format!("{at}.{e}"));
+                    false
+                });
             rules.push(Rule {
+                protect_base,
                 prune_source,
                 scope,
                 tag,

@@ -309,3 +309,31 @@ async fn source_pruning_deletes_copied_restore_points_but_never_the_base() {
     assert_eq!(r.alerts["BaseRestorePointDeleted"], 0);
     assert_eq!(r.limit_refusals, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protect_base_locks_each_base_and_the_scenarios_base_deletion_is_refused() {
+    // 6 VMs for 10 days: on day 8 the scenario deletes vm-05's base restore point.
+    let args = DemoArgs {
+        vms: 6,
+        days: 10,
+        faults: "none".into(),
+        protect_base: true,
+        ..DemoArgs::default()
+    };
+    let r = run(&args, false).await.expect("demo runs");
+    assert_every_invariant_held(&r);
+    // One lock per source collection whose chains have a base (both target chains share
+    // it; vm-02's copies are all rejected, so it has none), counted from the emulator's own
+    // state.
+    let with_base: std::collections::BTreeSet<_> = r
+        .per_chain
+        .iter()
+        .filter(|c| c.copies.succeeded > 0)
+        .map(|c| c.source_collection.clone())
+        .collect();
+    assert_eq!(with_base.len(), 5);
+    assert_eq!(r.base_locks, with_base.len());
+    assert_eq!(r.base_delete_refused, 1);
+    assert_eq!(r.alerts["BaseRestorePointDeleted"], 0);
+    assert_eq!(r.base_deleted, 0);
+}

@@ -108,12 +108,11 @@ resource baseLocker 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (p
   name: guid(subscription().id, 'restore-point-ferry', roleName, 'base-locker')
   properties: {
     roleName: '${roleName} base locker'
-    description: 'restore-point-ferry: read and write management locks, to put a delete lock on the base restore point of each chain.'
+    description: 'restore-point-ferry: write management locks, to put a delete lock on the base restore point of each chain (never read or delete one).'
     type: 'CustomRole'
     permissions: [
       {
         actions: [
-          'Microsoft.Authorization/locks/read'
           'Microsoft.Authorization/locks/write'
         ]
         notActions: []

@@ -9,6 +9,7 @@
 pub mod client;
 mod disks;
 pub mod error;
+pub mod locks;
 mod lro;
 pub mod model;
 pub mod ratelimit;

@@ -7,6 +7,7 @@
 //! here knows about it, so the same code runs under the real host, the stand-in and tests.
 
 pub mod alert_webhook;
+mod base_lock;
 mod chain;
 pub mod drill;
 pub mod drill_status;

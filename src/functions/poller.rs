@@ -305,6 +305,10 @@ async fn poll_chain(
         if super::prune::due(&chain, rule) {
             Box::pin(super::prune::run(app, rule, &chain.key, now, out)).await?;
         }
+        // Base protection (opt-in): lock the chain's base once.
+        if super::base_lock::due(&chain, rule) {
+            Box::pin(super::base_lock::run(app, rule, &chain.key, now, out)).await?;
+        }
     }
     Ok(polled)
 }

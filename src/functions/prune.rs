@@ -107,7 +107,10 @@ pub(crate) async fn run(
         match app.arm.delete_restore_point(&id).await {
             Ok(_) => pruned += 1,
             Err(e) => {
-                out.log(format!("pruning {id} failed: {e}; looked at again later"));
+                out.log(format!(
+                    "pruning: {}; looked at again after the next copy",
+                    crate::arm::locks::delete_failure(&id, &e)
+                ));
                 break;
             }
         }

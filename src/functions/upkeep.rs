@@ -126,8 +126,8 @@ pub(crate) async fn run(
             Err(e) => {
                 // Looked at again next tick (a DELETE of what is gone answers 404: done).
                 out.log(format!(
-                    "retention: deleting {} failed: {e}",
-                    copy.target_restore_point
+                    "retention: {}",
+                    crate::arm::locks::delete_failure(&copy.target_restore_point, &e)
                 ));
                 stopped = true;
                 break;

@@ -29,6 +29,10 @@ pub struct Upkeep {
     pub pruned_at: Option<OffsetDateTime>,
     /// Source restore points this chain pruned so far.
     pub pruned: u32,
+    /// The base restore point (name) ferry locked for this chain (`protectBase`).
+    pub base_locked: Option<String>,
+    /// When locking the base last failed: tried again only after the chain's next success.
+    pub base_lock_failed_at: Option<OffsetDateTime>,
 }
 
 impl Upkeep {
@@ -67,6 +71,12 @@ impl Upkeep {
         if self.pruned > 0 {
             p.insert("SourcePruned".into(), Value::Int64(i64::from(self.pruned)));
         }
+        if let Some(t) = self.base_lock_failed_at {
+            p.insert("BaseLockFailedAt".into(), Value::DateTime(t));
+        }
+        if let Some(b) = &self.base_locked {
+            p.insert("BaseLocked".into(), Value::String(b.clone()));
+        }
     }
 
     pub(super) fn read(e: &Entity) -> Upkeep {
@@ -83,6 +93,8 @@ impl Upkeep {
             limit_reached: text("LimitReached"),
             pruned_at: e.time("PrunedAt"),
             pruned: count("SourcePruned").unwrap_or(0),
+            base_locked: text("BaseLocked"),
+            base_lock_failed_at: e.time("BaseLockFailedAt"),
         }
     }
 }
@@ -105,6 +117,8 @@ mod tests {
             limit_reached: Some("refused".into()),
             pruned_at: Some(datetime!(2026-11-03 00:00 UTC)),
             pruned: 4,
+            base_locked: Some("rp-0".into()),
+            base_lock_failed_at: Some(datetime!(2026-11-04 00:00 UTC)),
         };
         let mut e = Entity::new("k", "chain");
         u.write(&mut e);

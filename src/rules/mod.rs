@@ -11,6 +11,7 @@
 //! - `rpo`: the recovery point objective.
 //! - `drill`: restore drills: which chains are due, which copy, what to check, leftovers.
 
+pub mod base_lock;
 pub mod catch_up;
 pub mod drill;
 mod eligibility;

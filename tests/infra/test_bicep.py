@@ -546,7 +546,7 @@ def test_optional_roles_are_defined_only_when_on(parsed):
     assert roles["sourcePrunerRoleId"] == ("allowSourcePruning", {
         "Microsoft.Compute/restorePointCollections/restorePoints/delete"})
     assert roles["baseLockerRoleId"] == ("protectBaseRestorePoints", {
-        "Microsoft.Authorization/locks/read", "Microsoft.Authorization/locks/write"})
+        "Microsoft.Authorization/locks/write"})
     assert roles["sourceReaderRoleId"][0] is None and roles["targetWriterRoleId"][0] is None
     # The drill role touches disks only: write, read, delete, and reading their operations.
     assert roles["drillOperatorRoleId"] == (None, {

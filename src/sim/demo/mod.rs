@@ -110,6 +110,10 @@ pub struct DemoArgs {
     /// (`pruneSource: {"keepLatest": 3}`).
     #[arg(long)]
     pub prune_source: bool,
+    /// The policy's source rule locks each chain's base restore point (`protectBase: true`):
+    /// the scenario's deletion of a base is then refused (409 ScopeLocked).
+    #[arg(long)]
+    pub protect_base: bool,
 }
 
 /// The ledger setting can be a connection string with an account key: shown redacted.
@@ -136,6 +140,7 @@ impl std::fmt::Debug for DemoArgs {
             .field("plant_hostile_chain", &self.plant_hostile_chain)
             .field("retention", &self.retention)
             .field("prune_source", &self.prune_source)
+            .field("protect_base", &self.protect_base)
             .finish()
     }
 }
@@ -160,6 +165,7 @@ impl Default for DemoArgs {
             plant_hostile_chain: false,
             retention: None,
             prune_source: false,
+            protect_base: false,
         }
     }
 }
@@ -295,7 +301,12 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         ),
         (
             "FERRY_POLICY",
-            policy_json(catch_up.as_deref(), retention.as_ref(), args.prune_source),
+            policy_json(
+                catch_up.as_deref(),
+                retention.as_ref(),
+                args.prune_source,
+                args.protect_base,
+            ),
         ),
         ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),
         // Real ARM limits are per real second; the emulator enforces them on its simulated
@@ -482,6 +493,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             .map(move |r| (collection_id(i), collection_name(i), r.to_string()))
     }));
     let mut created: Vec<(usize, String)> = Vec::new();
+    let mut base_delete_refused: u64 = 0;
     let mut source_kept = scenario::SourceRetention::new(sc.vms);
     let mut held_back: Vec<(OffsetDateTime, Value)> = Vec::new();
     let vm00_rp = |day| {
@@ -550,9 +562,13 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                 }
                 // Day 8, noon: someone deletes the base (first, full) restore point of vm-05.
                 if sc.vms > 5 && now == START + Duration::days(8) + Duration::hours(12) {
-                    let _ = op
+                    let (status, body) = op
                         .call(reqwest::Method::DELETE, &rp_id(5, &sc.rp_name(0)), None)
                         .await?;
+                    // Under --protect-base ferry has locked it: ARM refuses.
+                    if status == 409 && body["error"]["code"] == "ScopeLocked" {
+                        base_delete_refused += 1;
+                    }
                 }
                 // Day 6: an operator copies a restore point by hand into northeurope, inside the
                 // policy's scope: a copy, which must never be copied again.
@@ -739,6 +755,13 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
         .broken_invariants
         .extend(hook.broken(report.handler_kills > 0));
     report.webhook = Some(hook);
+    report.base_locks = emu.locks_present();
+    report.base_delete_refused = base_delete_refused;
+    if args.protect_base && sc.vms > 5 && sc.days > 9 && base_delete_refused == 0 {
+        report
+            .broken_invariants
+            .push("--protect-base: the scenario's deletion of a base was not refused".into());
+    }
     report
         .broken_invariants
         .extend(drills::broken(&drills_report));

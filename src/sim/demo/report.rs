@@ -141,6 +141,10 @@ pub struct DemoReport {
     pub pruned_source: u64,
     /// Base restore points ferry deleted (the emulator's count; must be 0).
     pub base_deleted: u64,
+    /// Management locks on restore points at the end (`--protect-base`: one per base).
+    pub base_locks: usize,
+    /// Deletions of a base refused by its lock (409 ScopeLocked; the scenario's day-8 one).
+    pub base_delete_refused: u64,
     /// Copies that succeeded on each simulated day (by ferry's record of the success).
     pub succeeded_per_day: Vec<usize>,
     pub invariants_held: bool,
@@ -465,7 +469,10 @@ pub(super) async fn build_report(
         (AlertKind::CopyFailed, 3, planted_day(3) + 1),
         (AlertKind::BaseRestorePointDeleted, 5, 9),
     ] {
-        if sc.vms > min_vms
+        // Under --protect-base the base's deletion is refused: nothing to alert.
+        let locked = kind == AlertKind::BaseRestorePointDeleted && args.protect_base;
+        if !locked
+            && sc.vms > min_vms
             && sc.days > min_days
             && alerts.get(kind.as_str()).copied().unwrap_or(0) == 0
         {
@@ -517,6 +524,8 @@ pub(super) async fn build_report(
         deleted_by_retention,
         pruned_source: stats.source_deleted_by_ferry,
         base_deleted: stats.base_deleted_by_ferry,
+        base_locks: 0,
+        base_delete_refused: 0,
         succeeded_per_day,
         invariants_held: broken.is_empty(),
         broken_invariants: broken,

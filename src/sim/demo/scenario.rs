@@ -74,6 +74,7 @@ pub(super) fn policy_json(
     catch_up: Option<&str>,
     retention: Option<&Value>,
     prune_source: bool,
+    protect_base: bool,
 ) -> String {
     let targets: Vec<Value> = TARGET_REGIONS
         .iter()
@@ -103,6 +104,9 @@ pub(super) fn policy_json(
     }
     if prune_source {
         source_rule["pruneSource"] = json!({"keepLatest": 3});
+    }
+    if protect_base {
+        source_rule["protectBase"] = json!(true);
     }
     json!({"rules": [source_rule, {
         // DR collections live in their own resource group: copies made there must never be

@@ -16,6 +16,7 @@ mod disks;
 pub mod faults;
 pub mod ids;
 pub mod limits;
+mod locks;
 mod model;
 mod routes;
 pub mod rules;
@@ -285,6 +286,11 @@ impl Emulator {
         let mut st = self.lock();
         st.settle(now);
         st.disks.present(now)
+    }
+
+    /// Management locks present now (on restore points).
+    pub fn locks_present(&self) -> usize {
+        self.lock().locks.count()
     }
 
     pub fn stats(&self) -> EmulatorStats {

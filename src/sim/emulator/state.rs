@@ -219,6 +219,8 @@ pub(crate) struct State {
     deletes: Vec<(OffsetDateTime, String)>,
     /// Managed disks restored from disk restore points (restore drills).
     pub disks: super::disks::Disks,
+    /// Management locks on restore points.
+    pub locks: super::locks::Locks,
 }
 
 /// What of one source collection has reached one target region: the creation times of the
@@ -267,6 +269,7 @@ impl State {
             chain_marks: HashMap::new(),
             deletes: Vec::new(),
             disks: Default::default(),
+            locks: Default::default(),
         }
     }
 

@@ -183,6 +183,12 @@ pub(super) fn get_collection(ctx: &Ctx<'_>, st: &State, id: CollectionId) -> Rep
 }
 
 pub(super) fn delete_collection(ctx: &Ctx<'_>, st: &mut State, id: CollectionId) -> Reply {
+    // A lock on any of its restore points forbids deleting the collection too.
+    if st.collections.contains_key(&id.key()) {
+        if let Some(r) = super::locks::refuse_if_locked(st, &id.to_string()) {
+            return r;
+        }
+    }
     match st.collections.remove(&id.key()) {
         Some(c) => {
             st.copy_windows.remove(&id.key());

@@ -9,6 +9,7 @@ use super::disk_restore_points::{get_disk_restore_point, list_disk_restore_point
 use super::disks::{delete_disk, get_disk, get_disk_operation, list_disks, put_disk};
 use super::errors::method_not_allowed;
 use super::http::{Ctx, Reply};
+use super::locks::{delete_lock, get_lock, put_lock};
 use super::operations::get_operation;
 use super::path::Route;
 use super::restore_points::{delete_restore_point, get_restore_point, put_restore_point};
@@ -79,6 +80,12 @@ impl Emulator {
                 id,
             } => match *m {
                 Method::GET => get_disk_operation(ctx, &st, &subscription, &region, &id),
+                _ => method_not_allowed(m),
+            },
+            Route::Lock(scope, name) => match *m {
+                Method::PUT => put_lock(ctx, &mut st, scope, name),
+                Method::GET => get_lock(&st, &scope, &name),
+                Method::DELETE => delete_lock(&mut st, &scope, &name),
                 _ => method_not_allowed(m),
             },
         }

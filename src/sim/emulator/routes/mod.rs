@@ -23,6 +23,7 @@ mod disks;
 mod dispatch;
 mod errors;
 mod http;
+mod locks;
 mod operations;
 mod path;
 mod pipeline;

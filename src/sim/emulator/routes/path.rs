@@ -35,6 +35,8 @@ pub(super) enum Route {
         region: String,
         id: String,
     },
+    /// A management lock on a restore point (`Microsoft.Authorization/locks`).
+    Lock(RestorePointId, String),
 }
 
 impl Route {
@@ -48,6 +50,11 @@ impl Route {
                 | Route::DisksInRg { .. }
                 | Route::DiskOperation { .. }
         )
+    }
+
+    /// Served by `Microsoft.Authorization` (its own api-versions).
+    pub(super) fn is_lock(&self) -> bool {
+        matches!(self, Route::Lock(..))
     }
 }
 
@@ -143,6 +150,17 @@ pub(super) fn route(path: &str) -> Result<Route, RouteError> {
                 name(11)?,
             ))
         }
+        14 if is(6, "restorePointCollections")
+            && is(8, "restorePoints")
+            && is(10, "providers")
+            && is(11, "Microsoft.Authorization")
+            && is(12, "locks") =>
+        {
+            Ok(Route::Lock(
+                coll(name(7)?).restore_point(&name(9)?),
+                name(13)?,
+            ))
+        }
         _ => Err(RouteError::NotFound),
     }
 }
@@ -157,9 +175,10 @@ pub(super) fn subscription_of(r: &Route) -> &str {
         | Route::DiskOperation { subscription, .. } => subscription,
         Route::Disk(d) => &d.subscription,
         Route::Collection(c) => &c.subscription,
-        Route::RestorePoint(p) | Route::DiskRestorePoints(p) | Route::DiskRestorePoint(p, _) => {
-            &p.collection.subscription
-        }
+        Route::RestorePoint(p)
+        | Route::DiskRestorePoints(p)
+        | Route::DiskRestorePoint(p, _)
+        | Route::Lock(p, _) => &p.collection.subscription,
     }
 }
 

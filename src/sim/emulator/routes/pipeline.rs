@@ -152,7 +152,9 @@ impl Emulator {
                 }
             }
         }
-        let versions = if route.is_disk_rp() {
+        let versions = if route.is_lock() {
+            super::locks::LOCK_API_VERSIONS
+        } else if route.is_disk_rp() {
             DISK_API_VERSIONS
         } else {
             COMPUTE_API_VERSIONS

@@ -281,6 +281,9 @@ pub(super) fn delete_restore_point(ctx: &Ctx<'_>, st: &mut State, id: RestorePoi
         let op = d.op_id.clone();
         return op_headers(ctx, Reply::empty(202), sub, &region, &op);
     }
+    if let Some(r) = super::locks::refuse_if_locked(st, &id.to_string()) {
+        return r;
+    }
     let op_id = st.uuid();
     let done_at = ctx.now + DELETE_DURATION;
     let ev = event(ctx, st, &id, false, done_at);
