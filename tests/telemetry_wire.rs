@@ -247,5 +247,8 @@ async fn the_demo_reports_its_metrics_to_application_insights() {
         "{copies:?}"
     );
     assert!(durations > 0);
-    assert!(drill_restores > 0, "no drill restore time reached Application Insights");
+    assert!(
+        drill_restores > 0,
+        "no drill restore time reached Application Insights"
+    );
 }
