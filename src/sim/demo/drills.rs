@@ -24,6 +24,9 @@ pub(super) const DRILL_SCHEDULE: &str = "0 */10 * * * *";
 /// still running then.
 pub(super) const WIND_DOWN_TICKS: i32 = 12;
 
+/// The tag each drill disk carries, its value the drill's id (docs/drills.md).
+const DRILL_TAG: &str = "ferry-drill";
+
 /// Time given to the last drills' disk deletes before disks are counted.
 pub(super) const DELETE_SETTLE: Duration = Duration::minutes(5);
 
@@ -64,8 +67,11 @@ pub struct DrillsReport {
     pub running: usize,
     pub restore_seconds_p50: Option<f64>,
     pub restore_seconds_max: Option<f64>,
-    /// Managed disks the emulator still holds at the end (must be 0).
+    /// Managed disks the emulator still holds at the end that no running drill owns: leaked
+    /// (must be 0).
     pub leftover_disks: usize,
+    /// Disks of drills still running at the end (their next timer run goes on with them).
+    pub in_progress_disks: usize,
     /// Disks restored from a copy whose replication had not finished, as the emulator
     /// counted them (must be 0).
     pub unsafe_restores: u64,
@@ -110,6 +116,18 @@ pub(super) async fn build(
 ) -> Result<DrillsReport, DemoError> {
     let err = |e: &dyn std::fmt::Display| DemoError::Setup(e.to_string());
     let drills = all_drills(ledger).await.map_err(|e| err(&e))?;
+    // A disk is a leak unless a drill the ledger says is still running owns it, by the tag
+    // docs/drills.md promises every drill disk carries (read from the emulator's own state).
+    let running: std::collections::BTreeSet<&str> = drills
+        .iter()
+        .filter(|d| d.state == DrillState::Running)
+        .map(|d| d.id.as_str())
+        .collect();
+    let (owned, leaked): (Vec<_>, Vec<_>) = emu
+        .disk_tags(DRILL_TAG)
+        .into_iter()
+        .partition(|t| t.as_deref().is_some_and(|id| running.contains(id)));
+    let (in_progress_disks, leftover_disks) = (owned.len(), leaked.len());
     let mut by_chain: BTreeMap<String, Vec<DrillRecord>> = BTreeMap::new();
     for d in drills {
         by_chain.entry(d.chain.clone()).or_default().push(d);
@@ -121,7 +139,8 @@ pub(super) async fn build(
     };
     let mut r = DrillsReport {
         every_hours: DRILL_EVERY.whole_hours(),
-        leftover_disks: emu.disks_present(),
+        leftover_disks,
+        in_progress_disks,
         unsafe_restores: emu.stats().unsafe_restores,
         ..DrillsReport::default()
     };
@@ -233,8 +252,8 @@ pub(super) fn print_human(r: &DrillsReport) {
         r.restore_seconds_max.map_or("-".into(), |s| format!("{s:.0}")),
     );
     println!(
-        "  leftover disks {}, unsafe restores {}; chains with a ready copy {}, undrilled in a period {}",
-        r.leftover_disks, r.unsafe_restores, r.chains_with_ready_copy, r.chains_undrilled_in_period
+        "  leftover disks {} (of running drills: {}), unsafe restores {}; chains with a ready copy {}, undrilled in a period {}",
+        r.leftover_disks, r.in_progress_disks, r.unsafe_restores, r.chains_with_ready_copy, r.chains_undrilled_in_period
     );
     println!(
         "  {:<34} {:>4} {:>4} {:>5} {:>10} {:>10} {:>9}",

@@ -106,6 +106,15 @@ impl Disks {
             .filter(|d| d.deleting.is_none_or(|done| now < done))
             .count()
     }
+
+    /// The value of tag `key` on each disk that exists at `now` (`None`: untagged).
+    pub fn present_tags(&self, now: OffsetDateTime, key: &str) -> Vec<Option<String>> {
+        self.disks
+            .values()
+            .filter(|d| d.deleting.is_none_or(|done| now < done))
+            .map(|d| d.tags.get(key).cloned())
+            .collect()
+    }
 }
 
 impl ManagedDisk {

@@ -288,6 +288,14 @@ impl Emulator {
         st.disks.present(now)
     }
 
+    /// The value of tag `key` on each managed disk present now (`None`: untagged).
+    pub fn disk_tags(&self, key: &str) -> Vec<Option<String>> {
+        let now = self.now();
+        let mut st = self.lock();
+        st.settle(now);
+        st.disks.present_tags(now, key)
+    }
+
     /// Management locks present now (on restore points).
     pub fn locks_present(&self) -> usize {
         self.lock().locks.count()
