@@ -15,8 +15,9 @@ use url::Url;
 
 use super::error::ArmError;
 use super::model::{
-    CopyRequest, CreateCollectionRequest, DiskRestorePoint, DiskRestorePointList, RestorePoint,
-    RestorePointCollection, RestorePointCollectionList, RestorePointOrigin, RestorePointProgress,
+    CopyRequest, CreateCollectionRequest, DiskRestorePoint, DiskRestorePointList, Paged,
+    RestorePoint, RestorePointCollection, RestorePointCollectionList, RestorePointOrigin,
+    RestorePointProgress,
 };
 use super::ratelimit::{Budget, RateLimit, SubscriptionLimiter};
 use super::transport::{api_error, decode};
@@ -337,46 +338,13 @@ impl ArmClient {
         &self,
         rp: &RestorePointId,
     ) -> Result<Vec<DiskRestorePoint>, ArmError> {
-        const OP: &str = "list disk restore points";
-        let mut url = self.url(
+        let url = self.url(
             &format!("{rp}/diskRestorePoints"),
             &self.config.disk_api_version,
             None,
         );
-        let mut out = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
-            if raw.status != 200 {
-                return Err(api_error(&raw));
-            }
-            let page: DiskRestorePointList = decode(OP, &raw.body)?;
-            out.extend(page.value);
-            match page.next_link.as_deref().map(str::trim) {
-                None | Some("") => return Ok(out),
-                Some(link) => {
-                    let next = self
-                        .config
-                        .endpoint
-                        .join(link)
-                        .map_err(|e| ArmError::Decode {
-                            what: OP.to_string(),
-                            message: format!("bad nextLink {link:?}: {e}"),
-                        })?;
-                    self.check_link(OP, &next)?;
-                    if next == url {
-                        return Err(ArmError::Decode {
-                            what: OP.to_string(),
-                            message: "nextLink points at the page just read".into(),
-                        });
-                    }
-                    url = next;
-                }
-            }
-        }
-        Err(ArmError::Decode {
-            what: OP.to_string(),
-            message: format!("more than {MAX_PAGES} pages"),
-        })
+        self.list_pages::<DiskRestorePointList>("list disk restore points", url, false, |_| {})
+            .await
     }
 
     /// Every restore point collection under `scope` (`/subscriptions/{id}` or
@@ -385,10 +353,9 @@ impl ArmClient {
     pub async fn list_collections(
         &self,
         scope: &str,
-        mut on_page: impl FnMut(usize),
+        on_page: impl FnMut(usize),
     ) -> Result<Vec<RestorePointCollection>, ArmError> {
-        const OP: &str = "list restore point collections";
-        let mut url = self.url(
+        let url = self.url(
             &format!(
                 "{}/providers/Microsoft.Compute/restorePointCollections",
                 scope.trim_end_matches('/')
@@ -396,41 +363,60 @@ impl ArmClient {
             &self.config.compute_api_version,
             None,
         );
+        self.list_pages::<RestorePointCollectionList>(
+            "list restore point collections",
+            url,
+            false,
+            on_page,
+        )
+        .await
+    }
+
+    /// A list read page by page from `url`, following `nextLink` (checked like every URL ferry
+    /// sends its token to) for at most [`MAX_PAGES`] pages; `missing_is_empty`: a 404 is an
+    /// empty list (a scope that does not exist yet holds nothing); `on_page` hears the running
+    /// count after each page.
+    pub(super) async fn list_pages<P: Paged + DeserializeOwned>(
+        &self,
+        op: &'static str,
+        mut url: Url,
+        missing_is_empty: bool,
+        mut on_page: impl FnMut(usize),
+    ) -> Result<Vec<P::Item>, ArmError> {
+        let decode_error = |message: String| ArmError::Decode {
+            what: op.to_string(),
+            message,
+        };
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
-            let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
-            if raw.status != 200 {
-                return Err(api_error(&raw));
+            let raw = self.send(op, Method::GET, &url, Budget::Read, None).await?;
+            match raw.status {
+                200 => {}
+                404 if missing_is_empty => return Ok(out),
+                _ => return Err(api_error(&raw)),
             }
-            let page: RestorePointCollectionList = decode(OP, &raw.body)?;
-            out.extend(page.value);
+            let (items, next_link) = decode::<P>(op, &raw.body)?.into_parts();
+            out.extend(items);
             on_page(out.len());
-            match page.next_link.as_deref().map(str::trim) {
-                None | Some("") => return Ok(out),
-                Some(link) => {
-                    let next = self
-                        .config
-                        .endpoint
-                        .join(link)
-                        .map_err(|e| ArmError::Decode {
-                            what: OP.to_string(),
-                            message: format!("bad nextLink {link:?}: {e}"),
-                        })?;
-                    self.check_link(OP, &next)?;
-                    if next == url {
-                        return Err(ArmError::Decode {
-                            what: OP.to_string(),
-                            message: "nextLink points at the page just read".into(),
-                        });
-                    }
-                    url = next;
-                }
+            let Some(link) = next_link
+                .as_deref()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+            else {
+                return Ok(out);
+            };
+            let next = self
+                .config
+                .endpoint
+                .join(link)
+                .map_err(|e| decode_error(format!("bad nextLink {link:?}: {e}")))?;
+            self.check_link(op, &next)?;
+            if next == url {
+                return Err(decode_error("nextLink points at the page just read".into()));
             }
+            url = next;
         }
-        Err(ArmError::Decode {
-            what: OP.to_string(),
-            message: format!("more than {MAX_PAGES} pages"),
-        })
+        Err(decode_error(format!("more than {MAX_PAGES} pages")))
     }
 
     /// GET one disk restore point; `None` if it does not exist.

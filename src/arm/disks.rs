@@ -12,9 +12,6 @@ use super::ratelimit::Budget;
 use super::transport::{api_error, decode};
 use crate::ids::{ManagedDiskId, ResourceGroupId};
 
-/// A list that keeps handing out `nextLink`s beyond this is treated as broken.
-const MAX_PAGES: usize = 1000;
-
 /// The answer to the PUT that restores a disk: the disk as ARM answered it (usually
 /// `Updating`) and the long-running operation's URLs.
 #[derive(Debug, Clone)]
@@ -105,53 +102,15 @@ impl ArmClient {
         }
     }
 
-    /// Every managed disk of a resource group, following `nextLink`.
+    /// Every managed disk of a resource group, following `nextLink` (none if the group does
+    /// not exist yet).
     pub async fn list_disks(&self, rg: &ResourceGroupId) -> Result<Vec<Disk>, ArmError> {
-        const OP: &str = "list disks";
-        let mut url = self.url(
+        let url = self.url(
             &format!("{rg}/providers/Microsoft.Compute/disks"),
             &self.config.disk_api_version,
             None,
         );
-        let mut out = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
-            match raw.status {
-                200 => {}
-                // No resource group yet: no disks in it.
-                404 => return Ok(out),
-                _ => return Err(api_error(&raw)),
-            }
-            let page: DiskList = decode(OP, &raw.body)?;
-            out.extend(page.value);
-            let Some(link) = page
-                .next_link
-                .as_deref()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-            else {
-                return Ok(out);
-            };
-            let next = self
-                .config
-                .endpoint
-                .join(link)
-                .map_err(|e| ArmError::Decode {
-                    what: OP.to_string(),
-                    message: format!("bad nextLink {link:?}: {e}"),
-                })?;
-            self.check_link(OP, &next)?;
-            if next == url {
-                return Err(ArmError::Decode {
-                    what: OP.to_string(),
-                    message: "nextLink points at the page just read".into(),
-                });
-            }
-            url = next;
-        }
-        Err(ArmError::Decode {
-            what: OP.to_string(),
-            message: format!("more than {MAX_PAGES} pages"),
-        })
+        self.list_pages::<DiskList>("list disks", url, true, |_| {})
+            .await
     }
 }

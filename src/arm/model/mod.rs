@@ -35,6 +35,29 @@ pub use error_body::*;
 pub use operation::*;
 pub use restore_point::*;
 
+/// One page of an ARM list: its items and the `nextLink` to the next page, if any.
+pub trait Paged {
+    type Item;
+    fn into_parts(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+macro_rules! paged {
+    ($($list:ty => $item:ty),* $(,)?) => {$(
+        impl Paged for $list {
+            type Item = $item;
+            fn into_parts(self) -> (Vec<$item>, Option<String>) {
+                (self.value, self.next_link)
+            }
+        }
+    )*};
+}
+
+paged! {
+    DiskRestorePointList => DiskRestorePoint,
+    RestorePointCollectionList => RestorePointCollection,
+    DiskList => Disk,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
