@@ -338,12 +338,13 @@ impl ArmClient {
         &self,
         rp: &RestorePointId,
     ) -> Result<Vec<DiskRestorePoint>, ArmError> {
+        const OP: &str = "list disk restore points";
         let url = self.url(
             &format!("{rp}/diskRestorePoints"),
             &self.config.disk_api_version,
             None,
         );
-        self.list_pages::<DiskRestorePointList>("list disk restore points", url, false, |_| {})
+        self.list_pages::<DiskRestorePointList>(OP, url, false, |_| {})
             .await
     }
 
@@ -355,6 +356,7 @@ impl ArmClient {
         scope: &str,
         on_page: impl FnMut(usize),
     ) -> Result<Vec<RestorePointCollection>, ArmError> {
+        const OP: &str = "list restore point collections";
         let url = self.url(
             &format!(
                 "{}/providers/Microsoft.Compute/restorePointCollections",
@@ -363,13 +365,8 @@ impl ArmClient {
             &self.config.compute_api_version,
             None,
         );
-        self.list_pages::<RestorePointCollectionList>(
-            "list restore point collections",
-            url,
-            false,
-            on_page,
-        )
-        .await
+        self.list_pages::<RestorePointCollectionList>(OP, url, false, on_page)
+            .await
     }
 
     /// A list read page by page from `url`, following `nextLink` (checked like every URL ferry

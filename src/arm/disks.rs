@@ -105,12 +105,12 @@ impl ArmClient {
     /// Every managed disk of a resource group, following `nextLink` (none if the group does
     /// not exist yet).
     pub async fn list_disks(&self, rg: &ResourceGroupId) -> Result<Vec<Disk>, ArmError> {
+        const OP: &str = "list disks";
         let url = self.url(
             &format!("{rg}/providers/Microsoft.Compute/disks"),
             &self.config.disk_api_version,
             None,
         );
-        self.list_pages::<DiskList>("list disks", url, true, |_| {})
-            .await
+        self.list_pages::<DiskList>(OP, url, true, |_| {}).await
     }
 }

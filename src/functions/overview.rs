@@ -9,8 +9,7 @@
 use super::chain::copies;
 use super::{App, FnError};
 use crate::alerts::AlertKind;
-use crate::ledger::records::{Chain, CopyRecord, CopyState, CHAIN_ROW};
-use crate::ledger::Query;
+use crate::ledger::records::{Chain, CopyRecord, CopyState};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -40,25 +39,7 @@ pub(crate) async fn overview(
     after: Option<String>,
     now: OffsetDateTime,
 ) -> Result<(u16, Value), FnError> {
-    let q = Query {
-        partition_key_from: after.map(|a| format!("{a}\u{0}")),
-        row_key_from: Some(CHAIN_ROW.into()),
-        row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
-        top: Some((top + 1).min(super::status::CHAINS_PAGE_MAX) as u32),
-        ..Query::default()
-    };
-    let mut rows = Vec::new();
-    let mut next = None;
-    loop {
-        let page = app.ledger.query(&q, next.as_ref()).await?;
-        rows.extend(page.entities);
-        match page.continuation {
-            Some(c) if rows.len() <= top => next = Some(c),
-            _ => break,
-        }
-    }
-    let more = rows.len() > top;
-    rows.truncate(top);
+    let (rows, more) = super::status::chain_page(app, top, after).await?;
     let mut chains = Vec::with_capacity(rows.len());
     let mut alerts = Vec::new();
     let mut last = None;

@@ -237,13 +237,13 @@ fn copy_json(c: &CopyRecord) -> Value {
     })
 }
 
-async fn chains(
+/// One page of chain rows, at most `top`, starting just after the chain key `after` (chain
+/// rows sort by partition key, the chain key), and whether more follow.
+pub(crate) async fn chain_page(
     app: &App,
     top: usize,
     after: Option<String>,
-    now: OffsetDateTime,
-) -> Result<(u16, Value), FnError> {
-    // Chain rows sort by partition key (the chain key): a page starts just after `after`.
+) -> Result<(Vec<crate::ledger::Entity>, bool), FnError> {
     let q = Query {
         partition_key_from: after.map(|a| format!("{a}\u{0}")),
         row_key_from: Some(CHAIN_ROW.into()),
@@ -263,6 +263,16 @@ async fn chains(
     }
     let more = rows.len() > top;
     rows.truncate(top);
+    Ok((rows, more))
+}
+
+async fn chains(
+    app: &App,
+    top: usize,
+    after: Option<String>,
+    now: OffsetDateTime,
+) -> Result<(u16, Value), FnError> {
+    let (rows, more) = chain_page(app, top, after).await?;
     let mut out = Vec::new();
     let mut last = None;
     for e in &rows {
