@@ -1,8 +1,9 @@
 //! Restore drills end to end on the emulator: chains copied by the real sequencer and poller,
 //! then the `drill` function restores each chain's newest ready copy into the drill resource
 //! group, waits, checks, records the restore time, deletes the disks; it is not due again
-//! within its period; it deletes an earlier drill's leftovers; a drill whose restores ARM
-//! refuses fails once with a `DrillFailed` alert and leaves no disk.
+//! within its period; it deletes an earlier drill's leftovers but never a drill's that is
+//! still running; one chain's trouble holds up no other chain's drill; a drill whose restores
+//! ARM refuses fails once with a `DrillFailed` alert and leaves no disk.
 
 mod common;
 
@@ -20,7 +21,7 @@ use ferry::functions::drill::{drill, DrillRun, DrillSettings};
 use ferry::functions::poller::poller;
 use ferry::functions::{sequencer::sequencer, App, CopyRequestMessage, Purpose};
 use ferry::ids::CollectionId;
-use ferry::ledger::drills::{all_drills, running_drill_copies, DrillState};
+use ferry::ledger::drills::{all_drills, insert_drill, running_drill_copies, DrillState};
 use ferry::ledger::memory::MemoryLedger;
 use ferry::ledger::records::chain_key;
 use ferry::permissions::EntityNames;
@@ -115,6 +116,25 @@ async fn copied_chains(world: &World, app: &App) -> Vec<String> {
     keys
 }
 
+/// A disk restored from `drp` into the drill resource group behind ferry's back.
+async fn put_raw_disk(world: &World, name: &str, tags: serde_json::Value, drp: &str) {
+    let disks = format!(
+        "/subscriptions/{SUB}/resourceGroups/ferry-drill-westus2/providers/Microsoft.Compute/disks"
+    );
+    let r = reqwest::Client::new()
+        .put(format!(
+            "{}{disks}/{name}?api-version=2025-01-02",
+            world.url
+        ))
+        .bearer_auth(TOKEN)
+        .json(&json!({"location": "westus2", "tags": tags,
+            "properties": {"creationData": {"createOption": "Restore", "sourceResourceId": drp}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
 /// One drill run while the emulator's clock moves a minute every 10 ms of real time.
 async fn run_drills(world: &World, app: &App) -> DrillRun {
     let clock = world.clock.clone();
@@ -194,24 +214,9 @@ async fn every_chain_with_a_ready_copy_is_drilled_timed_and_cleaned_up() {
 
     // A leftover of an earlier (crashed) drill is deleted by the next drill; a disk that is not
     // a drill's is left alone.
-    let leftover = format!(
-        "/subscriptions/{SUB}/resourceGroups/ferry-drill-westus2/providers/Microsoft.Compute/disks"
-    );
     let drp = &run.succeeded[0].disks[0].disk_restore_point;
-    for (name, tags) in [
-        ("old-0", json!({"ferry-drill": "crashed"})),
-        ("theirs", json!({})),
-    ] {
-        let r = reqwest::Client::new()
-            .put(format!("{}{leftover}/{name}?api-version=2025-01-02", world.url))
-            .bearer_auth(TOKEN)
-            .json(&json!({"location": "westus2", "tags": tags,
-                "properties": {"creationData": {"createOption": "Restore", "sourceResourceId": drp}}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-    }
+    put_raw_disk(&world, "old-0", json!({"ferry-drill": "crashed"}), drp).await;
+    put_raw_disk(&world, "theirs", json!({}), drp).await;
     world.clock.advance(Duration::days(1));
     let next = run_drills(&world, &app).await;
     assert_eq!(next.started.len(), 2);
@@ -278,4 +283,110 @@ async fn a_drill_arm_refuses_fails_once_with_an_alert_and_leaves_no_disk() {
     world.clock.advance(Duration::minutes(1));
     assert_eq!(world.emu.disks_present(), 0);
     assert_eq!(world.emu.stats().unsafe_restores, 0);
+    // The successes close both failures: one `Resolved` each, with the id each fired with.
+    let resolved: BTreeSet<_> = next
+        .outcome
+        .alerts
+        .iter()
+        .inspect(|a| assert!(a.is_resolved() && a.kind == AlertKind::DrillFailed, "{a:?}"))
+        .map(|a| a.id.clone())
+        .collect();
+    assert_eq!(resolved, alerts);
+    assert!(all_drills(app.ledger.as_ref())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|d| d.state == DrillState::Failed)
+        .all(|d| d.resolved));
+    // Once: the next run (nothing due) resolves nothing again.
+    let quiet = run_drills(&world, &app).await;
+    assert!(
+        quiet.outcome.alerts.is_empty(),
+        "{:?}",
+        quiet.outcome.alerts
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_chains_trouble_holds_up_no_other_and_a_running_drill_is_never_a_leftover() {
+    let world = World::with_config(|cfg| {
+        cfg.bandwidth_mbps = 10_000.0;
+        cfg.restore_point_settle = Duration::ZERO;
+    })
+    .await;
+    let proxy = ArmProxy::start(world.url.clone()).await;
+    let app = app(&world, &proxy.url).await;
+    copied_chains(&world, &app).await;
+    let first = run_drills(&world, &app).await;
+    assert_eq!(first.succeeded.len(), 2, "{:?}", first.failed);
+
+    // A drill another run recorded (after this run read the ledger: here, older than the
+    // chain's last drill, so this run's own reading of the ledger does not count it), whose
+    // disk is being restored, and a dead drill's disk.
+    let mut theirs = first.succeeded[0].clone();
+    theirs.id = "overlapping".into();
+    theirs.started -= Duration::minutes(1);
+    theirs.state = DrillState::Running;
+    theirs.disks.truncate(1);
+    theirs.disks[0].name = "ferry-drill-overlapping-0".into();
+    (theirs.ended, theirs.restore_seconds, theirs.etag) = (None, None, None);
+    theirs.cleaned = false;
+    insert_drill(app.ledger.as_ref(), &mut theirs)
+        .await
+        .unwrap();
+    let drp = theirs.disks[0].disk_restore_point.clone();
+    put_raw_disk(
+        &world,
+        "ferry-drill-overlapping-0",
+        json!({"ferry-drill": "overlapping"}),
+        &drp,
+    )
+    .await;
+    put_raw_disk(&world, "old-0", json!({"ferry-drill": "crashed"}), &drp).await;
+
+    // A period later, ARM fails every read of the chain planned first (the longest undrilled).
+    world.clock.advance(Duration::days(1));
+    let planned_first = first
+        .succeeded
+        .iter()
+        .min_by_key(|d| (d.started, d.chain.clone()))
+        .unwrap();
+    let copy_path = planned_first.copy.to_string();
+    *proxy.fail_path.lock().unwrap() = Some(copy_path);
+    let run = run_drills(&world, &app).await;
+    *proxy.fail_path.lock().unwrap() = None;
+
+    let why = &run.skipped[&planned_first.chain];
+    assert!(why.starts_with("not started this run"), "{why}");
+    assert_eq!(
+        run.started.len(),
+        1,
+        "the other chain is drilled: {:?}",
+        run.skipped
+    );
+    assert_eq!(run.succeeded.len(), 1, "{:?}", run.failed);
+    assert_ne!(run.succeeded[0].chain, planned_first.chain);
+    assert_eq!(run.leftovers_deleted, 1, "only the dead drill's disk");
+    world.clock.advance(Duration::minutes(5));
+    let disk: ferry::ids::ManagedDiskId = format!(
+        "/subscriptions/{SUB}/resourceGroups/ferry-drill-westus2/providers/Microsoft.Compute/disks/ferry-drill-overlapping-0"
+    )
+    .parse()
+    .unwrap();
+    assert!(
+        app.arm.get_disk(&disk).await.unwrap().is_some(),
+        "the running drill's disk is still there"
+    );
+    assert_eq!(world.emu.disks_present(), 1);
+
+    // The next run drills the chain that was skipped.
+    let next = run_drills(&world, &app).await;
+    assert_eq!(
+        next.succeeded.len(),
+        1,
+        "{:?} {:?}",
+        next.failed,
+        next.skipped
+    );
+    assert_eq!(next.succeeded[0].chain, planned_first.chain);
 }

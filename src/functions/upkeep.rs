@@ -244,6 +244,7 @@ mod tests {
             problems: Vec::new(),
             ended: None,
             cleaned,
+            resolved: false,
             etag: None,
         }
     }

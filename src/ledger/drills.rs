@@ -81,6 +81,9 @@ pub struct DrillRecord {
     pub ended: Option<OffsetDateTime>,
     /// The drill's disks were deleted (or found gone).
     pub cleaned: bool,
+    /// A failed drill whose `DrillFailed` alert a later successful drill of the chain
+    /// resolved (its `Resolved` was sent).
+    pub resolved: bool,
     pub etag: Option<super::ETag>,
 }
 
@@ -105,7 +108,8 @@ impl DrillRecord {
             .with("state", Value::String(self.state.as_str().into()))
             .with("disks", json(&self.disks))
             .with("problems", json(&self.problems))
-            .with("cleaned", Value::Bool(self.cleaned));
+            .with("cleaned", Value::Bool(self.cleaned))
+            .with("resolved", Value::Bool(self.resolved));
         if let Some(s) = self.restore_seconds {
             e = e.with("restoreSeconds", Value::Double(s));
         }
@@ -140,6 +144,7 @@ impl DrillRecord {
             restore_seconds: e.f64("restoreSeconds"),
             ended: e.time("ended"),
             cleaned: e.bool("cleaned").unwrap_or(false),
+            resolved: e.bool("resolved").unwrap_or(false),
             etag: e.etag.clone(),
         })
     }
@@ -203,20 +208,39 @@ pub async fn running_drill_copies(
 }
 
 /// Writes a new drill record (fails if one with the same start and id exists).
-pub async fn insert_drill(ledger: &dyn Ledger, r: &DrillRecord) -> Result<(), LedgerError> {
-    ledger
+pub async fn insert_drill(ledger: &dyn Ledger, r: &mut DrillRecord) -> Result<(), LedgerError> {
+    let tags = ledger
         .batch(&r.chain, vec![Op::Insert(r.to_entity())])
-        .await
-        .map(|_| ())
+        .await?;
+    r.etag = tags.into_iter().next().flatten();
+    Ok(())
 }
 
-/// Replaces a drill record read earlier (its ETag), or writes it when it has none.
-pub async fn save_drill(ledger: &dyn Ledger, r: &DrillRecord) -> Result<(), LedgerError> {
+/// Replaces a drill record read earlier (its ETag), or writes it when it has none; the record
+/// takes the new ETag, ready for its next write.
+pub async fn save_drill(ledger: &dyn Ledger, r: &mut DrillRecord) -> Result<(), LedgerError> {
     let op = match &r.etag {
         Some(t) => Op::Replace(r.to_entity(), t.clone()),
         None => Op::Upsert(r.to_entity()),
     };
-    ledger.batch(&r.chain, vec![op]).await.map(|_| ())
+    let tags = ledger.batch(&r.chain, vec![op]).await?;
+    r.etag = tags.into_iter().next().flatten();
+    Ok(())
+}
+
+/// The ids of the drills the ledger says are running, by each row's `drillId` alone: a
+/// running record this version cannot fully read still owns its disks.
+pub async fn running_drill_ids(
+    ledger: &dyn Ledger,
+) -> Result<std::collections::BTreeSet<String>, LedgerError> {
+    let q = Query::default()
+        .row_prefix(DRILL_PREFIX)
+        .where_eq("state", Value::String(DrillState::Running.as_str().into()));
+    let rows = query_all(ledger, &q).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|e| e.str("drillId").map(str::to_string))
+        .collect())
 }
 
 #[cfg(test)]
@@ -246,6 +270,7 @@ mod tests {
             problems: vec!["disk x: size 1 GB".into()],
             ended: Some(datetime!(2026-11-10 00:05 UTC)),
             cleaned: true,
+            resolved: false,
             etag: None,
         }
     }
@@ -265,18 +290,34 @@ mod tests {
     async fn running_drills_and_their_copies_are_queried() {
         let ledger = MemoryLedger::new();
         ledger.ensure().await.unwrap();
-        let running = record(DrillState::Running);
-        insert_drill(&ledger, &running).await.unwrap();
+        let mut running = record(DrillState::Running);
+        insert_drill(&ledger, &mut running).await.unwrap();
+        assert!(
+            running.etag.is_some(),
+            "an insert hands back the row's ETag"
+        );
         let mut done = record(DrillState::Succeeded);
         done.id = "d0".into();
         done.started -= time::Duration::days(7);
-        insert_drill(&ledger, &done).await.unwrap();
+        insert_drill(&ledger, &mut done).await.unwrap();
         let got = running_drill_copies(&ledger).await.unwrap();
         assert_eq!(got, vec![("d1".to_string(), running.copy.clone())]);
+        assert_eq!(
+            running_drill_ids(&ledger).await.unwrap(),
+            ["d1".to_string()].into()
+        );
         assert_eq!(all_drills(&ledger).await.unwrap().len(), 2);
-        let mut read = all_drills(&ledger).await.unwrap().pop().unwrap();
-        read.state = DrillState::Succeeded;
-        save_drill(&ledger, &read).await.unwrap();
+        // The ETag a write hands back is good for the next write, and a stale one loses.
+        let stale = running.etag.clone();
+        running.problems.clear();
+        save_drill(&ledger, &mut running).await.unwrap();
+        assert_ne!(running.etag, stale);
+        running.state = DrillState::Succeeded;
+        save_drill(&ledger, &mut running).await.unwrap();
+        let mut old = running.clone();
+        old.etag = stale;
+        assert!(save_drill(&ledger, &mut old).await.unwrap_err().is_race());
         assert!(running_drill_copies(&ledger).await.unwrap().is_empty());
+        assert!(running_drill_ids(&ledger).await.unwrap().is_empty());
     }
 }

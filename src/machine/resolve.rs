@@ -1,15 +1,18 @@
 //! When an alert's condition ends, and the one `Resolved` that says so.
 //!
-//! Two of ferry's alerts watch a condition that can end by itself: an RPO breach (a copy
-//! catches the chain up) and a stalled copy (its progress moves again, or it completes).
-//! Each is closed by one message with the same alert id as the one that fired and
+//! Three of ferry's alerts watch a condition that can end by itself: an RPO breach (a copy
+//! catches the chain up), a stalled copy (its progress moves again, or it completes) and a
+//! failed restore drill (a later drill of the chain succeeds: the chain is proven to restore
+//! again). Each is closed by one message with the same alert id as the one that fired and
 //! `resolved_at` set, sent once: what marks it sent is in the ledger (the chain's
-//! `rpo_alerted` cleared, the copy's `resolved` set), written after the send, like every
-//! alert (a retry raises the same message, which duplicate detection drops).
+//! `rpo_alerted` cleared, the copy's `resolved` set, the failed drill's `resolved` set),
+//! written after the send, like every alert (a retry raises the same message, which
+//! duplicate detection drops).
 //! The other kinds report something that happened (a failure, a rejection, an expiry, a
 //! deleted base): nothing to resolve.
 
 use crate::alerts::{Alert, AlertKind};
+use crate::ledger::drills::{DrillRecord, DrillState};
 use crate::ledger::records::{Chain, CopyRecord};
 use crate::rules::Rpo;
 use time::OffsetDateTime;
@@ -72,6 +75,59 @@ pub fn stall_resolved(
         copy.last_percent.unwrap_or(0.0)
     );
     super::copy_alert(AlertKind::CopyStalled, chain, copy, message, fired.min(now)).resolved(now)
+}
+
+/// A failed drill's `DrillFailed` alert (named by the drill's id).
+pub fn drill_failed(rec: &DrillRecord, now: OffsetDateTime) -> Alert {
+    let problems = rec.problems.join("; ");
+    let mut a = Alert::new(
+        AlertKind::DrillFailed,
+        &rec.id,
+        format!(
+            "Restore drill {} of {} failed: {problems}",
+            rec.id, rec.copy
+        ),
+        now,
+    );
+    a.chain = Some(rec.chain.clone());
+    a.target_region = Some(rec.target_region.clone());
+    a.target_restore_point = Some(rec.copy.to_string());
+    a.reason = Some(problems);
+    a.started_at = Some(rec.started);
+    a
+}
+
+/// The failed drills whose `DrillFailed` is to be resolved now, each with its `Resolved`: a
+/// drill of the same chain that started later succeeded. Every unresolved failure before
+/// that success is resolved by it; a failure after the chain's newest success stays open.
+pub fn drill_failures_resolved(
+    drills: &[DrillRecord],
+    now: OffsetDateTime,
+) -> Vec<(&DrillRecord, Alert)> {
+    let mut out = Vec::new();
+    for failed in drills
+        .iter()
+        .filter(|d| d.state == DrillState::Failed && !d.resolved)
+    {
+        let by = drills
+            .iter()
+            .filter(|d| {
+                d.chain == failed.chain
+                    && d.state == DrillState::Succeeded
+                    && (d.started, &d.id) > (failed.started, &failed.id)
+            })
+            .max_by_key(|d| (d.started, &d.id));
+        let Some(by) = by else { continue };
+        let fired = failed.ended.unwrap_or(failed.started);
+        let mut a = drill_failed(failed, fired);
+        a.message = format!(
+            "Restore drill {} of {} succeeded: the chain restores again (drill {} had failed)",
+            by.id, by.copy, failed.id
+        );
+        a.target_restore_point = Some(by.copy.to_string());
+        out.push((failed, a.resolved(now)));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -148,5 +204,61 @@ mod tests {
         );
         assert!(r.is_resolved());
         assert!(!stall_ends(&copy, false));
+    }
+
+    fn drill(id: &str, chain: &str, hours: i64, state: DrillState) -> DrillRecord {
+        DrillRecord {
+            chain: chain.into(),
+            id: id.into(),
+            copy: "/subscriptions/s/resourceGroups/rg-dr/providers/Microsoft.Compute/restorePointCollections/t/restorePoints/rp1".parse().unwrap(),
+            target_region: "westus2".into(),
+            resource_group: "/subscriptions/s/resourceGroups/ferry-drill-westus2".into(),
+            started: T0 + Duration::hours(hours),
+            state,
+            disks: Vec::new(),
+            restore_seconds: None,
+            problems: vec!["disk x: 1 disk(s) vanished".into()],
+            ended: Some(T0 + Duration::hours(hours + 1)),
+            cleaned: true,
+            resolved: false,
+            etag: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_drill_is_resolved_by_a_later_success_of_its_chain_only() {
+        use DrillState::*;
+        let now = T0 + Duration::days(10);
+        let mut drills = vec![
+            drill("f1", "a", 0, Failed),
+            drill("f2", "a", 24, Failed),
+            drill("s1", "a", 48, Succeeded),
+            // After the newest success: still open.
+            drill("f3", "a", 72, Failed),
+            // Another chain's success resolves nothing of "a"; its own failure after it stays.
+            drill("s2", "b", 0, Succeeded),
+            drill("f4", "b", 24, Failed),
+            drill("r1", "a", 96, Running),
+        ];
+        let got = drill_failures_resolved(&drills, now);
+        let ids: Vec<&str> = got.iter().map(|(f, _)| f.id.as_str()).collect();
+        assert_eq!(ids, ["f1", "f2"]);
+        for (f, a) in &got {
+            // The id the failure fired with, its fired time, and what resolved it.
+            assert_eq!(a.id, drill_failed(f, now).id);
+            assert_eq!(a.kind, AlertKind::DrillFailed);
+            assert_eq!(a.raised_at, f.ended.unwrap());
+            assert_eq!(a.resolved_at, Some(now));
+            assert!(a.message.contains("s1"), "{}", a.message);
+        }
+        // Marked resolved: nothing more; a later success resolves f3.
+        drills[0].resolved = true;
+        drills[1].resolved = true;
+        assert!(drill_failures_resolved(&drills, now).is_empty());
+        drills.push(drill("s3", "a", 120, Succeeded));
+        let got = drill_failures_resolved(&drills, now);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0.id, "f3");
+        assert!(got[0].1.message.contains("s3"));
     }
 }

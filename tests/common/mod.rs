@@ -172,6 +172,8 @@ pub struct ArmProxy {
     pub log: Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
     pub down: Arc<AtomicBool>,
     pub fail_puts: Arc<AtomicBool>,
+    /// Every request whose path contains this text is answered 503.
+    pub fail_path: Arc<std::sync::Mutex<Option<String>>>,
     pub refused: Arc<AtomicU64>,
 }
 
@@ -181,12 +183,14 @@ impl ArmProxy {
         let fail_puts = Arc::new(AtomicBool::new(false));
         let refused = Arc::new(AtomicU64::new(0));
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let fail_path = Arc::new(std::sync::Mutex::new(None::<String>));
         let client = reqwest::Client::new();
-        let (d, f, r, l) = (
+        let (d, f, r, l, fp) = (
             down.clone(),
             fail_puts.clone(),
             refused.clone(),
             log.clone(),
+            fail_path.clone(),
         );
         let route = warp::method()
             .and(warp::path::full())
@@ -196,8 +200,9 @@ impl ArmProxy {
             .then(move |method: warp::http::Method, path: warp::path::FullPath, query: String, headers: warp::http::HeaderMap, body: bytes::Bytes| {
                 let (client, upstream, d, f, r) = (client.clone(), upstream.clone(), d.clone(), f.clone(), r.clone());
                 l.lock().unwrap().push((method.to_string(), path.as_str().to_string(), query.clone()));
+                let path_fails = fp.lock().unwrap().as_deref().is_some_and(|p| path.as_str().contains(p));
                 async move {
-                    if d.load(Ordering::SeqCst) || (method == warp::http::Method::PUT && f.load(Ordering::SeqCst)) {
+                    if path_fails || d.load(Ordering::SeqCst) || (method == warp::http::Method::PUT && f.load(Ordering::SeqCst)) {
                         r.fetch_add(1, Ordering::SeqCst);
                         let body = json!({"error": {"code": "ServiceUnavailable", "message": "injected by the test proxy"}});
                         return warp::http::Response::builder().status(503).header("content-type", "application/json").body(body.to_string()).unwrap();
@@ -233,6 +238,7 @@ impl ArmProxy {
             log,
             down,
             fail_puts,
+            fail_path,
             refused,
         }
     }
