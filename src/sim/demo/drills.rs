@@ -80,6 +80,11 @@ pub struct DrillsReport {
     /// without a successful drill.
     pub chains_undrilled_in_period: usize,
     pub longest_gap_hours: Option<f64>,
+    /// Chains with a ready copy that went longer than a period (plus a tick) without a drill
+    /// starting at all, whatever its outcome: the scheduling alone, apart from drills that
+    /// failed (a failure shows in `chains_undrilled_in_period` as a double gap).
+    pub chains_unattempted_in_period: usize,
+    pub longest_attempt_gap_hours: Option<f64>,
     /// Failed drills whose chain was drilled again in the next period (started within one
     /// period and one tick after the failed one started) …
     pub failed_retried_next_period: usize,
@@ -87,6 +92,10 @@ pub struct DrillsReport {
     pub failed_not_retried: usize,
     /// Failed drills less than a period and a tick before the end: no next period to see.
     pub failed_near_end: usize,
+    /// Failed drills a later drill of the same chain succeeded after …
+    pub failed_then_succeeded: usize,
+    /// … and of those, the ones whose `DrillFailed` was resolved (must be equal).
+    pub failures_resolved: usize,
     /// What the first failed drills reported (at most ten), to see why.
     pub failures: Vec<String>,
     pub per_chain: Vec<ChainDrills>,
@@ -179,6 +188,17 @@ pub(super) async fn build(
                 r.chains_undrilled_in_period += 1;
             }
         }
+        let attempts: Vec<OffsetDateTime> = ds.iter().map(|d| d.started).collect();
+        if let Some(g) = ready_from
+            .filter(|f| *f < end)
+            .map(|f| longest_gap(f, &attempts, end))
+        {
+            if g > DRILL_EVERY + PERIOD_SLACK {
+                r.chains_unattempted_in_period += 1;
+            }
+            let h = hours(g);
+            r.longest_attempt_gap_hours = Some(r.longest_attempt_gap_hours.map_or(h, |m| m.max(h)));
+        }
         for (i, d) in ds.iter().enumerate() {
             match d.state {
                 DrillState::Succeeded => {
@@ -191,6 +211,10 @@ pub(super) async fn build(
                     if r.failures.len() < 10 {
                         r.failures
                             .push(format!("{} {}: {}", d.chain, d.id, d.problems.join("; ")));
+                    }
+                    if ds[i + 1..].iter().any(|n| n.state == DrillState::Succeeded) {
+                        r.failed_then_succeeded += 1;
+                        r.failures_resolved += usize::from(d.resolved);
                     }
                     let next_due = d.started + DRILL_EVERY + PERIOD_SLACK;
                     if next_due > end {
@@ -235,6 +259,12 @@ pub(super) fn broken(r: &DrillsReport) -> Vec<String> {
     if r.unsafe_restores != 0 {
         out.push(format!("unsafe_restores = {}", r.unsafe_restores));
     }
+    if r.failures_resolved != r.failed_then_succeeded {
+        out.push(format!(
+            "drills: {} failures followed by a success, {} resolved",
+            r.failed_then_succeeded, r.failures_resolved
+        ));
+    }
     out
 }
 
@@ -252,8 +282,8 @@ pub(super) fn print_human(r: &DrillsReport) {
         r.restore_seconds_max.map_or("-".into(), |s| format!("{s:.0}")),
     );
     println!(
-        "  leftover disks {} (of running drills: {}), unsafe restores {}; chains with a ready copy {}, undrilled in a period {}",
-        r.leftover_disks, r.in_progress_disks, r.unsafe_restores, r.chains_with_ready_copy, r.chains_undrilled_in_period
+        "  leftover disks {} (of running drills: {}), unsafe restores {}; chains with a ready copy {}, undrilled in a period {} (no drill started in a period: {}); failures resolved by a later success {} of {}",
+        r.leftover_disks, r.in_progress_disks, r.unsafe_restores, r.chains_with_ready_copy, r.chains_undrilled_in_period, r.chains_unattempted_in_period, r.failures_resolved, r.failed_then_succeeded
     );
     println!(
         "  {:<34} {:>4} {:>4} {:>5} {:>10} {:>10} {:>9}",

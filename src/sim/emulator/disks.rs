@@ -66,6 +66,8 @@ pub(crate) struct ManagedDisk {
     pub unique_id: String,
     pub created: OffsetDateTime,
     pub ready_at: OffsetDateTime,
+    /// The restore ends `Failed` at `ready_at` (fault injection).
+    pub fails: bool,
     /// Set once a DELETE was accepted: when the disk is gone.
     pub deleting: Option<OffsetDateTime>,
 }
@@ -121,6 +123,7 @@ impl ManagedDisk {
     pub fn provisioning_state(&self, now: OffsetDateTime) -> &'static str {
         match self.deleting {
             Some(_) => "Deleting",
+            None if now >= self.ready_at && self.fails => "Failed",
             None if now >= self.ready_at => "Succeeded",
             None => "Updating",
         }
@@ -226,6 +229,7 @@ mod tests {
             unique_id: "id".into(),
             created: t,
             ready_at: t + restore_duration(128),
+            fails: false,
             deleting: None,
         }
     }
@@ -236,6 +240,16 @@ mod tests {
         let t = d.created;
         assert_eq!(d.provisioning_state(t), "Updating");
         assert_eq!(d.provisioning_state(t + Duration::minutes(3)), "Succeeded");
+        // A restore the fault injection fails ends `Failed` at the same time.
+        let failing = ManagedDisk {
+            fails: true,
+            ..d.clone()
+        };
+        assert_eq!(failing.provisioning_state(t), "Updating");
+        assert_eq!(
+            failing.provisioning_state(t + Duration::minutes(3)),
+            "Failed"
+        );
         let mut all = Disks::default();
         let mut gone = d.clone();
         gone.deleting = Some(t + Duration::minutes(4));

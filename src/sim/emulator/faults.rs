@@ -21,6 +21,9 @@ pub struct FaultConfig {
     pub copy_failure_rate: f64,
     /// Share of copies that never progress past 0 % until the platform terminates them.
     pub copy_stall_rate: f64,
+    /// Share of disk restores (`createOption: Restore`) that end `Failed` instead of
+    /// `Succeeded`: the disk's `provisioningState` and its operation's `status`.
+    pub restore_failure_rate: f64,
 }
 
 impl FaultConfig {
@@ -43,6 +46,7 @@ impl FaultConfig {
             latency: Some(std::time::Duration::from_millis(5)),
             copy_failure_rate: 0.15,
             copy_stall_rate: 0.05,
+            restore_failure_rate: 0.02,
         }
     }
 
@@ -55,6 +59,8 @@ impl FaultConfig {
             latency: None,
             copy_failure_rate: 0.03,
             copy_stall_rate: 0.01,
+            // None: the default demo's goal is a successful drill of every chain each period.
+            restore_failure_rate: 0.0,
         }
     }
 
@@ -74,6 +80,7 @@ impl FaultConfig {
             latency: self.latency,
             copy_failure_rate: c(self.copy_failure_rate),
             copy_stall_rate: c(self.copy_stall_rate),
+            restore_failure_rate: c(self.restore_failure_rate),
         }
     }
 }

@@ -200,6 +200,9 @@ pub(crate) struct State {
     pub rng_ids: ChaCha8Rng,
     pub rng_copies: ChaCha8Rng,
     pub rng_faults: ChaCha8Rng,
+    /// Which disk restores fail: a stream of its own, so that drills do not change which
+    /// copies fail.
+    pub rng_restores: ChaCha8Rng,
     pub buckets: BTreeMap<(String, bool), TokenBucket>,
     pub copy_windows: BTreeMap<String, CopyWindow>,
     /// No copy can change phase before this time (from the last full scan in `settle`,
@@ -261,6 +264,7 @@ impl State {
             rng_ids: ChaCha8Rng::seed_from_u64(seed),
             rng_copies: ChaCha8Rng::seed_from_u64(seed ^ 0x0005_eedc_0b1e_u64),
             rng_faults: ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_fa17_u64),
+            rng_restores: ChaCha8Rng::seed_from_u64(seed ^ 0xd15c_d15c_u64),
             buckets: BTreeMap::new(),
             copy_windows: BTreeMap::new(),
             settle_due: None,

@@ -197,6 +197,8 @@ pub(super) fn put_disk(ctx: &Ctx<'_>, st: &mut State, id: DiskId) -> Reply {
     }
     st.stats.disks_restored += 1;
     let unique_id = st.uuid();
+    let rate = ctx.emu.inner.cfg.faults.restore_failure_rate;
+    let fails = rate > 0.0 && rand::Rng::random_bool(&mut st.rng_restores, rate.min(1.0));
     let disk = ManagedDisk {
         id: id.clone(),
         location: location.clone(),
@@ -214,6 +216,7 @@ pub(super) fn put_disk(ctx: &Ctx<'_>, st: &mut State, id: DiskId) -> Reply {
         unique_id,
         created: ctx.now,
         ready_at: ctx.now + restore_duration(size_gb),
+        fails,
         deleting: None,
     };
     let reply = Reply::json(202, disk.json(ctx.now));
@@ -294,6 +297,7 @@ pub(super) fn get_disk_operation(
         DiskOpKind::Delete { .. } => ("InProgress", None, None),
         DiskOpKind::Create { disk_key } => match st.disks.disks.get(disk_key) {
             None => ("Canceled", Some(op.start), None),
+            Some(d) if ctx.now >= d.ready_at && d.fails => ("Failed", Some(d.ready_at), Some(d)),
             Some(d) if ctx.now >= d.ready_at => ("Succeeded", Some(d.ready_at), Some(d)),
             Some(_) => ("InProgress", None, None),
         },
@@ -313,11 +317,14 @@ pub(super) fn get_disk_operation(
     if let Some(e) = end {
         body["endTime"] = json!(fmt_time(e));
     }
-    if let Some(d) = disk {
+    if let Some(d) = disk.filter(|_| status == "Succeeded") {
         body["properties"] = json!({"output": d.json(ctx.now)});
     }
     if status == "Canceled" {
         body["error"] = json!({"code": "OperationCanceled", "message": "The disk was deleted before the operation completed."});
+    }
+    if status == "Failed" {
+        body["error"] = json!({"code": "InternalDiskManagementError", "message": "An internal error occurred while restoring the disk (injected by the emulator)."});
     }
     Reply::json(200, body)
 }
