@@ -64,8 +64,8 @@ param stallAfter string = 'PT6H'
 @description('ISO 8601 duration before the two-week termination at which the app warns.')
 param expiryWarning string = 'P2D'
 
-@description('NCRONTAB schedule of the restore drill timer (weekly by default: Sunday 03:00 UTC). Policy `drill` decides which chains a run drills.')
-param drillSchedule string = '0 0 3 * * 0'
+@description('NCRONTAB schedule of the restore drill timer: hourly at minute 5 by default. Policy `drill.every` (weekly by default) decides how often each chain is drilled; the timer only has to run often enough to move a drill along (restore, then check and delete on the next run), so drill disks live about an hour.')
+param drillSchedule string = '0 5 * * * *'
 
 @description('Optional ARM request pacing overrides (requests per second); empty means the app default.')
 param armReadRate string = ''
