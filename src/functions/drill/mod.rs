@@ -140,6 +140,16 @@ pub async fn drill(
     }
     let chains = all_chains(app).await?;
     let planned = plan(app, &chains, &latest, only, now);
+    for key in planned.over_budget {
+        run.skipped.insert(
+            key,
+            format!(
+                "due; this run's {} drill starts in its subscription are taken (ARM's write budget is shared with the copies): the next run",
+                rules::MAX_STARTS_PER_RUN
+            ),
+        );
+    }
+    let planned = planned.go;
     let mut running: Vec<DrillRecord> = latest
         .into_values()
         .filter(|d| d.state == DrillState::Running)
@@ -199,15 +209,22 @@ pub async fn drill(
     Ok(run)
 }
 
-/// The chains to drill now, each with its rule's drill policy: per policy rule with `drill`,
-/// [`rules::plan`] over its chains' views.
+/// What a run starts: the chains due, each with its rule's drill policy, within the write
+/// budget; and the chains due that wait for the next run.
+struct Planned<'a> {
+    go: Vec<(&'a Chain, &'a rules::DrillPolicy)>,
+    over_budget: Vec<String>,
+}
+
+/// The chains to drill now: per policy rule with `drill`, [`rules::plan`] over its chains'
+/// views, then [`rules::within_budget`] per target subscription.
 fn plan<'a>(
     app: &'a App,
     chains: &'a [Chain],
     latest: &BTreeMap<String, DrillRecord>,
     only: Option<&BTreeSet<String>>,
     now: OffsetDateTime,
-) -> Vec<(&'a Chain, &'a rules::DrillPolicy)> {
+) -> Planned<'a> {
     let mut groups: BTreeMap<usize, Vec<ChainDrillView>> = BTreeMap::new();
     let mut by_key: BTreeMap<&str, &Chain> = BTreeMap::new();
     for c in chains {
@@ -241,16 +258,34 @@ fn plan<'a>(
         });
         by_key.insert(&c.key, c);
     }
-    let mut out = Vec::new();
+    let mut due = Vec::new();
     for (idx, views) in &groups {
         let Some(policy) = app.policy.rules[*idx].drill.as_ref() else {
             continue;
         };
         for key in rules::plan(views, policy, now) {
             if let Some(chain) = by_key.get(key) {
-                out.push((*chain, policy));
+                due.push((*chain, policy));
             }
         }
     }
-    out
+    // Within the run's share of each subscription's ARM write budget.
+    let starts: Vec<rules::Start> = due
+        .iter()
+        .map(|(c, _)| rules::Start {
+            chain: &c.key,
+            subscription: &c.target_collection.subscription,
+            last_started: latest.get(&c.key).map(|d| d.started),
+        })
+        .collect();
+    let chosen: BTreeSet<&str> = rules::within_budget(starts, rules::MAX_STARTS_PER_RUN)
+        .into_iter()
+        .collect();
+    let (go, wait): (Vec<_>, Vec<_>) = due
+        .into_iter()
+        .partition(|(c, _)| chosen.contains(c.key.as_str()));
+    Planned {
+        go,
+        over_budget: wait.into_iter().map(|(c, _)| c.key.clone()).collect(),
+    }
 }
