@@ -116,6 +116,24 @@ async fn copied_chains(world: &World, app: &App) -> Vec<String> {
     keys
 }
 
+/// An emulator whose copies finish within the first poller run.
+async fn fast_world() -> World {
+    World::with_config(|cfg| {
+        cfg.bandwidth_mbps = 10_000.0;
+        cfg.restore_point_settle = Duration::ZERO;
+    })
+    .await
+}
+
+/// Two copied chains, with ferry's ARM traffic through a proxy that can fail it.
+async fn copied_behind_proxy() -> (World, ArmProxy, App) {
+    let world = fast_world().await;
+    let proxy = ArmProxy::start(world.url.clone()).await;
+    let app = app(&world, &proxy.url).await;
+    copied_chains(&world, &app).await;
+    (world, proxy, app)
+}
+
 /// A disk restored from `drp` into the drill resource group behind ferry's back.
 async fn put_raw_disk(world: &World, name: &str, tags: serde_json::Value, drp: &str) {
     let disks = format!(
@@ -155,11 +173,7 @@ async fn run_drills(world: &World, app: &App) -> DrillRun {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_chain_with_a_ready_copy_is_drilled_timed_and_cleaned_up() {
-    let world = World::with_config(|cfg| {
-        cfg.bandwidth_mbps = 10_000.0;
-        cfg.restore_point_settle = Duration::ZERO;
-    })
-    .await;
+    let world = fast_world().await;
     let app = app(&world, &world.url).await;
     let keys = copied_chains(&world, &app).await;
 
@@ -233,14 +247,7 @@ async fn every_chain_with_a_ready_copy_is_drilled_timed_and_cleaned_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_arm_refuses_fails_once_with_an_alert_and_leaves_no_disk() {
-    let world = World::with_config(|cfg| {
-        cfg.bandwidth_mbps = 10_000.0;
-        cfg.restore_point_settle = Duration::ZERO;
-    })
-    .await;
-    let proxy = ArmProxy::start(world.url.clone()).await;
-    let app = app(&world, &proxy.url).await;
-    copied_chains(&world, &app).await;
+    let (world, proxy, app) = copied_behind_proxy().await;
 
     // ARM sheds the disk PUTs (503) for one run: the drills stay running, their PUTs pending,
     // and the next run (ARM answering again) restores and finishes them.
@@ -309,14 +316,7 @@ async fn a_drill_arm_refuses_fails_once_with_an_alert_and_leaves_no_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_chains_trouble_holds_up_no_other_and_a_running_drill_is_never_a_leftover() {
-    let world = World::with_config(|cfg| {
-        cfg.bandwidth_mbps = 10_000.0;
-        cfg.restore_point_settle = Duration::ZERO;
-    })
-    .await;
-    let proxy = ArmProxy::start(world.url.clone()).await;
-    let app = app(&world, &proxy.url).await;
-    copied_chains(&world, &app).await;
+    let (world, proxy, app) = copied_behind_proxy().await;
     let first = run_drills(&world, &app).await;
     assert_eq!(first.succeeded.len(), 2, "{:?}", first.failed);
 

@@ -191,16 +191,21 @@ pub async fn all_drills(ledger: &dyn Ledger) -> Result<Vec<DrillRecord>, LedgerE
         .collect())
 }
 
+/// The rows of the running drills, over every chain (one filtered query).
+async fn running_rows(ledger: &dyn Ledger) -> Result<Vec<Entity>, LedgerError> {
+    let q = Query::default()
+        .row_prefix(DRILL_PREFIX)
+        .where_eq("state", Value::String(DrillState::Running.as_str().into()));
+    query_all(ledger, &q).await
+}
+
 /// The drills running now and the copy each restores from: a copy listed here must not be
 /// deleted (target retention) until its drill ended.
 pub async fn running_drill_copies(
     ledger: &dyn Ledger,
 ) -> Result<Vec<(String, RestorePointId)>, LedgerError> {
-    let q = Query::default()
-        .row_prefix(DRILL_PREFIX)
-        .where_eq("state", Value::String(DrillState::Running.as_str().into()));
-    let rows = query_all(ledger, &q).await?;
-    Ok(rows
+    Ok(running_rows(ledger)
+        .await?
         .iter()
         .filter_map(|e| DrillRecord::from_entity(e).ok())
         .map(|r| (r.id, r.copy))
@@ -233,11 +238,8 @@ pub async fn save_drill(ledger: &dyn Ledger, r: &mut DrillRecord) -> Result<(), 
 pub async fn running_drill_ids(
     ledger: &dyn Ledger,
 ) -> Result<std::collections::BTreeSet<String>, LedgerError> {
-    let q = Query::default()
-        .row_prefix(DRILL_PREFIX)
-        .where_eq("state", Value::String(DrillState::Running.as_str().into()));
-    let rows = query_all(ledger, &q).await?;
-    Ok(rows
+    Ok(running_rows(ledger)
+        .await?
         .iter()
         .filter_map(|e| e.str("drillId").map(str::to_string))
         .collect())

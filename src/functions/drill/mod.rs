@@ -31,8 +31,7 @@ use time::OffsetDateTime;
 use super::{App, FnError, Outcome};
 use crate::clock::Clock;
 use crate::ledger::drills::{all_drills, DrillRecord, DrillState};
-use crate::ledger::records::{Chain, CHAIN_ROW};
-use crate::ledger::{query_all, Query};
+use crate::ledger::records::Chain;
 use crate::rules::drill::{self as rules, ChainDrillView, LastDrill};
 
 /// How a run waits for its drills' disks.
@@ -102,18 +101,6 @@ pub struct DrillRun {
     pub outcome: Outcome,
 }
 
-async fn all_chains(app: &App) -> Result<Vec<Chain>, FnError> {
-    let q = Query {
-        row_key_from: Some(CHAIN_ROW.into()),
-        row_key_to: Some(format!("{CHAIN_ROW}\u{0}")),
-        ..Query::default()
-    };
-    let rows = query_all(app.ledger.as_ref(), &q).await?;
-    rows.iter()
-        .map(|e| Chain::from_entity(e).map_err(|e| FnError::Other(e.to_string())))
-        .collect()
-}
-
 /// Runs the drills due (of `only` chains, by key, when given) and advances every running one.
 pub async fn drill(
     app: &App,
@@ -138,7 +125,7 @@ pub async fn drill(
             latest.insert(d.chain.clone(), d);
         }
     }
-    let chains = all_chains(app).await?;
+    let chains = super::status::all_chains(app).await?;
     let planned = plan(app, &chains, &latest, only, now);
     for key in planned.over_budget {
         run.skipped.insert(
