@@ -697,6 +697,10 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
             host.fire_timer(crate::functions::DRILL)
                 .await
                 .map_err(|e| DemoError::Host(e.to_string()))?;
+            // A drill failing now raises its alert: the webhook delivers it like any other.
+            host.run_until_idle()
+                .await
+                .map_err(|e| DemoError::Host(e.to_string()))?;
         }
     }
     // The deletes of the last drills complete (Azure: tens of seconds) before the count.
