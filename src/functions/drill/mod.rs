@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 
 use super::{App, FnError, Outcome};
 use crate::clock::Clock;
-use crate::ledger::drills::{all_drills, DrillRecord, DrillState};
+use crate::ledger::drills::{drills_for_run, DrillRecord, DrillState};
 use crate::ledger::records::Chain;
 use crate::rules::drill::{self as rules, ChainDrillView, LastDrill};
 
@@ -110,7 +110,13 @@ pub async fn drill(
 ) -> Result<DrillRun, FnError> {
     let now = clock.now();
     let mut run = DrillRun::default();
-    let drills = all_drills(app.ledger.as_ref()).await?;
+    let everies = app
+        .policy
+        .rules
+        .iter()
+        .filter_map(|r| r.drill.as_ref().map(|d| d.every));
+    let since = now - rules::history_needed(everies);
+    let drills = drills_for_run(app.ledger.as_ref(), since).await?;
     cleanup::clean_up(app, &drills).await?;
     let mut latest: BTreeMap<String, DrillRecord> = BTreeMap::new();
     let mut ended: Vec<DrillRecord> = Vec::new();

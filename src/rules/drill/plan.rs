@@ -1,6 +1,6 @@
 //! Which chains a drill run starts, and which copy a drill restores.
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::{DrillPolicy, Sample, DUE_EARLY};
 use crate::rules::progress::{readiness, DiskProgress, Readiness};
@@ -96,6 +96,13 @@ pub fn plan<'a>(
         .take(take)
         .map(|c| c.chain.as_str())
         .collect()
+}
+
+/// How far back a drill run reads the drill history (besides the drills still open, of any
+/// age): the longest period, so that each chain's last drill is known while it matters to
+/// [`due`] and [`plan`], and a day to spare. A chain whose last drill is older is due anyway.
+pub fn history_needed(everies: impl Iterator<Item = Duration>) -> Duration {
+    everies.max().unwrap_or(super::DEFAULT_DRILL_EVERY) + DUE_EARLY + Duration::days(1)
 }
 
 /// At most this many drills start in one run in each target subscription. ARM's write
@@ -317,6 +324,38 @@ mod tests {
         assert_eq!(due(&view, &policy, datetime!(2026-11-08 02:10 UTC)), Ok(()));
         // Earlier: not yet.
         assert!(due(&view, &policy, datetime!(2026-11-08 01:50 UTC)).is_err());
+    }
+
+    #[test]
+    fn history_covers_the_longest_period() {
+        let h = history_needed([Duration::days(1), Duration::days(7)].into_iter());
+        assert_eq!(h, Duration::days(8) + DUE_EARLY);
+        assert_eq!(
+            history_needed(std::iter::empty()),
+            super::super::DEFAULT_DRILL_EVERY + DUE_EARLY + Duration::days(1)
+        );
+        // Enough for `due`: every chain not yet due has its last drill inside the history, so
+        // a chain whose last drill is older (unread) is due anyway.
+        let every = Duration::days(7);
+        let history = history_needed([every].into_iter());
+        let policy = DrillPolicy {
+            every,
+            ..DrillPolicy::default()
+        };
+        let drilled = |started| ChainDrillView {
+            chain: "c".into(),
+            last: Some(LastDrill {
+                started,
+                succeeded: Some(true),
+            }),
+            copy_due: false,
+            has_ready_copy: true,
+        };
+        let newest_due = T + DUE_EARLY - every;
+        let oldest_not_due = newest_due + Duration::SECOND;
+        assert!(due(&drilled(oldest_not_due), &policy, T).is_err());
+        assert!(oldest_not_due > T - history);
+        assert_eq!(due(&drilled(T - history), &policy, T), Ok(()));
     }
 
     #[test]
