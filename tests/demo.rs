@@ -31,6 +31,23 @@ fn assert_every_invariant_held(r: &DemoReport) {
     );
 }
 
+/// `--no-drills`, the baseline for measuring what drills cost the copies: the policy has no
+/// `drill`, so no disk is ever restored, and the copies hold every invariant as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_drills_no_disk_is_restored() {
+    let args = DemoArgs {
+        vms: 6,
+        days: 3,
+        no_drills: true,
+        ..DemoArgs::default()
+    };
+    let r = run(&args, false).await.expect("demo runs");
+    assert_every_invariant_held(&r);
+    assert_eq!(r.drills.run, 0, "{:?}", r.drills);
+    assert_eq!(r.arm["disks_restored"], 0, "{}", r.arm);
+    assert!(r.copies.succeeded > 0, "{:?}", r.copies);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_holds_every_invariant_and_sees_every_planted_trouble() {
     let args = DemoArgs {

@@ -114,6 +114,10 @@ pub struct DemoArgs {
     /// the scenario's deletion of a base is then refused (409 ScopeLocked).
     #[arg(long)]
     pub protect_base: bool,
+    /// No restore drills (the policy has no `drill`): a baseline to measure what drills cost
+    /// the copies, side by side with the same seed.
+    #[arg(long)]
+    pub no_drills: bool,
 }
 
 /// The ledger setting can be a connection string with an account key: shown redacted.
@@ -141,6 +145,7 @@ impl std::fmt::Debug for DemoArgs {
             .field("retention", &self.retention)
             .field("prune_source", &self.prune_source)
             .field("protect_base", &self.protect_base)
+            .field("no_drills", &self.no_drills)
             .finish()
     }
 }
@@ -166,6 +171,7 @@ impl Default for DemoArgs {
             retention: None,
             prune_source: false,
             protect_base: false,
+            no_drills: false,
         }
     }
 }
@@ -306,6 +312,7 @@ pub async fn run(args: &DemoArgs, show_progress: bool) -> Result<DemoReport, Dem
                 retention.as_ref(),
                 args.prune_source,
                 args.protect_base,
+                !args.no_drills,
             ),
         ),
         ("FERRY_CREDENTIAL", format!("dev-token:{TOKEN}")),

@@ -75,6 +75,7 @@ pub(super) fn policy_json(
     retention: Option<&Value>,
     prune_source: bool,
     protect_base: bool,
+    drills: bool,
 ) -> String {
     let targets: Vec<Value> = TARGET_REGIONS
         .iter()
@@ -97,8 +98,10 @@ pub(super) fn policy_json(
         "maxCopyDuration": "P14D",
         "rpoObjective": format!("PT{RPO_OBJECTIVE_HOURS}H"),
         "minConsistency": "CrashConsistent",
-        "drill": super::drills::policy_drill(),
     });
+    if drills {
+        source_rule["drill"] = super::drills::policy_drill();
+    }
     if let Some(c) = catch_up {
         source_rule["catchUp"] = json!(c);
     }
