@@ -4,10 +4,12 @@
 //! chain with a ready copy has a successful drill within each drill period.
 
 use super::{DemoError, TICK};
+use crate::clock::{Clock, ManualClock};
 use crate::ledger::drills::{all_drills, DrillRecord, DrillState};
 use crate::ledger::records::{Chain, CopyRecord, CopyState, CHAIN_ROW, COPY_PREFIX};
 use crate::ledger::{query_all, Ledger, Query};
 use crate::sim::emulator::Emulator;
+use crate::sim::host::Host;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
@@ -22,19 +24,51 @@ pub(super) const DRILL_SCHEDULE: &str = "0 */10 * * * *";
 
 /// At most this many drill timer runs after the scenario's last tick, to finish the drills
 /// still running then.
-pub(super) const WIND_DOWN_TICKS: i32 = 12;
+const WIND_DOWN_TICKS: i32 = 12;
 
 /// The tag each drill disk carries, its value the drill's id (docs/drills.md).
 const DRILL_TAG: &str = "ferry-drill";
 
 /// Time given to the last drills' disk deletes before disks are counted.
-pub(super) const DELETE_SETTLE: Duration = Duration::minutes(5);
+const DELETE_SETTLE: Duration = Duration::minutes(5);
 
 /// A drill is due when its period ends; the timer's run that starts it comes at most one
 /// tick later. A gap longer than this between a chain's successful drills (or from its first
 /// ready copy to its first successful drill, or from its last one to the end) is a period
 /// without one.
 const PERIOD_SLACK: Duration = TICK;
+
+/// After the scenario's last tick, drills still running finish on the drill timer's next runs
+/// (only it fires; a run may start a newly due drill too), and what those runs raise is
+/// delivered. Bounded: whatever disks are left after it are reported as leftovers. Then the
+/// last deletes complete (Azure: tens of seconds) before disks are counted.
+pub(super) async fn wind_down(
+    host: &Host,
+    clock: &ManualClock,
+    emu: &Emulator,
+    scenario_end: OffsetDateTime,
+) -> Result<(), DemoError> {
+    let host_err = |e: &dyn std::fmt::Display| DemoError::Host(e.to_string());
+    for k in 1..=WIND_DOWN_TICKS {
+        if emu.disks_present() == 0 {
+            break;
+        }
+        let at = scenario_end + TICK * k;
+        clock.set(at);
+        if host
+            .timer_due(crate::functions::DRILL, at - TICK, at)
+            .map_err(|e| host_err(&e))?
+        {
+            host.fire_timer(crate::functions::DRILL)
+                .await
+                .map_err(|e| host_err(&e))?;
+            // A drill failing now raises its alert: the webhook delivers it like any other.
+            host.run_until_idle().await.map_err(|e| host_err(&e))?;
+        }
+    }
+    clock.set(clock.now() + DELETE_SETTLE);
+    Ok(())
+}
 
 /// The policy's `drill` for the demo's source rule.
 pub(super) fn policy_drill() -> serde_json::Value {
