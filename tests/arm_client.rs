@@ -607,8 +607,8 @@ async fn start_copy_then_wait_for_the_operation() {
         .await
         .unwrap();
     assert_eq!(started.status, 201);
-    assert_eq!(started.restore_point, body_of::<RestorePoint>(&ex, "201"));
-    assert!(started.restore_point.is_copy());
+    assert_eq!(started.resource, body_of::<RestorePoint>(&ex, "201"));
+    assert!(started.resource.is_copy());
     let op = started
         .async_operation
         .clone()

@@ -396,7 +396,7 @@ async fn arm_client_disk_calls_pass_oav() {
         .unwrap();
     assert_eq!(started.status, 202);
     assert!(started.async_operation.is_some());
-    assert_eq!(started.disk.provisioning_state(), Some("Updating"));
+    assert_eq!(started.resource.provisioning_state(), Some("Updating"));
     w.clock.advance(Duration::minutes(5));
     let disk = arm.get_disk(&id).await.unwrap().unwrap();
     assert_eq!(disk.provisioning_state(), Some("Succeeded"));

@@ -69,14 +69,18 @@ impl Default for ArmConfig {
     }
 }
 
-/// The answer to the PUT that starts a cross-region copy.
+/// ARM's answer to a long-running PUT: the resource as ARM answered it, and where to follow
+/// the operation.
 #[derive(Debug, Clone)]
-pub struct StartedCopy {
-    pub restore_point: RestorePoint,
+pub struct Started<T> {
+    pub resource: T,
     pub async_operation: Option<Url>,
     pub location: Option<Url>,
     pub status: u16,
 }
+
+/// The answer to the PUT that starts a cross-region copy.
+pub type StartedCopy = Started<RestorePoint>;
 
 /// The answer to a DELETE.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,12 +198,7 @@ impl ArmClient {
             &self.config.compute_api_version,
             expand_restore_points.then_some("restorePoints"),
         );
-        let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
-        match raw.status {
-            200 => decode(OP, &raw.body).map(Some),
-            404 => Ok(None),
-            _ => Err(api_error(&raw)),
-        }
+        self.get_if_exists(OP, &url).await
     }
 
     /// PUT a restore point collection in a target region whose source is `source`
@@ -267,12 +266,7 @@ impl ArmClient {
             &self.config.compute_api_version,
             expand_instance_view.then_some("instanceView"),
         );
-        let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
-        match raw.status {
-            200 => decode(OP, &raw.body).map(Some),
-            404 => Ok(None),
-            _ => Err(api_error(&raw)),
-        }
+        self.get_if_exists(OP, &url).await
     }
 
     /// PUT the target restore point that starts a cross-region copy.
@@ -287,50 +281,21 @@ impl ArmClient {
             &self.config.compute_api_version,
             None,
         );
-        let bytes = Self::body(OP, body)?;
-        let raw = self
-            .send(OP, Method::PUT, &url, Budget::Write, Some(bytes))
-            .await?;
-        match raw.status {
-            200..=202 => {
-                // The copy has started even if ARM sent no body (a bare 202): report it
-                // rather than fail, since a retry would be a second copy request.
-                let restore_point = if raw.body.iter().all(u8::is_ascii_whitespace) {
-                    RestorePoint {
-                        id: Some(target.to_string()),
-                        name: Some(target.name.clone()),
-                        ..Default::default()
-                    }
-                } else {
-                    decode(OP, &raw.body)?
-                };
-                Ok(StartedCopy {
-                    restore_point,
-                    async_operation: self.header_url(&raw.headers, "azure-asyncoperation"),
-                    location: self.header_url(&raw.headers, "location"),
-                    status: raw.status,
-                })
-            }
-            _ => Err(api_error(&raw)),
-        }
+        // The copy has started even if ARM sent no body (a bare 202): reported, not failed,
+        // since a retry would be a second copy request.
+        self.put_long_running(OP, &url, Self::body(OP, body)?, || RestorePoint {
+            id: Some(target.to_string()),
+            name: Some(target.name.clone()),
+            ..Default::default()
+        })
+        .await
     }
 
     /// DELETE a restore point; a missing one counts as deleted.
     pub async fn delete_restore_point(&self, id: &RestorePointId) -> Result<Deleted, ArmError> {
         const OP: &str = "delete restore point";
         let url = self.url(&id.to_id_string(), &self.config.compute_api_version, None);
-        let raw = self
-            .send(OP, Method::DELETE, &url, Budget::Write, None)
-            .await?;
-        match raw.status {
-            200 | 202 | 204 => Ok(Deleted::Done {
-                status: raw.status,
-                async_operation: self.header_url(&raw.headers, "azure-asyncoperation"),
-                location: self.header_url(&raw.headers, "location"),
-            }),
-            404 => Ok(Deleted::AlreadyGone),
-            _ => Err(api_error(&raw)),
-        }
+        self.delete_long_running(OP, &url).await
     }
 
     /// All disk restore points of a restore point, following `nextLink`.
@@ -423,12 +388,7 @@ impl ArmClient {
     ) -> Result<Option<DiskRestorePoint>, ArmError> {
         const OP: &str = "get disk restore point";
         let url = self.url(&id.to_string(), &self.config.disk_api_version, None);
-        let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
-        match raw.status {
-            200 => decode(OP, &raw.body).map(Some),
-            404 => Ok(None),
-            _ => Err(api_error(&raw)),
-        }
+        self.get_if_exists(OP, &url).await
     }
 }
 

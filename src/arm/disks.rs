@@ -2,25 +2,16 @@
 //! disk restore point, read it, list a resource group's disks (to find a drill's leftovers by
 //! tag), delete it. Each operation names itself in a `const OP` (see `src/permissions.rs`).
 
-use reqwest::Method;
 use url::Url;
 
 use super::client::{ArmClient, Deleted};
 use super::error::ArmError;
 use super::model::{Disk, DiskList, OperationStatus};
-use super::ratelimit::Budget;
-use super::transport::{api_error, decode};
 use crate::ids::{ManagedDiskId, ResourceGroupId};
 
 /// The answer to the PUT that restores a disk: the disk as ARM answered it (usually
 /// `Updating`) and the long-running operation's URLs.
-#[derive(Debug, Clone)]
-pub struct StartedDisk {
-    pub disk: Disk,
-    pub async_operation: Option<Url>,
-    pub location: Option<Url>,
-    pub status: u16,
-}
+pub type StartedDisk = super::client::Started<Disk>;
 
 impl ArmClient {
     /// PUT a managed disk (a restore from a disk restore point: see [`Disk::restore_request`]).
@@ -32,30 +23,12 @@ impl ArmClient {
     ) -> Result<StartedDisk, ArmError> {
         const OP: &str = "restore disk";
         let url = self.url(&id.to_string(), &self.config.disk_api_version, None);
-        let bytes = Self::body(OP, body)?;
-        let raw = self
-            .send(OP, Method::PUT, &url, Budget::Write, Some(bytes))
-            .await?;
-        match raw.status {
-            200..=202 => {
-                let disk = if raw.body.iter().all(u8::is_ascii_whitespace) {
-                    Disk {
-                        id: Some(id.to_string()),
-                        name: Some(id.name.clone()),
-                        ..Default::default()
-                    }
-                } else {
-                    decode(OP, &raw.body)?
-                };
-                Ok(StartedDisk {
-                    disk,
-                    async_operation: self.header_url(&raw.headers, "azure-asyncoperation"),
-                    location: self.header_url(&raw.headers, "location"),
-                    status: raw.status,
-                })
-            }
-            _ => Err(api_error(&raw)),
-        }
+        self.put_long_running(OP, &url, Self::body(OP, body)?, || Disk {
+            id: Some(id.to_string()),
+            name: Some(id.name.clone()),
+            ..Default::default()
+        })
+        .await
     }
 
     /// GET a disk write's `Azure-AsyncOperation` URL (the Disk RP's `DiskOperations`) once: its
@@ -64,42 +37,21 @@ impl ArmClient {
     pub async fn get_disk_operation(&self, url: &Url) -> Result<Option<OperationStatus>, ArmError> {
         const OP: &str = "get disk operation";
         self.check_link(OP, url)?;
-        let raw = self.send(OP, Method::GET, url, Budget::Read, None).await?;
-        match raw.status {
-            200 => decode(OP, &raw.body).map(Some),
-            404 => Ok(None),
-            _ => Err(api_error(&raw)),
-        }
+        self.get_if_exists(OP, url).await
     }
 
     /// GET a managed disk; `None` if it does not exist.
     pub async fn get_disk(&self, id: &ManagedDiskId) -> Result<Option<Disk>, ArmError> {
         const OP: &str = "get disk";
         let url = self.url(&id.to_string(), &self.config.disk_api_version, None);
-        let raw = self.send(OP, Method::GET, &url, Budget::Read, None).await?;
-        match raw.status {
-            200 => decode(OP, &raw.body).map(Some),
-            404 => Ok(None),
-            _ => Err(api_error(&raw)),
-        }
+        self.get_if_exists(OP, &url).await
     }
 
     /// DELETE a managed disk; a missing one counts as deleted.
     pub async fn delete_disk(&self, id: &ManagedDiskId) -> Result<Deleted, ArmError> {
         const OP: &str = "delete disk";
         let url = self.url(&id.to_string(), &self.config.disk_api_version, None);
-        let raw = self
-            .send(OP, Method::DELETE, &url, Budget::Write, None)
-            .await?;
-        match raw.status {
-            200 | 202 | 204 => Ok(Deleted::Done {
-                status: raw.status,
-                async_operation: self.header_url(&raw.headers, "azure-asyncoperation"),
-                location: self.header_url(&raw.headers, "location"),
-            }),
-            404 => Ok(Deleted::AlreadyGone),
-            _ => Err(api_error(&raw)),
-        }
+        self.delete_long_running(OP, &url).await
     }
 
     /// Every managed disk of a resource group, following `nextLink` (none if the group does

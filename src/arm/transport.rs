@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 use url::Url;
 
-use super::client::ArmClient;
+use super::client::{ArmClient, Deleted, Started};
 use super::error::ArmError;
 use super::model::ArmErrorBody;
 use super::ratelimit::Budget;
@@ -281,6 +281,67 @@ impl ArmClient {
             what: what.to_string(),
             message: format!("could not encode the request: {e}"),
         })
+    }
+
+    /// GET one resource; `None` when ARM says it does not exist (404).
+    pub(super) async fn get_if_exists<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        url: &Url,
+    ) -> Result<Option<T>, ArmError> {
+        let raw = self.send(op, Method::GET, url, Budget::Read, None).await?;
+        match raw.status {
+            200 => decode(op, &raw.body).map(Some),
+            404 => Ok(None),
+            _ => Err(api_error(&raw)),
+        }
+    }
+
+    /// A long-running PUT. A bare 2xx without a body has started the write all the same (a
+    /// retry would be a second write), so it answers `named()`, the resource as only named.
+    pub(super) async fn put_long_running<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        url: &Url,
+        body: Vec<u8>,
+        named: impl FnOnce() -> T,
+    ) -> Result<Started<T>, ArmError> {
+        let raw = self
+            .send(op, Method::PUT, url, Budget::Write, Some(body))
+            .await?;
+        match raw.status {
+            200..=202 => Ok(Started {
+                resource: if raw.body.iter().all(u8::is_ascii_whitespace) {
+                    named()
+                } else {
+                    decode(op, &raw.body)?
+                },
+                async_operation: self.header_url(&raw.headers, "azure-asyncoperation"),
+                location: self.header_url(&raw.headers, "location"),
+                status: raw.status,
+            }),
+            _ => Err(api_error(&raw)),
+        }
+    }
+
+    /// A long-running DELETE; a missing resource counts as deleted.
+    pub(super) async fn delete_long_running(
+        &self,
+        op: &'static str,
+        url: &Url,
+    ) -> Result<Deleted, ArmError> {
+        let raw = self
+            .send(op, Method::DELETE, url, Budget::Write, None)
+            .await?;
+        match raw.status {
+            200 | 202 | 204 => Ok(Deleted::Done {
+                status: raw.status,
+                async_operation: self.header_url(&raw.headers, "azure-asyncoperation"),
+                location: self.header_url(&raw.headers, "location"),
+            }),
+            404 => Ok(Deleted::AlreadyGone),
+            _ => Err(api_error(&raw)),
+        }
     }
 }
 
