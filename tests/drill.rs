@@ -9,79 +9,31 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use common::{collection, rp, ArmProxy, World, SUB, TOKEN};
 use ferry::alerts::AlertKind;
-use ferry::arm::{ArmClient, ArmConfig};
-use ferry::auth::DevToken;
-use ferry::bus::{BusAuth, Outbox, ServiceBusRest};
-use ferry::clock::{Clock, SharedClock};
+use ferry::clock::Clock;
 use ferry::functions::drill::{drill, DrillRun, DrillSettings};
 use ferry::functions::poller::poller;
 use ferry::functions::{sequencer::sequencer, App, CopyRequestMessage, Purpose};
 use ferry::ids::CollectionId;
 use ferry::ledger::drills::{all_drills, insert_drill, running_drill_copies, DrillState};
-use ferry::ledger::memory::MemoryLedger;
 use ferry::ledger::records::chain_key;
-use ferry::permissions::EntityNames;
-use ferry::policy::Policy;
-use ferry::sim::host::servicebus::Broker;
 use serde_json::json;
 use time::Duration;
 
 async fn app(world: &World, arm_url: &str) -> App {
-    let clock: SharedClock = Arc::new(world.clock.clone());
-    let broker = Arc::new(Broker::new(clock, Duration::minutes(10)));
-    broker.declare("copy-requests", false, true).unwrap();
-    broker.declare("alerts", true, false).unwrap();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    std::mem::forget(stop); // the broker lives as long as the test
-    let bus_addr = ferry::sim::host::servicebus::serve(broker, rx)
-        .await
-        .unwrap();
-    let tokens: Arc<dyn ferry::auth::TokenProvider> = Arc::new(DevToken::new(TOKEN));
-    App {
-        arm: ArmClient::new(
-            ArmConfig {
-                endpoint: format!("{arm_url}/").parse().unwrap(),
-                read_limit: None,
-                write_limit: None,
-                max_backoff: std::time::Duration::from_millis(1),
-                max_attempts: 1,
-                ..ArmConfig::default()
-            },
-            tokens.clone(),
-        )
-        .unwrap(),
-        ledger: Arc::new(MemoryLedger::new()),
-        bus: Outbox::new(
-            Arc::new(
-                ServiceBusRest::new(
-                    format!("http://{bus_addr}").parse().unwrap(),
-                    BusAuth::Token(tokens),
-                )
-                .unwrap(),
-            ),
-            EntityNames::defaults(),
-        ),
-        policy: Policy::parse(
-            &json!({"rules": [{
-                "scope": format!("/subscriptions/{SUB}/resourceGroups/rg-app"),
-                "targets": [{"region": "westus2", "resourceGroup": "rg-dr"}],
-                "drill": {"every": "P1D", "sample": "all"},
-            }]})
-            .to_string(),
-        )
-        .unwrap(),
-        stall_after: Duration::hours(6),
-        expiry_warning: Duration::days(2),
-        poll_concurrency: 2,
-        poll_budget: std::time::Duration::from_secs(60),
-        telemetry: Default::default(),
-        alert_webhook: None,
-        fail_points: None,
-    }
+    common::app_on(
+        world,
+        arm_url,
+        1,
+        json!({"rules": [{
+            "scope": format!("/subscriptions/{SUB}/resourceGroups/rg-app"),
+            "targets": [{"region": "westus2", "resourceGroup": "rg-dr"}],
+            "drill": {"every": "P1D", "sample": "all"},
+        }]}),
+    )
+    .await
 }
 
 /// Two VMs' restore points copied to westus2 by the sequencer, finished by the poller.

@@ -7,23 +7,15 @@
 
 mod common;
 
-use common::{collection, rp, World, SUB, TOKEN};
-use ferry::arm::{ArmClient, ArmConfig};
-use ferry::auth::DevToken;
-use ferry::bus::{BusAuth, Outbox, ServiceBusRest};
+use common::{collection, rp, World, SUB};
 use ferry::clock::Clock;
 use ferry::functions::poller::{poller, THROTTLED_IN_A_ROW};
 use ferry::functions::{sequencer::sequencer, App, CopyRequestMessage, Purpose};
 use ferry::ids::CollectionId;
-use ferry::ledger::memory::MemoryLedger;
 use ferry::ledger::records::{chain_key, CopyRecord, COPY_PREFIX};
 use ferry::ledger::{query_all, Ledger, Query};
-use ferry::permissions::EntityNames;
-use ferry::policy::Policy;
 use ferry::sim::emulator::LimitConfig;
-use ferry::sim::host::servicebus::Broker;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 const CHAINS: usize = 60;
 /// Reads ARM grants per 10-minute tick here: about a third of what one pass needs.
@@ -31,59 +23,20 @@ const READS_PER_TICK: u32 = 24;
 const CONCURRENCY: usize = 4;
 
 async fn app(world: &World) -> App {
-    let clock: ferry::clock::SharedClock = Arc::new(world.clock.clone());
-    let broker = Arc::new(Broker::new(clock, time::Duration::minutes(10)));
-    broker.declare("copy-requests", false, true).unwrap();
-    broker.declare("alerts", true, false).unwrap();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    std::mem::forget(stop); // the broker lives as long as the test
-    let bus_addr = ferry::sim::host::servicebus::serve(broker, rx)
-        .await
-        .unwrap();
-    let tokens: Arc<dyn ferry::auth::TokenProvider> = Arc::new(DevToken::new(TOKEN));
-    App {
-        arm: ArmClient::new(
-            ArmConfig {
-                endpoint: format!("{}/", world.url).parse().unwrap(),
-                // No client pacing: this test is about what the sweep does when ARM refuses.
-                read_limit: None,
-                write_limit: None,
-                // Retry-After is in simulated seconds: give up at once and let the sweep decide.
-                max_backoff: std::time::Duration::from_millis(1),
-                max_attempts: 2,
-                ..ArmConfig::default()
-            },
-            tokens.clone(),
-        )
-        .unwrap(),
-        ledger: Arc::new(MemoryLedger::new()),
-        bus: Outbox::new(
-            Arc::new(
-                ServiceBusRest::new(
-                    format!("http://{bus_addr}").parse().unwrap(),
-                    BusAuth::Token(tokens),
-                )
-                .unwrap(),
-            ),
-            EntityNames::defaults(),
-        ),
-        policy: Policy::parse(
-            &serde_json::json!({"rules": [{
-                "scope": format!("/subscriptions/{SUB}/resourceGroups/rg-app"),
-                "targets": [{"region": "westus2", "resourceGroup": "rg-dr"}],
-            }]})
-            .to_string(),
-        )
-        .unwrap(),
-        stall_after: time::Duration::hours(6),
-        expiry_warning: time::Duration::days(2),
-        poll_concurrency: CONCURRENCY,
-        poll_budget: std::time::Duration::from_secs(480),
-        #[cfg(feature = "sim")]
-        telemetry: Default::default(),
-        alert_webhook: None,
-        fail_points: None,
-    }
+    // No client pacing: this test is about what the sweep does when ARM refuses.
+    let mut app = common::app_on(
+        world,
+        &world.url,
+        2,
+        serde_json::json!({"rules": [{
+            "scope": format!("/subscriptions/{SUB}/resourceGroups/rg-app"),
+            "targets": [{"region": "westus2", "resourceGroup": "rg-dr"}],
+        }]}),
+    )
+    .await;
+    app.poll_concurrency = CONCURRENCY;
+    app.poll_budget = std::time::Duration::from_secs(480);
+    app
 }
 
 /// Readings recorded per chain (one copy in flight each).

@@ -303,3 +303,61 @@ pub async fn start_serve_host(
     host.declare_topic("alerts").unwrap();
     host
 }
+
+/// An `App` like `serve` builds it, against `arm_url` with client pacing off (the emulator
+/// enforces ARM's limits on its own clock) and at most `max_attempts` tries per request, a
+/// memory ledger, `policy`, and a Service Bus stand-in on the world's clock (the copy queue
+/// and the alerts topic). Tests set the poll fields they care about.
+pub async fn app_on(
+    world: &World,
+    arm_url: &str,
+    max_attempts: u32,
+    policy: Value,
+) -> ferry::functions::App {
+    use ferry::bus::{BusAuth, Outbox, ServiceBusRest};
+    use ferry::sim::host::servicebus::Broker;
+    let clock: SharedClock = Arc::new(world.clock.clone());
+    let broker = Arc::new(Broker::new(clock, time::Duration::minutes(10)));
+    broker.declare("copy-requests", false, true).unwrap();
+    broker.declare("alerts", true, false).unwrap();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    std::mem::forget(stop); // the broker lives as long as the test
+    let bus_addr = ferry::sim::host::servicebus::serve(broker, rx)
+        .await
+        .unwrap();
+    let tokens: Arc<dyn ferry::auth::TokenProvider> = Arc::new(ferry::auth::DevToken::new(TOKEN));
+    ferry::functions::App {
+        arm: ferry::arm::ArmClient::new(
+            ferry::arm::ArmConfig {
+                endpoint: format!("{arm_url}/").parse().unwrap(),
+                read_limit: None,
+                write_limit: None,
+                // Retry-After is in simulated seconds: give up at once and let ferry decide.
+                max_backoff: std::time::Duration::from_millis(1),
+                max_attempts,
+                ..ferry::arm::ArmConfig::default()
+            },
+            tokens.clone(),
+        )
+        .unwrap(),
+        ledger: Arc::new(ferry::ledger::memory::MemoryLedger::new()),
+        bus: Outbox::new(
+            Arc::new(
+                ServiceBusRest::new(
+                    format!("http://{bus_addr}").parse().unwrap(),
+                    BusAuth::Token(tokens),
+                )
+                .unwrap(),
+            ),
+            ferry::permissions::EntityNames::defaults(),
+        ),
+        policy: ferry::policy::Policy::parse(&policy.to_string()).unwrap(),
+        stall_after: time::Duration::hours(6),
+        expiry_warning: time::Duration::days(2),
+        poll_concurrency: 2,
+        poll_budget: std::time::Duration::from_secs(60),
+        telemetry: Default::default(),
+        alert_webhook: None,
+        fail_points: None,
+    }
+}
