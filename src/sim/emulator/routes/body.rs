@@ -67,3 +67,14 @@ pub(super) fn parse_location(body: &Value) -> Result<String, Reply> {
         )
     })
 }
+
+/// The body of a PUT of a tracked resource (one with a location and tags): the JSON, its
+/// location and its tags, or the reply refusing the first that is wrong.
+pub(super) type TrackedBody = (Value, String, BTreeMap<String, String>);
+
+pub(super) fn parse_tracked(req: &Req) -> Result<TrackedBody, Reply> {
+    let body = parse_body(req)?;
+    let location = parse_location(&body)?;
+    let tags = parse_tags(&body)?;
+    Ok((body, location, tags))
+}

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::body::{parse_body, parse_location, parse_tags};
+use super::body::{parse_body, parse_tags, parse_tracked};
 use super::errors::{bad_request, not_found};
 use super::http::{Ctx, Reply};
 use crate::sim::emulator::counts;
@@ -46,15 +46,7 @@ pub(super) fn list_collections(ctx: &Ctx<'_>, st: &State, sub: &str, rg: Option<
 }
 
 pub(super) fn put_collection(ctx: &Ctx<'_>, st: &mut State, id: CollectionId) -> Reply {
-    let body = match parse_body(ctx.req) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let location = match parse_location(&body) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    let tags = match parse_tags(&body) {
+    let (body, location, tags) = match parse_tracked(ctx.req) {
         Ok(t) => t,
         Err(r) => return r,
     };

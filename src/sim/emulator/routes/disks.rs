@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::body::{parse_body, parse_location, parse_tags};
+use super::body::parse_tracked;
 use super::errors::{bad_request, not_found};
 use super::http::{Ctx, Reply};
 use crate::sim::emulator::disks::{
@@ -116,15 +116,7 @@ fn find_source(ctx: &Ctx<'_>, st: &State, source: &str) -> Result<Source, Reply>
 }
 
 pub(super) fn put_disk(ctx: &Ctx<'_>, st: &mut State, id: DiskId) -> Reply {
-    let body = match parse_body(ctx.req) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let location = match parse_location(&body) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    let tags = match parse_tags(&body) {
+    let (body, location, tags) = match parse_tracked(ctx.req) {
         Ok(t) => t,
         Err(r) => return r,
     };

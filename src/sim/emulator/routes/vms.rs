@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::body::{parse_body, parse_location, parse_tags};
+use super::body::parse_tracked;
 use super::errors::{bad_request, not_found};
 use super::http::{Ctx, Reply};
 use crate::sim::emulator::ids::{valid_segment, DiskEncryptionSetId, VmId};
@@ -159,15 +159,7 @@ impl PrivateLink {
 }
 
 pub(super) fn put_vm(ctx: &Ctx<'_>, st: &mut State, id: VmId) -> Reply {
-    let body = match parse_body(ctx.req) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let location = match parse_location(&body) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    let tags = match parse_tags(&body) {
+    let (body, location, tags) = match parse_tracked(ctx.req) {
         Ok(t) => t,
         Err(r) => return r,
     };
