@@ -93,29 +93,7 @@ mod tests {
     fn chain(rg: &str, name: &str, region: &str) -> Chain {
         let src: CollectionId = format!("/subscriptions/s1/resourceGroups/{rg}/providers/Microsoft.Compute/restorePointCollections/{name}").parse().unwrap();
         let tgt: CollectionId = format!("/subscriptions/s1/resourceGroups/dr/providers/Microsoft.Compute/restorePointCollections/{name}-{region}").parse().unwrap();
-        Chain {
-            key: chain_key(&src, region),
-            source_collection: src,
-            source_region: None,
-            source_vm: None,
-            target_region: region.into(),
-            target_collection: tgt,
-            created_at: datetime!(2026-11-01 00:00 UTC),
-            in_flight: None,
-            active: false,
-            watermark: None,
-            base_restore_point: None,
-            last_success_source_time: None,
-            last_success_restore_point: None,
-            last_success_at: None,
-            recent_starts: Vec::new(),
-            rpo_alerted: None,
-            target_ready: false,
-            history: Default::default(),
-            etag: None,
-            rpo_objective: None,
-            upkeep: Default::default(),
-        }
+        Chain::new(src, region, tgt, datetime!(2026-11-01 00:00 UTC))
     }
 
     #[test]

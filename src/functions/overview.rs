@@ -233,27 +233,9 @@ mod tests {
         let src: crate::ids::CollectionId = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/rpc-a".parse().unwrap();
         let tgt: crate::ids::CollectionId = "/subscriptions/s1/resourceGroups/dr/providers/Microsoft.Compute/restorePointCollections/rpc-a-westus2".parse().unwrap();
         Chain {
-            key: crate::ledger::records::chain_key(&src, "westus2"),
-            source_collection: src,
             source_region: Some("eastus".into()),
-            source_vm: None,
-            target_region: "westus2".into(),
-            target_collection: tgt,
-            created_at: datetime!(2026-11-01 00:00 UTC),
-            in_flight: None,
-            active: false,
-            watermark: None,
-            base_restore_point: None,
-            last_success_source_time: None,
-            last_success_restore_point: None,
-            last_success_at: None,
-            recent_starts: Vec::new(),
-            rpo_alerted: None,
             target_ready: true,
-            history: Default::default(),
-            etag: None,
-            rpo_objective: None,
-            upkeep: Default::default(),
+            ..Chain::new(src, "westus2", tgt, datetime!(2026-11-01 00:00 UTC))
         }
     }
 

@@ -398,6 +398,40 @@ impl Reader<'_> {
 }
 
 impl Chain {
+    /// A chain as it is created: from `source_collection` to `target_collection` in
+    /// `target_region`, keyed by [`chain_key`], with no copy, no history and nothing known of
+    /// its source's region or VM yet.
+    pub fn new(
+        source_collection: CollectionId,
+        target_region: &str,
+        target_collection: CollectionId,
+        created_at: OffsetDateTime,
+    ) -> Chain {
+        Chain {
+            key: chain_key(&source_collection, target_region),
+            source_collection,
+            source_region: None,
+            source_vm: None,
+            target_region: target_region.to_string(),
+            target_collection,
+            created_at,
+            in_flight: None,
+            active: false,
+            watermark: None,
+            base_restore_point: None,
+            last_success_source_time: None,
+            last_success_restore_point: None,
+            last_success_at: None,
+            recent_starts: Vec::new(),
+            rpo_alerted: None,
+            target_ready: false,
+            history: ChainHistory::default(),
+            upkeep: Default::default(),
+            etag: None,
+            rpo_objective: None,
+        }
+    }
+
     pub fn to_entity(&self) -> Entity {
         let mut e = Entity::new(&self.key, CHAIN_ROW)
             .with(

@@ -121,33 +121,16 @@ pub(crate) async fn ensure_chain(
     };
     let target_collection = target.collection_for(source).map_err(FnError::Other)?;
     let chain = Chain {
-        key: key.clone(),
-        source_collection: source.clone(),
         source_region: coll
             .location
             .as_deref()
             .and_then(crate::ids::normalize_region),
         source_vm: coll.source_id().map(str::to_string),
-        target_region: target.region.clone(),
-        target_collection,
-        created_at: now,
-        in_flight: None,
-        active: false,
-        watermark: None,
-        base_restore_point: None,
-        last_success_source_time: None,
-        last_success_restore_point: None,
-        last_success_at: None,
-        recent_starts: Vec::new(),
-        rpo_alerted: None,
-        upkeep: Default::default(),
-        target_ready: false,
-        history: Default::default(),
-        etag: None,
         rpo_objective: app
             .policy
             .find_target(source, &target.region)
             .map(|(r, _)| r.rpo_objective),
+        ..Chain::new(source.clone(), &target.region, target_collection, now)
     };
     match app
         .ledger

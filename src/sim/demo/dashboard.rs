@@ -8,7 +8,7 @@
 //! collection's `source.id`, a copy's failure text): the page must show them as text.
 
 use super::DemoError;
-use crate::ledger::records::{chain_key, Chain, CopyRecord, CopyState};
+use crate::ledger::records::{Chain, CopyRecord, CopyState};
 use crate::ledger::{Ledger, Op};
 use crate::sim::host::Host;
 use std::net::SocketAddr;
@@ -46,27 +46,11 @@ pub(super) async fn plant_hostile_chain(
     .map_err(|e: crate::ids::IdError| bad(e.to_string()))?;
     let created = now - Duration::days(3);
     let chain = Chain {
-        key: chain_key(&source, "westus2"),
-        source_collection: source.clone(),
         source_region: Some("eastus".into()),
         source_vm: Some(HOSTILE_VM.into()),
-        target_region: "westus2".into(),
-        target_collection: target,
-        created_at: created,
-        in_flight: None,
-        active: false,
         watermark: Some(created),
-        base_restore_point: None,
-        last_success_source_time: None,
-        last_success_restore_point: None,
-        last_success_at: None,
-        recent_starts: Vec::new(),
-        rpo_alerted: None,
         target_ready: true,
-        history: Default::default(),
-        etag: None,
-        rpo_objective: None,
-        upkeep: Default::default(),
+        ..Chain::new(source.clone(), "westus2", target, created)
     };
     let mut copy = CopyRecord::pending(
         &chain,
