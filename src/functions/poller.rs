@@ -6,7 +6,6 @@
 
 use super::chain::{self, advance, load_copy, replace_chain, replace_copy, MAX_RACES};
 use super::{App, FnError, Outcome};
-use crate::alerts::{Alert, AlertKind};
 use crate::ledger::records::{Chain, CopyRecord, CopyState, CHAIN_ROW};
 use crate::ledger::{Continuation, Entity, Op, Query, Value};
 use crate::machine::progress::{self, ReleaseStep, RestartStep, Seen};
@@ -405,15 +404,13 @@ async fn check_rpo(
         .current
         .map(|d| format!("{:.1} h", d.as_seconds_f64() / 3600.0))
         .unwrap_or_else(|| "no copy completed yet".into());
-    let mut a = Alert::new(AlertKind::RpoBreached, &crate::machine::resolve::rpo_subject(&chain.key, &since), format!("RPO objective {} breached for {} → {}: newest restore point in the target region: {age}", crate::machine::fmt_hours(rule.rpo_objective), chain.source_collection.name, chain.target_region), now);
-    a.chain = Some(chain.key.clone());
-    a.source_collection = Some(chain.source_collection.to_string());
-    a.target_region = Some(chain.target_region.clone());
-    a.source_vm = chain.source_vm.clone();
-    a.source_restore_point = chain
-        .last_success_restore_point
-        .as_ref()
-        .map(|n| chain.source_collection.restore_point(n).to_string());
+    let message = format!(
+        "RPO objective {} breached for {} → {}: newest restore point in the target region: {age}",
+        crate::machine::fmt_hours(rule.rpo_objective),
+        chain.source_collection.name,
+        chain.target_region
+    );
+    let a = crate::machine::resolve::rpo_alert(chain, &since, message, now);
     app.raise(std::slice::from_ref(&a)).await?;
     let mut c = chain.clone();
     c.rpo_alerted = Some(since);

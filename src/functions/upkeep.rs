@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 
 use super::chain::{self, commit, load_chain, replace_chain, replace_copy};
 use super::{App, FnError, Outcome};
-use crate::alerts::{Alert, AlertKind};
+use crate::alerts::AlertKind;
 use crate::ledger::records::{Chain, CopyRecord, CopyState};
+use crate::machine::chain_alert;
 use crate::policy::Target;
 use crate::rules::retention::{self, Held, Retention};
 use time::OffsetDateTime;
@@ -138,6 +139,7 @@ pub(crate) async fn run(
     if decision.by_default_cap && !deleted.is_empty() && !chain.upkeep.cap_alerted {
         alerts.push(chain_alert(
             AlertKind::RetentionCapDeleting,
+            &chain.key,
             &chain,
             format!(
                 "{} → {}: no retention is configured, so ferry keeps at most {} copies in {} and has started deleting the oldest",
@@ -156,6 +158,7 @@ pub(crate) async fn run(
     {
         alerts.push(chain_alert(
             AlertKind::RestorePointLimitApproaching,
+            &chain.key,
             &chain,
             format!(
                 "{} → {}: the target collection {} holds {} restore points; the platform allows {} and retention is off (\"none\"), so copies will be refused soon. Configure retention or delete old copies.",
@@ -201,15 +204,6 @@ pub(crate) async fn run(
         }
     }
     Ok(())
-}
-
-fn chain_alert(kind: AlertKind, chain: &Chain, message: String, now: OffsetDateTime) -> Alert {
-    let mut a = Alert::new(kind, &chain.key, message, now);
-    a.chain = Some(chain.key.clone());
-    a.source_collection = Some(chain.source_collection.to_string());
-    a.target_region = Some(chain.target_region.clone());
-    a.source_vm = chain.source_vm.clone();
-    a
 }
 
 #[cfg(test)]

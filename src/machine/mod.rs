@@ -18,6 +18,23 @@ use time::OffsetDateTime;
 
 /// An alert about one copy, carrying its lineage and our last reading (the platform keeps
 /// neither). Its id is stable per copy and kind, so a resend is deduplicated.
+/// An alert about a chain as a whole (not one of its copies), named by `subject`, carrying
+/// the chain's identity.
+pub fn chain_alert(
+    kind: AlertKind,
+    subject: &str,
+    chain: &Chain,
+    message: String,
+    now: OffsetDateTime,
+) -> Alert {
+    let mut a = Alert::new(kind, subject, message, now);
+    a.chain = Some(chain.key.clone());
+    a.source_collection = Some(chain.source_collection.to_string());
+    a.target_region = Some(chain.target_region.clone());
+    a.source_vm = chain.source_vm.clone();
+    a
+}
+
 pub fn copy_alert(
     kind: AlertKind,
     chain: &Chain,

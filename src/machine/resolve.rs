@@ -22,6 +22,23 @@ pub fn rpo_subject(chain_key: &str, since: &str) -> String {
     format!("{chain_key}|{since}")
 }
 
+/// A chain's RPO breach alert, named by when the breach began (`since`: its `Fired` and its
+/// `Resolved` share the id), with the newest source restore point copied.
+pub fn rpo_alert(chain: &Chain, since: &str, message: String, at: OffsetDateTime) -> Alert {
+    let mut a = super::chain_alert(
+        AlertKind::RpoBreached,
+        &rpo_subject(&chain.key, since),
+        chain,
+        message,
+        at,
+    );
+    a.source_restore_point = chain
+        .last_success_restore_point
+        .as_ref()
+        .map(|n| chain.source_collection.restore_point(n).to_string());
+    a
+}
+
 /// The `Resolved` for the chain's open RPO breach, if it has one and the RPO is within
 /// its objective again.
 pub fn rpo_resolved(chain: &Chain, rpo: &Rpo, now: OffsetDateTime) -> Option<Alert> {
@@ -31,24 +48,11 @@ pub fn rpo_resolved(chain: &Chain, rpo: &Rpo, now: OffsetDateTime) -> Option<Ale
     }
     let fired =
         OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339).unwrap_or(now);
-    let mut a = Alert::new(
-        AlertKind::RpoBreached,
-        &rpo_subject(&chain.key, since),
-        format!(
-            "RPO back within its objective for {} → {}",
-            chain.source_collection.name, chain.target_region
-        ),
-        fired,
+    let message = format!(
+        "RPO back within its objective for {} → {}",
+        chain.source_collection.name, chain.target_region
     );
-    a.chain = Some(chain.key.clone());
-    a.source_collection = Some(chain.source_collection.to_string());
-    a.target_region = Some(chain.target_region.clone());
-    a.source_vm = chain.source_vm.clone();
-    a.source_restore_point = chain
-        .last_success_restore_point
-        .as_ref()
-        .map(|n| chain.source_collection.restore_point(n).to_string());
-    Some(a.resolved(now))
+    Some(rpo_alert(chain, since, message, fired).resolved(now))
 }
 
 /// Whether a copy's stall alert is to be resolved now: it fired, was not resolved yet,

@@ -4,7 +4,7 @@
 
 use super::starting::settle;
 use super::{copy_alert, Flow};
-use crate::alerts::{Alert, AlertKind};
+use crate::alerts::AlertKind;
 use crate::arm::ArmError;
 use crate::functions::{App, FnError, Outcome};
 use crate::ledger::records::{Chain, CopyRecord, CopyState};
@@ -41,9 +41,10 @@ pub(super) async fn refused_for_limit(
         now,
     )];
     if chain.upkeep.limit_reached.is_none() {
-        let mut a = Alert::new(
+        let mut a = crate::machine::chain_alert(
             AlertKind::RestorePointLimitReached,
             &format!("{}|{}", chain.key, copy.row_key()),
+            &chain,
             format!(
                 "{} → {}: the platform refused the copy of {} into {}: its restore point count limit is reached. Copies of this chain fail until old restore points are deleted.",
                 chain.source_collection.name,
@@ -53,11 +54,7 @@ pub(super) async fn refused_for_limit(
             ),
             now,
         );
-        a.chain = Some(chain.key.clone());
-        a.source_collection = Some(chain.source_collection.to_string());
-        a.target_region = Some(chain.target_region.clone());
         a.source_restore_point = Some(copy.source_restore_point.to_string());
-        a.source_vm = chain.source_vm.clone();
         a.reason = Some(e.to_string());
         alerts.push(a);
     }
