@@ -429,7 +429,7 @@ pub fn disk_progress(p: &crate::arm::model::RestorePointProgress) -> Vec<DiskPro
         .iter()
         .map(|d| {
             let r = d.replication_status.as_ref();
-            progress_of(
+            DiskProgress::reading(
                 d.id.as_deref(),
                 r.and_then(|r| r.completion_percent),
                 r.and_then(|r| r.status.as_ref())
@@ -437,17 +437,6 @@ pub fn disk_progress(p: &crate::arm::model::RestorePointProgress) -> Vec<DiskPro
             )
         })
         .collect()
-}
-
-fn progress_of(id: Option<&str>, percent: Option<f64>, code: Option<&str>) -> DiskProgress {
-    DiskProgress {
-        disk: id
-            .and_then(|i| i.rsplit('/').next())
-            .unwrap_or("disk")
-            .to_string(),
-        percent,
-        code: code.map(str::to_string),
-    }
 }
 
 /// Reads one copy in flight and acts on what it shows. `held` is the chain row as the

@@ -13,6 +13,21 @@ pub struct DiskProgress {
     pub code: Option<String>,
 }
 
+impl DiskProgress {
+    /// One disk's reading as ARM's instance view gives it: the disk restore point's id (its
+    /// last segment names the disk), its completion percent and its status code.
+    pub fn reading(id: Option<&str>, percent: Option<f64>, code: Option<&str>) -> DiskProgress {
+        DiskProgress {
+            disk: id
+                .and_then(|i| i.rsplit('/').next())
+                .unwrap_or("disk")
+                .to_string(),
+            percent,
+            code: code.map(str::to_string),
+        }
+    }
+}
+
 /// How a progress reading looks as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplicationState {

@@ -44,19 +44,12 @@ pub(super) async fn start(
         .iter()
         .map(|d| {
             let r = d.replication_status.as_ref();
-            crate::rules::DiskProgress {
-                disk: d
-                    .id
-                    .as_deref()
-                    .and_then(|i| i.rsplit('/').next())
-                    .unwrap_or("disk")
-                    .to_string(),
-                percent: r.and_then(|r| r.completion_percent),
-                code: r
-                    .and_then(|r| r.status.as_ref())
-                    .and_then(|s| s.code.as_deref())
-                    .map(str::to_string),
-            }
+            crate::rules::DiskProgress::reading(
+                d.id.as_deref(),
+                r.and_then(|r| r.completion_percent),
+                r.and_then(|r| r.status.as_ref())
+                    .and_then(|s| s.code.as_deref()),
+            )
         })
         .collect();
     if let Readiness::NotReady { reason } = readiness(&disks) {
