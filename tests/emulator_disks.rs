@@ -215,77 +215,48 @@ async fn bad_restores_are_refused_with_arm_errors() {
     let w = World::new(10_000.0).await;
     let drps = copied(&w).await;
     w.clock.advance(Duration::hours(1));
-    let code = |r: &Resp| r.body["error"]["code"].as_str().unwrap_or("").to_string();
-    let wrong_region = call(
-        &w.url,
-        M::PUT,
-        &disk("d"),
-        Some(restore_body("eastus", &drps[0])),
-    )
-    .await;
-    assert_eq!(
-        (wrong_region.status, code(&wrong_region).as_str()),
-        (400, "BadRequest")
-    );
-    let empty = call(
-        &w.url,
-        M::PUT,
-        &disk("d"),
-        Some(json!({"location": "westus2",
-        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 10}})),
-    )
-    .await;
-    assert_eq!(empty.status, 400);
-    let missing = call(
-        &w.url,
-        M::PUT,
-        &disk("d"),
-        Some(restore_body(
-            "westus2",
-            &format!("{}/diskRestorePoints/nope", rp("vm1", "rp1")),
-        )),
-    )
-    .await;
-    assert_eq!((missing.status, code(&missing).as_str()), (404, "NotFound"));
-    let not_an_id = call(
-        &w.url,
-        M::PUT,
-        &disk("d"),
-        Some(restore_body("westus2", "/subscriptions/x/disks/y")),
-    )
-    .await;
-    assert_eq!(
-        (not_an_id.status, code(&not_an_id).as_str()),
-        (400, "InvalidParameter")
-    );
     let mut smaller = restore_body("westus2", &drps[0]);
     smaller["properties"]["diskSizeGB"] = json!(32);
-    assert_eq!(
-        call(&w.url, M::PUT, &disk("d"), Some(smaller)).await.status,
-        400
-    );
-    assert_eq!(
-        call(
-            &w.url,
-            M::PUT,
-            &disk("d"),
-            Some(restore_body("westus2", &drps[0]))
-        )
-        .await
-        .status,
-        202
-    );
-    let changed = call(
-        &w.url,
-        M::PUT,
-        &disk("d"),
-        Some(restore_body("westus2", &drps[1])),
-    )
-    .await;
-    assert_eq!(
-        (changed.status, code(&changed).as_str()),
-        (409, "PropertyChangeNotAllowed")
-    );
+    let empty = json!({"location": "westus2",
+        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 10}});
+    let unknown = format!("{}/diskRestorePoints/nope", rp("vm1", "rp1"));
+    // Each PUT of disk "d" in turn, and what ARM answers (status, error code when refused).
+    let cases: [(&str, Value, u16, &str); 7] = [
+        (
+            "wrong region",
+            restore_body("eastus", &drps[0]),
+            400,
+            "BadRequest",
+        ),
+        ("another create option", empty, 400, ""),
+        (
+            "unknown source",
+            restore_body("westus2", &unknown),
+            404,
+            "NotFound",
+        ),
+        (
+            "source not an id",
+            restore_body("westus2", "/subscriptions/x/disks/y"),
+            400,
+            "InvalidParameter",
+        ),
+        ("smaller than the source", smaller, 400, ""),
+        ("good", restore_body("westus2", &drps[0]), 202, ""),
+        (
+            "source changed on re-PUT",
+            restore_body("westus2", &drps[1]),
+            409,
+            "PropertyChangeNotAllowed",
+        ),
+    ];
+    for (what, body, status, code) in cases {
+        let r = call(&w.url, M::PUT, &disk("d"), Some(body)).await;
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        if !code.is_empty() {
+            assert_eq!(r.body["error"]["code"], code, "{what}: {}", r.body);
+        }
+    }
     let old_api = call(
         &w.url,
         M::GET,
