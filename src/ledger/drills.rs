@@ -184,8 +184,9 @@ pub async fn all_drills(ledger: &dyn Ledger) -> Result<Vec<DrillRecord>, LedgerE
 /// What a drill run needs of the history, however long it grows: the drills started since
 /// `since` (each chain's latest, when it is recent), and of any age the running ones, the
 /// ended ones whose disks are not deleted yet, and the failed ones not resolved yet. Four
-/// small queries instead of one over every drill ever recorded (a 600-chain estate drilled
-/// weekly records 31,000 drills a year). Each record once, oldest first within a chain.
+/// queries whose answers stay small, instead of reading back every drill ever recorded (a
+/// 600-chain estate drilled weekly records 31,000 drills a year); the service still scans
+/// the drill rows to filter them. Each record once, oldest first within a chain.
 pub async fn drills_for_run(
     ledger: &dyn Ledger,
     since: OffsetDateTime,
